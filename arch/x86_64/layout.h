@@ -1,0 +1,52 @@
+// The x86-64 guest-physical memory map and legacy port assignments.
+// One table of facts; every other x86 file takes its addresses from here.
+#pragma once
+
+#include <cstdint>
+
+namespace skiff::x86 {
+
+// Low memory, below 1 MiB.
+inline constexpr uint64_t kGdtAddress = 0x500;          // boot GDT
+inline constexpr uint64_t kIdtAddress = 0x520;          // empty boot IDT
+inline constexpr uint64_t kBootParamsAddress = 0x7000;  // the "zero page"
+inline constexpr uint64_t kPml4Address = 0x9000;        // identity page tables:
+inline constexpr uint64_t kPdptAddress = 0xa000;        //   PML4, PDPT and four
+inline constexpr uint64_t kPdAddress = 0xb000;          //   PDs (0xb000-0xefff)
+inline constexpr uint64_t kCmdlineAddress = 0x20000;
+inline constexpr uint64_t kCmdlineMaxSize = 0x10000;    // incl. NUL
+inline constexpr uint64_t kEbdaStart = 0x9fc00;         // reserved from here
+inline constexpr uint64_t kAcpiTablesAddress = 0xe0000; // RSDP first (BIOS area)
+inline constexpr uint64_t kAcpiTablesMaxSize = 0x20000;
+inline constexpr uint64_t kHighMemoryStart = 0x100000;  // 1 MiB
+inline constexpr uint64_t kKernelLoadAddress = 0x100000;
+
+// The 32-bit MMIO hole: RAM never occupies [kMmioHoleStart, 4 GiB).
+inline constexpr uint64_t kMmioHoleStart = 0xc0000000;  // 3 GiB
+inline constexpr uint64_t kFourGiB = 0x100000000;
+inline constexpr uint64_t kVirtioMmioBase = 0xd0000000;  // 4 KiB per device
+inline constexpr uint64_t kVirtioMmioSlotSize = 0x1000;
+inline constexpr uint64_t kPciEcamBase = 0xe0000000;     // 256 MiB, buses 0-255
+inline constexpr uint64_t kPciEcamSize = 0x10000000;
+inline constexpr uint64_t kIoapicAddress = 0xfec00000;
+inline constexpr uint64_t kLapicAddress = 0xfee00000;
+// KVM needs three pages for the TSS and one for the EPT identity map on
+// Intel hosts; they sit just below the BIOS-reset area.
+inline constexpr uint64_t kKvmIdentityMapAddress = 0xfeffc000;
+inline constexpr uint64_t kKvmTssAddress = 0xfeffd000;
+
+// Legacy I/O ports.
+inline constexpr uint16_t kCom1Port = 0x3f8;
+inline constexpr uint32_t kCom1Irq = 4;
+inline constexpr uint16_t kI8042DataPort = 0x60;
+inline constexpr uint16_t kI8042CommandPort = 0x64;
+inline constexpr uint16_t kPvpanicPort = 0x505;   // QEMU's pvpanic ISA port
+// Hardware-reduced ACPI sleep control/status and reset registers.
+inline constexpr uint16_t kAcpiSleepControlPort = 0x600;
+inline constexpr uint16_t kAcpiSleepStatusPort = 0x601;
+inline constexpr uint16_t kAcpiResetPort = 0x602;
+inline constexpr uint8_t kAcpiResetValue = 0x1;
+inline constexpr uint8_t kAcpiS5SleepType = 5;   // _S5_ SLP_TYP
+inline constexpr uint32_t kAcpiSciIrq = 9;
+
+}  // namespace skiff::x86
