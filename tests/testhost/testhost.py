@@ -1,0 +1,492 @@
+#!/usr/bin/env python3
+"""Run a shell command inside the Skiff test host: an L1 Debian cloud kernel
+under QEMU TCG whose /dev/kvm is real, so an L2 Linux guest can boot there.
+
+  testhost.py run --arch x86_64 --skiff build/skiff [--put HOST:L1 ...]
+                  [--timeout S] [--memory MiB] [--with-qemu] [--verbose]
+                  -- 'shell command line'
+
+Exit status: the command's own, or 125 with a line starting
+"TESTHOST FAILURE:" when the harness or L1 failed (QEMU missing, L1 did not
+boot, no /dev/kvm in L1, timeout).  See README.md beside this file.
+Python 3 standard library only.
+"""
+
+import argparse
+import hashlib
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "images"))
+import skiffimg  # noqa: E402
+
+FAIL_RC = 125
+
+# One row per test-host profile.  Only "x86_64" is implemented; the others
+# record what is known (DESIGN.md section 5) so they can be filled in.
+PROFILES = {
+    "x86_64": {
+        "implemented": True,
+        "image_arch": "x86_64",           # row in images/skiffimg.py ARCHES
+        "qemu": "qemu-system-x86_64",
+        "qemu_args": ["-accel", "tcg", "-cpu", "max", "-M", "pc", "-nodefaults",
+                      "-serial", "stdio"],
+        "cmdline": "console=ttyS0 quiet loglevel=1 panic=-1 reboot=k "
+                   "mitigations=off",
+        "kvm_modules": ["irqbypass", "kvm", "kvm_amd"],   # required
+        "kvm_builtin": False,
+        "extra_modules": ["tun", "vhost", "vhost_net", "tap", "macvtap",
+                          "bridge", "veth"],              # optional
+        # What --with-qemu packs to run QEMU inside L1.
+        "l1_qemu": "qemu-system-x86_64",
+        "l1_qemu_firmware": [
+            "/usr/share/seabios",
+            "/usr/lib/ipxe/qemu/efi-virtio.rom",
+            "/usr/lib/ipxe/qemu/efi-e1000.rom",
+            "/usr/lib/ipxe/qemu/efi-e1000e.rom",
+            "/usr/share/qemu/kvmvapic.bin",
+            "/usr/share/qemu/linuxboot.bin",
+            "/usr/share/qemu/linuxboot_dma.bin",
+            "/usr/share/qemu/multiboot.bin",
+            "/usr/share/qemu/multiboot_dma.bin",
+            "/usr/share/qemu/pvh.bin",
+            "/usr/share/qemu/qboot.rom",
+            "/usr/share/qemu/bios-microvm.bin",
+            "/usr/share/qemu/sgabios.bin",
+        ],
+    },
+    "arm64": {
+        "implemented": False,
+        "image_arch": "arm64",
+        "qemu": "qemu-system-aarch64",
+        "qemu_args": ["-accel", "tcg", "-cpu", "max",
+                      "-M", "virt,virtualization=on,gic-version=3"],
+        "cmdline": "console=ttyAMA0 quiet loglevel=1 panic=-1",
+        "kvm_modules": [],
+        "kvm_builtin": True,              # cloud-arm64 has KVM built in (VHE)
+        "extra_modules": ["tun", "vhost", "vhost_net", "tap", "bridge", "veth"],
+        "l1_qemu": "qemu-system-aarch64",
+        "l1_qemu_firmware": [],
+    },
+    "x86_64-vfio": {
+        "implemented": False,
+        "image_arch": "x86_64",
+        "qemu": "qemu-system-x86_64",
+        "qemu_args": ["-accel", "tcg", "-cpu", "max",
+                      "-M", "q35,kernel-irqchip=split",
+                      "-device", "intel-iommu,intremap=on",
+                      "-netdev", "user,id=n0", "-device", "e1000e,netdev=n0"],
+        "cmdline": "console=ttyS0 quiet loglevel=1 panic=-1 reboot=k "
+                   "intel_iommu=on",
+        "kvm_modules": ["irqbypass", "kvm", "kvm_amd"],
+        "kvm_builtin": False,
+        "extra_modules": ["vfio", "vfio_iommu_type1", "vfio_virqfd",
+                          "vfio_pci_core", "vfio_pci", "tun", "vhost_net"],
+        "l1_qemu": "qemu-system-x86_64",
+        "l1_qemu_firmware": [],
+    },
+}
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+class HarnessError(Exception):
+    pass
+
+
+def cache_dir(*parts):
+    d = os.path.join(skiffimg.cache_root(), "testhost", *parts)
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+# ---------------------------------------------------------------- layers ---
+
+def ldd_libs(binary):
+    """Absolute paths of the shared libraries (and interpreter) BINARY needs."""
+    r = subprocess.run(["ldd", binary], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True)
+    if "not a dynamic executable" in r.stdout or "statically linked" in r.stdout:
+        return []
+    if r.returncode != 0:
+        raise HarnessError("ldd %s failed: %s" % (binary, r.stdout.strip()))
+    libs = []
+    for line in r.stdout.splitlines():
+        if "not found" in line:
+            raise HarnessError("ldd %s: %s" % (binary, line.strip()))
+        m = re.search(r"(/\S+) \(0x", line)
+        if m:
+            libs.append(m.group(1))
+    return libs
+
+
+class Layer:
+    """A cached cpio layer: a list of (kind, dest, source) entries whose
+    content hash names the output file."""
+
+    def __init__(self, name):
+        self.name = name
+        self.items = []
+        self.h = hashlib.sha256()
+
+    def file(self, dest, src=None, data=None, mode=None):
+        if src is not None:
+            src = os.path.realpath(src)
+            st = os.stat(src)
+            mode = st.st_mode & 0o7777 if mode is None else mode
+            self.h.update(("F %s %o " % (dest, mode)).encode())
+            skiffimg.sha256_file(src, self.h)
+        else:
+            if isinstance(data, str):
+                data = data.encode()
+            self.h.update(("D %s %o %d " % (dest, mode or 0o644, len(data))).encode())
+            self.h.update(data)
+        self.items.append(("file", dest, src, data, mode))
+
+    def tree(self, dest, src):
+        """A file or a directory (recursively) from the host."""
+        if os.path.isdir(src):
+            for dp, dns, fns in os.walk(src, followlinks=True):
+                dns.sort()
+                for fn in sorted(fns):
+                    p = os.path.join(dp, fn)
+                    rel = os.path.relpath(p, src)
+                    if os.path.exists(p):
+                        self.file(os.path.join(dest, rel), src=p)
+        else:
+            self.file(dest, src=src)
+
+    def key(self):
+        return self.h.hexdigest()[:24]
+
+    def fill(self, cp):
+        for kind, dest, src, data, mode in self.items:
+            if src is not None:
+                cp.file(dest, src=src, mode=mode)
+            else:
+                cp.file(dest, data=data, mode=mode)
+
+    def build(self, extra=None, level=1):
+        """Write (or reuse) the layer; EXTRA(cp) may add more entries and
+        must be covered by the key (callers hash what it adds)."""
+        path = os.path.join(cache_dir("layers"),
+                            "%s-%s.cpio.gz" % (self.name, self.key()))
+        if os.path.exists(path):
+            os.utime(path)
+            return path
+        cp = skiffimg.Cpio()
+        if extra:
+            extra(cp)
+        self.fill(cp)
+        cp.write(path, compress=True, level=level)
+        prune_layers()
+        return path
+
+
+def prune_layers(keep=24):
+    d = cache_dir("layers")
+    files = sorted((os.path.getmtime(os.path.join(d, f)), f)
+                   for f in os.listdir(d) if f.endswith(".cpio.gz"))
+    for _, f in files[:-keep]:
+        try:
+            os.unlink(os.path.join(d, f))
+        except OSError:
+            pass
+
+
+def add_binary(layer, binary, dest):
+    """BINARY at DEST plus every library ldd lists, at the same paths."""
+    layer.file(dest, src=binary, mode=0o755)
+    dirs = []
+    for lib in ldd_libs(binary):
+        layer.file(lib, src=lib, mode=0o755)
+        d = os.path.dirname(lib)
+        if d not in dirs:
+            dirs.append(d)
+    return dirs
+
+
+def base_layer(profile):
+    """busybox, /init, L1 modules and the L2 guest image."""
+    arch = profile["image_arch"]
+    row = skiffimg.ARCHES[arch]
+    vmlinuz, initrd = skiffimg.build_guest(arch)
+    root = skiffimg.kernel_root(arch)
+    layer = Layer("base-" + arch)
+    layer.file("init", src=os.path.join(HERE, "l1-init.sh"), mode=0o755)
+    layer.file("guest/vmlinuz", src=vmlinuz, mode=0o644)
+    layer.file("guest/initramfs.cpio.gz", src=initrd, mode=0o644)
+    wanted = profile["kvm_modules"] + profile["extra_modules"]
+    layer.h.update(("kernel=%s modules=%s " % (os.path.basename(root),
+                                              ",".join(wanted))).encode())
+    skiffimg.sha256_file(row["busybox"], layer.h)
+    skiffimg.sha256_file(os.path.join(HERE, "..", "..", "images",
+                                      "skiffimg.py"), layer.h)
+
+    def extra(cp):
+        skiffimg.add_base_dirs(cp)
+        skiffimg.add_busybox(cp, row["busybox"])
+        tree = skiffimg.ModuleTree(root)
+        order, notes = skiffimg.add_modules(cp, tree, wanted)
+        for n in notes:
+            log("testhost: note: " + n)
+        # the kernel's own kernel image, for reference
+        cp.file("guest/l1-kernel-release", data=tree.release + "\n")
+
+    return layer.build(extra, level=1), os.path.basename(root)
+
+
+def qemu_layer(profile):
+    layer = Layer("qemu-" + profile["image_arch"])
+    qemu = shutil.which(profile["l1_qemu"])
+    if not qemu:
+        raise HarnessError("--with-qemu: %s not found on this machine "
+                           "(apt-get install qemu-system-x86)" % profile["l1_qemu"])
+    dirs = add_binary(layer, qemu, "/usr/bin/" + profile["l1_qemu"])
+    for fw in profile["l1_qemu_firmware"]:
+        if os.path.exists(fw):
+            layer.tree(fw, fw)
+        else:
+            log("testhost: note: firmware %s missing on this machine" % fw)
+    return layer.build(level=1), dirs
+
+
+def skiff_layer(skiff):
+    layer = Layer("skiff")
+    if not os.path.isfile(skiff):
+        raise HarnessError("--skiff %s: no such file" % skiff)
+    dirs = add_binary(layer, skiff, "/usr/local/bin/skiff")
+    return layer.build(level=1), dirs
+
+
+def run_layer(profile, command, puts, nonce, ld_dirs, printk):
+    cp = skiffimg.Cpio()
+    env = [
+        "TESTHOST_NONCE=%s" % nonce,
+        "TESTHOST_PRINTK=%d" % printk,
+        "TESTHOST_NEED_KVM=%s" % ("1" if profile["kvm_modules"]
+                                  or profile["kvm_builtin"] else ""),
+        "TESTHOST_LD_PATH=%s" % ":".join(ld_dirs),
+    ]
+    cp.file("testhost/env", data="".join(e + "\n" for e in env))
+    cp.file("testhost/cmd", data=command + "\n")
+    for spec in puts:
+        if ":" not in spec:
+            raise HarnessError("--put %s: expected HOSTPATH:L1PATH" % spec)
+        src, dest = spec.rsplit(":", 1)
+        if not os.path.exists(src):
+            raise HarnessError("--put %s: no such file" % src)
+        if not dest.startswith("/"):
+            raise HarnessError("--put %s: L1PATH must be absolute" % spec)
+        l = Layer("put")
+        l.tree(dest, src)
+        l.fill(cp)
+    path = os.path.join(cache_dir("runs"), "run-%d-%s.cpio.gz" % (os.getpid(), nonce))
+    cp.write(path, compress=True, level=1)
+    return path
+
+
+# ------------------------------------------------------------------- run ---
+
+BEGIN_RE = re.compile(rb"@@TESTHOST-BEGIN (\w+) uptime=([\d.]+)")
+END_RE = re.compile(rb"@@TESTHOST-END (\w+) rc=(\d+) uptime=([\d.]+)")
+FAIL_RE = re.compile(rb"TESTHOST FAILURE:.*")
+
+
+def fail(msg, tail=None):
+    if tail:
+        log("testhost: last L1 console lines:")
+        for line in tail[-30:]:
+            log("  | " + line.decode("utf-8", "replace"))
+    print("TESTHOST FAILURE: " + msg, flush=True)
+    log("TESTHOST FAILURE: " + msg)
+    return FAIL_RC
+
+
+def cmd_run(a):
+    t_start = time.time()
+    profile = PROFILES.get(a.arch)
+    if profile is None:
+        return fail("unknown --arch %s (known: %s)" % (a.arch, ", ".join(PROFILES)))
+    if not profile["implemented"]:
+        return fail("test-host profile %s is not implemented yet" % a.arch)
+    command = " ".join(a.command)
+    if not command.strip():
+        return fail("no command given (put it after --)")
+    qemu = shutil.which(profile["qemu"])
+    if not qemu:
+        return fail("%s not found (apt-get install qemu-system-x86)" % profile["qemu"])
+
+    nonce = secrets.token_hex(8)
+    try:
+        layers = []
+        base, krel = base_layer(profile)
+        layers.append(base)
+        ld_dirs = []
+        if a.with_qemu:
+            ql, qdirs = qemu_layer(profile)
+            layers.append(ql)
+            ld_dirs += [d for d in qdirs if d not in ld_dirs]
+        sl, sdirs = skiff_layer(a.skiff)
+        layers.append(sl)
+        ld_dirs += [d for d in sdirs if d not in ld_dirs]
+        layers.append(run_layer(profile, command, a.put, nonce, ld_dirs,
+                                7 if a.verbose else 1))
+        initrd = layers[-1][:-len(".cpio.gz")] + ".all.cpio.gz"
+        with open(initrd, "wb") as out:
+            for l in layers:
+                with open(l, "rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 20)
+        os.unlink(layers[-1])
+    except HarnessError as e:
+        return fail(str(e))
+    except SystemExit:
+        return fail("building the images failed (see above)")
+
+    kernel = skiffimg.kernel_image(skiffimg.kernel_root(profile["image_arch"]))
+    argv = [qemu] + profile["qemu_args"] + [
+        "-smp", str(a.smp), "-m", str(a.memory), "-nographic", "-no-reboot",
+        "-kernel", kernel, "-initrd", initrd,
+        "-append", profile["cmdline"] + (" " + a.append if a.append else ""),
+    ]
+    t_prep = time.time()
+    if a.verbose:
+        log("testhost: " + " ".join(argv))
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    except OSError as e:
+        os.unlink(initrd)
+        return fail("cannot start %s: %s" % (qemu, e))
+
+    timed_out = threading.Event()
+
+    def on_timeout():
+        timed_out.set()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+    timer = threading.Timer(a.timeout, on_timeout)
+    timer.daemon = True
+    timer.start()
+
+    state = "boot"        # boot -> cmd -> done
+    tail = []             # console lines outside the command (L1 noise)
+    rc = None
+    l1_boot = l1_cmd = None
+    failure = None
+    out = sys.stdout.buffer
+    try:
+        for raw in proc.stdout:
+            line = raw.replace(b"\r", b"")
+            body = line.rstrip(b"\n")
+            if state == "boot":
+                m = BEGIN_RE.search(body)
+                if m and m.group(1).decode() == nonce:
+                    state = "cmd"
+                    l1_boot = float(m.group(2))
+                    t_begin = time.time()
+                    continue
+                fm = FAIL_RE.search(body)
+                if fm:
+                    failure = fm.group(0).decode("utf-8", "replace")
+                tail.append(body)
+                if a.verbose:
+                    log("L1| " + body.decode("utf-8", "replace"))
+                tail = tail[-200:]
+            elif state == "cmd":
+                m = END_RE.search(body)
+                if m and m.group(1).decode() == nonce:
+                    prefix = body[: m.start()]
+                    if prefix:
+                        out.write(prefix)
+                        out.flush()
+                    rc = int(m.group(2))
+                    l1_cmd = float(m.group(3)) - l1_boot
+                    state = "done"
+                    # L1 powers off now; don't wait long for it.
+                    grace = threading.Timer(15, on_timeout)
+                    grace.daemon = True
+                    grace.start()
+                    continue
+                out.write(line)
+                out.flush()
+            else:
+                tail.append(body)
+        proc.wait()
+    finally:
+        timer.cancel()
+        try:
+            os.unlink(initrd)
+        except OSError:
+            pass
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            proc.wait()
+
+    t_end = time.time()
+    if rc is not None:
+        log("testhost: rc=%d; prep %.1fs, L1 boot %.1fs (L1 uptime %.1fs), "
+            "command %.1fs (L1 clock %.1fs), total %.1fs"
+            % (rc, t_prep - t_start, t_begin - t_prep, l1_boot,
+               t_end - t_begin, l1_cmd, t_end - t_start))
+        return rc
+    if failure:
+        return fail(failure[len("TESTHOST FAILURE: "):], tail)
+    if timed_out.is_set():
+        where = "before the command started (L1 boot)" if state == "boot" \
+            else "while the command ran"
+        return fail("timeout after %ds %s" % (a.timeout, where), tail)
+    if state == "boot":
+        return fail("L1 did not reach the command (QEMU exit status %s)"
+                    % proc.returncode, tail)
+    return fail("L1 stopped before the command finished (QEMU exit status %s; "
+                "L1 kernel panic or reset?)" % proc.returncode, tail)
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(
+        prog="testhost.py",
+        description="Run a command inside the KVM-capable L1 test host.")
+    sub = ap.add_subparsers(dest="op", required=True)
+    r = sub.add_parser("run", help="boot L1, run COMMAND, exit with its status")
+    r.add_argument("--arch", default="x86_64",
+                   help="test-host profile: %s" % ", ".join(PROFILES))
+    r.add_argument("--skiff", required=True,
+                   help="skiff binary to pack (at /usr/local/bin/skiff)")
+    r.add_argument("--put", action="append", default=[],
+                   metavar="HOSTPATH:L1PATH", help="extra file or directory")
+    r.add_argument("--timeout", type=int, default=600, help="seconds (600)")
+    r.add_argument("--memory", type=int, default=2048, help="L1 MiB (2048)")
+    r.add_argument("--smp", type=int, default=2, help="L1 vCPUs (2)")
+    r.add_argument("--with-qemu", action="store_true",
+                   help="also pack qemu-system-* and its firmware into L1")
+    r.add_argument("--append", default="", help="extra L1 kernel arguments")
+    r.add_argument("--verbose", "-v", action="store_true",
+                   help="show the L1 console and kernel messages on stderr")
+    r.add_argument("command", nargs=argparse.REMAINDER,
+                   help="-- 'shell command line'")
+    a = ap.parse_args(argv)
+    if a.command and a.command[0] == "--":
+        a.command = a.command[1:]
+    return cmd_run(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
