@@ -1,0 +1,189 @@
+// The x86-64 implementation of arch/arch.h: the in-kernel irqchip and PIT,
+// the legacy devices, ACPI tables, and the Linux 64-bit boot protocol.
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "arch/arch.h"
+#include "arch/x86_64/acpi.h"
+#include "arch/x86_64/boot_cpu.h"
+#include "arch/x86_64/boot_params.h"
+#include "arch/x86_64/cpuid.h"
+#include "arch/x86_64/e820.h"
+#include "arch/x86_64/layout.h"
+#include "arch/x86_64/legacy_devices.h"
+#include "boot/bzimage.h"
+#include "vmm/file_util.h"
+#include "vmm/machine.h"
+#include "vmm/status_macros.h"
+
+namespace skiff::arch {
+namespace {
+
+// The 64-bit entry point sits 0x200 past the start of the protected-mode
+// kernel (Documentation/arch/x86/boot.rst, "64-bit Boot Protocol").
+constexpr uint64_t kEntry64Offset = 0x200;
+
+constexpr KvmCapability kX86Capabilities[] = {
+    SKIFF_KVM_CAP(KVM_CAP_SET_TSS_ADDR),
+    SKIFF_KVM_CAP(KVM_CAP_SET_IDENTITY_MAP_ADDR),
+    SKIFF_KVM_CAP(KVM_CAP_EXT_CPUID),
+    SKIFF_KVM_CAP(KVM_CAP_PIT2),
+    SKIFF_KVM_CAP(KVM_CAP_MP_STATE),
+};
+
+absl::Status VmIoctl(const Vm& vm, unsigned long request, unsigned long arg,
+                     const char* name) {
+  if (::ioctl(vm.fd(), request, arg) < 0) {
+    return absl::InternalError(absl::StrFormat("%s: %s", name, std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LoadKernel(const GuestMemory& memory, const VmConfig& config,
+                        uint32_t num_cpus, uint64_t* entry) {
+  const std::string& path = config.kernel_path;
+  ASSIGN_OR_RETURN(std::vector<uint8_t> file, ReadWholeFile(path, "kernel"));
+  absl::StatusOr<boot::BzImage> image = boot::ParseBzImage(file);
+  if (!image.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("kernel ", path, ": ", image.status().message()));
+  }
+  const uint64_t ram_size = memory.TotalSize();
+  absl::Status fits = x86::CheckKernelFits(*image, ram_size);
+  if (!fits.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("kernel ", path, ": ", fits.message()));
+  }
+  absl::Status cmdline_ok = x86::ValidateCmdline(config.cmdline, *image);
+  if (!cmdline_ok.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--cmdline: ", cmdline_ok.message()));
+  }
+  RETURN_IF_ERROR(memory.Write(x86::kKernelLoadAddress, image->payload));
+
+  x86::BootParamsInput input;
+  if (config.initramfs_path) {
+    ASSIGN_OR_RETURN(uint64_t size, RegularFileSize(*config.initramfs_path, "initramfs"));
+    if (size > 0) {
+      absl::StatusOr<uint64_t> where = x86::PlaceInitrd(*image, size, ram_size);
+      if (!where.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "initramfs ", *config.initramfs_path, ": ", where.status().message()));
+      }
+      RETURN_IF_ERROR(ReadFileIntoGuest(*config.initramfs_path, "initramfs",
+                                        memory, *where, size));
+      input.initrd_addr = *where;
+      input.initrd_size = size;
+    }
+  }
+
+  std::string cmdline = config.cmdline;
+  cmdline.push_back('\0');
+  RETURN_IF_ERROR(memory.Write(
+      x86::kCmdlineAddress,
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(cmdline.data()),
+                               cmdline.size())));
+  input.cmdline_addr = x86::kCmdlineAddress;
+
+  x86::AcpiConfig acpi;
+  acpi.num_cpus = num_cpus;
+  ASSIGN_OR_RETURN(std::vector<uint8_t> tables,
+                   x86::BuildAcpiTables(acpi, x86::kAcpiTablesAddress));
+  RETURN_IF_ERROR(memory.Write(x86::kAcpiTablesAddress, tables));
+  input.acpi_rsdp_addr = x86::kAcpiTablesAddress;
+
+  ASSIGN_OR_RETURN(std::vector<x86::E820Entry> e820, x86::BuildE820Map(ram_size));
+  input.e820 = e820;
+  ASSIGN_OR_RETURN(auto zero_page, x86::BuildBootParams(*image, input));
+  RETURN_IF_ERROR(memory.Write(x86::kBootParamsAddress, zero_page));
+  RETURN_IF_ERROR(x86::WriteBootTables(memory));
+  *entry = x86::kKernelLoadAddress + kEntry64Offset;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::span<const KvmCapability> RequiredCapabilities() { return kX86Capabilities; }
+
+absl::StatusOr<std::vector<RamRegion>> RamLayout(uint64_t ram_size) {
+  absl::Status valid = x86::ValidateRamSize(ram_size);
+  if (!valid.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--memory: ", valid.message()));
+  }
+  ASSIGN_OR_RETURN(std::vector<x86::RamRegion> regions, x86::GuestRamRegions(ram_size));
+  std::vector<RamRegion> layout;
+  for (const x86::RamRegion& r : regions) layout.push_back({r.gpa, r.size});
+  return layout;
+}
+
+absl::Status SetupVm(const Kvm& /*kvm*/, Vm& vm) {
+  RETURN_IF_ERROR(VmIoctl(vm, KVM_SET_TSS_ADDR, x86::kKvmTssAddress, "KVM_SET_TSS_ADDR"));
+  uint64_t identity_map = x86::kKvmIdentityMapAddress;
+  if (::ioctl(vm.fd(), KVM_SET_IDENTITY_MAP_ADDR, &identity_map) < 0) {
+    return absl::InternalError(
+        absl::StrFormat("KVM_SET_IDENTITY_MAP_ADDR: %s", std::strerror(errno)));
+  }
+  RETURN_IF_ERROR(VmIoctl(vm, KVM_CREATE_IRQCHIP, 0, "KVM_CREATE_IRQCHIP"));
+  kvm_pit_config pit{};
+  pit.flags = KVM_PIT_SPEAKER_DUMMY;
+  if (::ioctl(vm.fd(), KVM_CREATE_PIT2, &pit) < 0) {
+    return absl::InternalError(absl::StrFormat("KVM_CREATE_PIT2: %s", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<BootState> SetupPlatform(Machine& machine, const VmConfig& config) {
+  BootState boot;
+  RETURN_IF_ERROR(LoadKernel(machine.memory(), config, machine.num_cpus(), &boot.entry));
+  boot.boot_data = x86::kBootParamsAddress;
+  RETURN_IF_ERROR(x86::AddLegacyDevices(machine));
+  return boot;
+}
+
+absl::Status SetupVcpu(const Kvm& kvm, const Vcpu& vcpu, uint32_t num_cpus,
+                       const BootState& boot, const GuestMemory& /*memory*/) {
+  ASSIGN_OR_RETURN(std::vector<kvm_cpuid_entry2> cpuid, kvm.SupportedCpuid());
+  x86::NormalizeCpuid(cpuid, vcpu.index(), num_cpus);
+  std::vector<uint64_t> storage(
+      (sizeof(kvm_cpuid2) + cpuid.size() * sizeof(kvm_cpuid_entry2) + 7) / 8);
+  auto* cpuid2 = reinterpret_cast<kvm_cpuid2*>(storage.data());
+  cpuid2->nent = static_cast<uint32_t>(cpuid.size());
+  std::memcpy(cpuid2->entries, cpuid.data(), cpuid.size() * sizeof(kvm_cpuid_entry2));
+  if (::ioctl(vcpu.fd(), KVM_SET_CPUID2, cpuid2) < 0) {
+    return absl::InternalError(absl::StrFormat("KVM_SET_CPUID2 (vCPU %u): %s",
+                                               vcpu.index(), std::strerror(errno)));
+  }
+  RETURN_IF_ERROR(x86::SetLocalInterrupts(vcpu.fd()));
+  RETURN_IF_ERROR(x86::SetBootFpu(vcpu.fd()));
+  if (vcpu.index() != 0) return absl::OkStatus();  // APs wait for INIT/SIPI
+  RETURN_IF_ERROR(x86::SetLongModeSregs(vcpu.fd()));
+  return x86::SetBootRegs(vcpu.fd(), boot.entry, boot.boot_data);
+}
+
+std::string DescribeVcpu(const Vcpu& vcpu, const GuestMemory& memory) {
+  kvm_regs regs{};
+  kvm_sregs sregs{};
+  if (::ioctl(vcpu.fd(), KVM_GET_REGS, &regs) < 0 ||
+      ::ioctl(vcpu.fd(), KVM_GET_SREGS, &sregs) < 0) {
+    return "registers unavailable";
+  }
+  std::string text = absl::StrFormat(
+      "RIP=0x%x RSP=0x%x RFLAGS=0x%x CR0=0x%x CR3=0x%x CR4=0x%x EFER=0x%x CS=0x%x",
+      regs.rip, regs.rsp, regs.rflags, sregs.cr0, sregs.cr3, sregs.cr4, sregs.efer,
+      sregs.cs.selector);
+  kvm_translation translation{};
+  translation.linear_address = sregs.cs.base + regs.rip;
+  if (::ioctl(vcpu.fd(), KVM_TRANSLATE, &translation) == 0 && translation.valid) {
+    uint8_t bytes[15];
+    if (memory.Read(translation.physical_address, bytes).ok()) {
+      text += "; bytes at RIP:";
+      for (uint8_t b : bytes) text += absl::StrFormat(" %02x", b);
+    }
+  }
+  return text;
+}
+
+}  // namespace skiff::arch

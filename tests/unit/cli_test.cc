@@ -1,0 +1,75 @@
+#include "vmm/cli.h"
+
+#include "gtest/gtest.h"
+
+namespace skiff {
+namespace {
+
+TEST(ParseSizeTest, AcceptsUnitsAndBareMebibytes) {
+  EXPECT_EQ(*ParseSize("256M"), 256ull << 20);
+  EXPECT_EQ(*ParseSize("1G"), 1ull << 30);
+  EXPECT_EQ(*ParseSize("1g"), 1ull << 30);
+  EXPECT_EQ(*ParseSize("2GiB"), 2ull << 30);
+  EXPECT_EQ(*ParseSize("512K"), 512ull << 10);
+  EXPECT_EQ(*ParseSize("1T"), 1ull << 40);
+  EXPECT_EQ(*ParseSize("128"), 128ull << 20);
+  EXPECT_EQ(*ParseSize("64MB"), 64ull << 20);
+}
+
+TEST(ParseSizeTest, RejectsZeroJunkAndOverflow) {
+  for (const char* bad : {"0", "0M", "12Q", "", "M", "-1G", "1.5G", "1 G",
+                          "99999999999999999999", "20000000000T", "1GG"}) {
+    EXPECT_FALSE(ParseSize(bad).ok()) << bad;
+  }
+}
+
+TEST(ParseCliTest, RunWithEveryOption) {
+  auto cmd = ParseCli({"run", "--kernel", "k", "--initramfs", "i", "--cmdline",
+                       "console=ttyS0 quiet", "--cpus", "4", "--memory", "1G",
+                       "--hugepages"});
+  ASSERT_TRUE(cmd.ok()) << cmd.status();
+  EXPECT_EQ(cmd->kind, CliCommand::Kind::kRun);
+  EXPECT_EQ(cmd->config.kernel_path, "k");
+  EXPECT_EQ(*cmd->config.initramfs_path, "i");
+  EXPECT_EQ(cmd->config.cmdline, "console=ttyS0 quiet");
+  EXPECT_EQ(cmd->config.cpus, 4u);
+  EXPECT_EQ(cmd->config.memory_bytes, 1ull << 30);
+  EXPECT_TRUE(cmd->config.hugepages);
+}
+
+TEST(ParseCliTest, Defaults) {
+  auto cmd = ParseCli({"run", "--kernel", "k"});
+  ASSERT_TRUE(cmd.ok());
+  EXPECT_EQ(cmd->config.cpus, 1u);
+  EXPECT_EQ(cmd->config.memory_bytes, 256ull << 20);
+  EXPECT_FALSE(cmd->config.initramfs_path.has_value());
+  EXPECT_FALSE(cmd->config.hugepages);
+}
+
+TEST(ParseCliTest, UsageErrors) {
+  EXPECT_FALSE(ParseCli({"run"}).ok());
+  EXPECT_FALSE(ParseCli({"run", "--kernel", "k", "--cpus", "0"}).ok());
+  EXPECT_FALSE(ParseCli({"run", "--kernel", "k", "--cpus", "256"}).ok());
+  EXPECT_FALSE(ParseCli({"run", "--kernel", "k", "--cpus", "-1"}).ok());
+  EXPECT_FALSE(ParseCli({"run", "--kernel", "k", "--memory", "0"}).ok());
+  EXPECT_FALSE(ParseCli({"run", "--kernel", "k", "--memory", "12Q"}).ok());
+  EXPECT_FALSE(ParseCli({"run", "--kernel", "k", "--hugepages", "--memory", "3M"}).ok());
+  EXPECT_FALSE(ParseCli({"run", "--kernel", "k", "--bogus"}).ok());
+  EXPECT_FALSE(ParseCli({"run", "--kernel", "k", "stray"}).ok());
+  EXPECT_FALSE(ParseCli({"launch"}).ok());
+  auto status = ParseCli({"run", "--kernel", "k", "--cpus", "9999"}).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(status.message()).find("between 1 and 255"), std::string::npos);
+}
+
+TEST(ParseCliTest, HelpAndVersion) {
+  EXPECT_EQ(ParseCli({}).value().kind, CliCommand::Kind::kHelp);
+  EXPECT_EQ(ParseCli({"--help"}).value().kind, CliCommand::Kind::kHelp);
+  EXPECT_EQ(ParseCli({"--version"}).value().kind, CliCommand::Kind::kVersion);
+  auto run_help = ParseCli({"run", "--help"});
+  ASSERT_TRUE(run_help.ok());
+  EXPECT_NE(run_help->text.find("--memory"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace skiff

@@ -1,0 +1,131 @@
+#include "vmm/cli.h"
+
+#include <memory>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "cxxopts.hpp"
+#include "vmm/status_macros.h"
+
+#ifndef SKIFF_VERSION
+#define SKIFF_VERSION "unknown"
+#endif
+
+namespace skiff {
+namespace {
+
+constexpr char kTopHelp[] =
+    "Skiff: a small KVM virtual machine monitor for Linux guests.\n"
+    "\n"
+    "Usage:\n"
+    "  skiff run --kernel FILE [options]   boot a guest\n"
+    "  skiff --help | --version\n"
+    "\n"
+    "Run `skiff run --help` for the options.\n"
+    "\n"
+    "Exit codes:\n"
+    "  0  the guest powered off or rebooted\n"
+    "  1  Skiff failed at run time\n"
+    "  2  usage error (bad option or value)\n"
+    "  3  the guest kernel panicked (pvpanic)\n"
+    "  4  the guest crashed (triple fault, KVM emulation or entry failure)\n"
+    "  5  timeout\n"
+    "  6  stopped by a signal or the console escape (Ctrl-A x)\n";
+
+cxxopts::Options RunOptions() {
+  cxxopts::Options options("skiff run", "Boot a Linux guest.");
+  options.custom_help("--kernel FILE [options]");
+  options.add_options()
+      ("kernel", "Linux kernel (x86-64 bzImage)", cxxopts::value<std::string>(), "FILE")
+      ("initramfs", "initramfs (cpio, optionally compressed)", cxxopts::value<std::string>(), "FILE")
+      ("cmdline", "kernel command line", cxxopts::value<std::string>()->default_value(""), "STR")
+      ("cpus", "number of vCPUs (1-255)", cxxopts::value<std::string>()->default_value("1"), "N")
+      ("memory", "guest RAM, e.g. 256M or 2G (a bare number is MiB)",
+       cxxopts::value<std::string>()->default_value("256M"), "SIZE")
+      ("hugepages", "back guest RAM with 2 MiB hugepages")
+      ("kvm-device", "KVM device node", cxxopts::value<std::string>()->default_value("/dev/kvm"), "PATH")
+      ("h,help", "show this help");
+  return options;
+}
+
+absl::StatusOr<uint32_t> ParseCpus(const std::string& text) {
+  uint32_t cpus;
+  if (!absl::SimpleAtoi(text, &cpus)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--cpus '%s': not a number", text));
+  }
+  if (cpus < 1 || cpus > kMaxCpus) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--cpus %s: must be between 1 and %u", text, kMaxCpus));
+  }
+  return cpus;
+}
+
+absl::StatusOr<CliCommand> ParseRun(const std::vector<std::string>& args) {
+  cxxopts::Options options = RunOptions();
+  std::vector<const char*> argv;
+  argv.push_back("skiff run");
+  for (const std::string& a : args) argv.push_back(a.c_str());
+  CliCommand command;
+  try {
+    cxxopts::ParseResult result =
+        options.parse(static_cast<int>(argv.size()), argv.data());
+    if (result.count("help")) {
+      command.kind = CliCommand::Kind::kHelp;
+      command.text = options.help();
+      return command;
+    }
+    if (!result.unmatched().empty()) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "unexpected argument '%s' (see skiff run --help)", result.unmatched()[0]));
+    }
+    VmConfig& config = command.config;
+    if (!result.count("kernel")) {
+      return absl::InvalidArgumentError("--kernel FILE is required (see skiff run --help)");
+    }
+    config.kernel_path = result["kernel"].as<std::string>();
+    if (result.count("initramfs")) {
+      config.initramfs_path = result["initramfs"].as<std::string>();
+    }
+    config.cmdline = result["cmdline"].as<std::string>();
+    ASSIGN_OR_RETURN(config.cpus, ParseCpus(result["cpus"].as<std::string>()));
+    auto memory = ParseSize(result["memory"].as<std::string>());
+    if (!memory.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--memory: ", memory.status().message()));
+    }
+    config.memory_bytes = *memory;
+    config.hugepages = result.count("hugepages") > 0;
+    config.kvm_device = result["kvm-device"].as<std::string>();
+  } catch (const cxxopts::exceptions::exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(e.what(), " (see skiff run --help)"));
+  }
+  RETURN_IF_ERROR(ValidateConfig(command.config));
+  command.kind = CliCommand::Kind::kRun;
+  return command;
+}
+
+}  // namespace
+
+absl::StatusOr<CliCommand> ParseCli(const std::vector<std::string>& args) {
+  CliCommand command;
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    command.kind = CliCommand::Kind::kHelp;
+    command.text = kTopHelp;
+    return command;
+  }
+  if (args[0] == "--version" || args[0] == "-V") {
+    command.kind = CliCommand::Kind::kVersion;
+    command.text = absl::StrCat("skiff ", SKIFF_VERSION, "\n");
+    return command;
+  }
+  if (args[0] == "run") {
+    return ParseRun(std::vector<std::string>(args.begin() + 1, args.end()));
+  }
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "unknown command '%s' (see skiff --help)", args[0]));
+}
+
+}  // namespace skiff

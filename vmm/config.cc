@@ -1,0 +1,66 @@
+#include "vmm/config.h"
+
+#include <cctype>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+
+namespace skiff {
+
+absl::StatusOr<uint64_t> ParseSize(std::string_view text) {
+  std::string_view digits = text;
+  size_t i = 0;
+  while (i < digits.size() && std::isdigit(static_cast<unsigned char>(digits[i]))) ++i;
+  std::string_view number = digits.substr(0, i);
+  std::string suffix = absl::AsciiStrToUpper(std::string(digits.substr(i)));
+  uint64_t value;
+  if (number.empty() || !absl::SimpleAtoi(std::string(number), &value)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("'%s' is not a size (use e.g. 256M or 1G)", text));
+  }
+  if (suffix.size() > 1 && (suffix.ends_with("IB") || suffix.ends_with("B"))) {
+    suffix = suffix.substr(0, suffix.ends_with("IB") ? suffix.size() - 2
+                                                      : suffix.size() - 1);
+  }
+  int shift;
+  if (suffix.empty() || suffix == "M") {
+    shift = 20;
+  } else if (suffix == "K") {
+    shift = 10;
+  } else if (suffix == "G") {
+    shift = 30;
+  } else if (suffix == "T") {
+    shift = 40;
+  } else {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "'%s' has an unknown size unit (use K, M, G or T)", text));
+  }
+  if (value == 0) {
+    return absl::InvalidArgumentError(absl::StrFormat("size '%s' is zero", text));
+  }
+  if (value > (UINT64_MAX >> shift)) {
+    return absl::InvalidArgumentError(absl::StrFormat("size '%s' is too large", text));
+  }
+  return value << shift;
+}
+
+absl::Status ValidateConfig(const VmConfig& config) {
+  if (config.kernel_path.empty()) {
+    return absl::InvalidArgumentError("--kernel is required");
+  }
+  if (config.cpus < 1 || config.cpus > kMaxCpus) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--cpus %u: must be between 1 and %u", config.cpus, kMaxCpus));
+  }
+  if (config.memory_bytes % 4096 != 0) {
+    return absl::InvalidArgumentError("--memory must be a multiple of 4 KiB");
+  }
+  if (config.hugepages && config.memory_bytes % (2ull << 20) != 0) {
+    return absl::InvalidArgumentError(
+        "--memory must be a multiple of 2 MiB with --hugepages");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace skiff

@@ -1,0 +1,33 @@
+// What the user asked for, validated: the single input to building a VM.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace skiff {
+
+inline constexpr uint32_t kMaxCpus = 255;  // xAPIC IDs, and GIC redistributors
+inline constexpr uint64_t kDefaultMemory = 256ull << 20;
+
+struct VmConfig {
+  std::string kernel_path;
+  std::optional<std::string> initramfs_path;
+  std::string cmdline;
+  uint32_t cpus = 1;
+  uint64_t memory_bytes = kDefaultMemory;
+  bool hugepages = false;
+  std::string kvm_device = "/dev/kvm";
+};
+
+// "256M", "1G", "512K", "2T", with optional "iB"/"B" ("1GiB"); a bare number
+// means MiB, as QEMU's -m. Binary units. Rejects zero, junk and overflow.
+absl::StatusOr<uint64_t> ParseSize(std::string_view text);
+
+// Checks cross-field rules that do not need the kernel or KVM.
+absl::Status ValidateConfig(const VmConfig& config);
+
+}  // namespace skiff

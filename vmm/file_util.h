@@ -1,0 +1,24 @@
+// Reading operator-supplied files with errors that name them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "vmm/guest_memory.h"
+
+namespace skiff {
+
+// Reads a whole regular file; `what` ("kernel", "initramfs") prefixes errors.
+absl::StatusOr<std::vector<uint8_t>> ReadWholeFile(const std::string& path,
+                                                   const std::string& what);
+// The size of a regular file, or an error naming it.
+absl::StatusOr<uint64_t> RegularFileSize(const std::string& path,
+                                         const std::string& what);
+// Reads a whole regular file straight into guest memory at `gpa`.
+absl::Status ReadFileIntoGuest(const std::string& path, const std::string& what,
+                               const GuestMemory& memory, uint64_t gpa,
+                               uint64_t expected_size);
+
+}  // namespace skiff

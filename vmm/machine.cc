@@ -1,0 +1,142 @@
+#include "vmm/machine.h"
+
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_format.h"
+#include "arch/arch.h"
+#include "vmm/exit_codes.h"
+#include "vmm/file_util.h"
+#include "vmm/log.h"
+#include "vmm/status_macros.h"
+
+namespace skiff {
+namespace {
+
+constexpr KvmCapability kGenericCapabilities[] = {
+    SKIFF_KVM_CAP(KVM_CAP_USER_MEMORY),
+    SKIFF_KVM_CAP(KVM_CAP_IRQCHIP),
+    SKIFF_KVM_CAP(KVM_CAP_IOEVENTFD),
+    SKIFF_KVM_CAP(KVM_CAP_IRQFD),
+    SKIFF_KVM_CAP(KVM_CAP_IRQ_ROUTING),
+    SKIFF_KVM_CAP(KVM_CAP_IMMEDIATE_EXIT),
+};
+
+// SIGINT/SIGTERM/SIGHUP become an orderly shutdown through a signalfd on the
+// I/O thread; the vCPU kick signal is delivered only to vCPU threads.
+sigset_t HandledSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  return set;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(const VmConfig& config) {
+  // Operator files first: a typo should not cost a KVM set-up.
+  RETURN_IF_ERROR(RegularFileSize(config.kernel_path, "kernel").status());
+  if (config.initramfs_path) {
+    RETURN_IF_ERROR(RegularFileSize(*config.initramfs_path, "initramfs").status());
+  }
+  ASSIGN_OR_RETURN(Kvm kvm, Kvm::Open(config.kvm_device));
+  RETURN_IF_ERROR(kvm.Require(kGenericCapabilities));
+  RETURN_IF_ERROR(kvm.Require(arch::RequiredCapabilities()));
+  int max_vcpus = kvm.CheckExtension(KVM_CAP_MAX_VCPUS);
+  if (max_vcpus <= 0) max_vcpus = kvm.CheckExtension(KVM_CAP_NR_VCPUS);
+  if (max_vcpus > 0 && config.cpus > static_cast<uint32_t>(max_vcpus)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--cpus %u: this host's KVM allows at most %d vCPUs", config.cpus, max_vcpus));
+  }
+  ASSIGN_OR_RETURN(size_t run_size, kvm.VcpuMmapSize());
+
+  auto machine = std::make_unique<Machine>(std::move(kvm));
+  Machine& m = *machine;
+  ASSIGN_OR_RETURN(m.shutdown_, Shutdown::Create());
+  ASSIGN_OR_RETURN(m.event_loop_, EventLoop::Create());
+  ASSIGN_OR_RETURN(m.vm_, Vm::Create(m.kvm_));
+  ASSIGN_OR_RETURN(std::vector<RamRegion> layout, arch::RamLayout(config.memory_bytes));
+  GuestRamOptions ram_options;
+  ram_options.hugepages = config.hugepages;
+  ASSIGN_OR_RETURN(m.ram_, GuestRam::Allocate(layout, ram_options));
+  RETURN_IF_ERROR(m.vm_->MapGuestMemory(m.ram_.memory()));
+  RETURN_IF_ERROR(arch::SetupVm(m.kvm_, *m.vm_));
+  // The console exists before the platform so the UART can be wired to it.
+  // If set-up fails after this, destroying the machine restores the terminal.
+  ASSIGN_OR_RETURN(m.console_, Console::Create(STDIN_FILENO, STDOUT_FILENO, m.shutdown_.get()));
+  for (uint32_t i = 0; i < config.cpus; ++i) {
+    ASSIGN_OR_RETURN(auto vcpu, Vcpu::Create(*m.vm_, i, run_size));
+    m.vcpus_.push_back(std::move(vcpu));
+  }
+  ASSIGN_OR_RETURN(arch::BootState boot, arch::SetupPlatform(m, config));
+  for (const auto& vcpu : m.vcpus_) {
+    RETURN_IF_ERROR(arch::SetupVcpu(m.kvm_, *vcpu, config.cpus, boot, m.ram_.memory()));
+  }
+  RETURN_IF_ERROR(m.console_->Attach(*m.event_loop_));
+  return machine;
+}
+
+Machine::~Machine() { StopThreads(); }
+
+ExitStatus Machine::Run() {
+  // Block the handled signals in every thread we start; the I/O thread
+  // reads them from a signalfd.
+  sigset_t handled = HandledSignals();
+  sigset_t blocked = handled;
+  sigaddset(&blocked, Vcpu::KickSignal());
+  pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
+  Vcpu::InstallKickHandler();
+
+  UniqueFd signal_fd(::signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (signal_fd) {
+    (void)event_loop_->Add(signal_fd.get(), EPOLLIN, [this, &signal_fd](uint32_t) {
+      signalfd_siginfo info;
+      if (::read(signal_fd.get(), &info, sizeof(info)) == sizeof(info)) {
+        shutdown_->Request(kExitSignal,
+                           absl::StrFormat("stopped by signal %s",
+                                           strsignal(static_cast<int>(info.ssi_signo))));
+      }
+    });
+  }
+  (void)event_loop_->Add(shutdown_->eventfd(), EPOLLIN, [this](uint32_t) {
+    event_loop_->Stop();
+  });
+
+  io_thread_ = std::thread([this] { event_loop_->Run(); });
+  ExitBuses buses{&pio_bus_, &mmio_bus_};
+  auto describe = [this](const Vcpu& vcpu) {
+    return arch::DescribeVcpu(vcpu, ram_.memory());
+  };
+  LOG_INFO("vmm", "starting %zu vCPU(s)", vcpus_.size());
+  for (auto& vcpu : vcpus_) {
+    Vcpu* v = vcpu.get();
+    vcpu_threads_.emplace_back([this, v, buses, describe] {
+      v->RunLoop(buses, *shutdown_, describe);
+    });
+  }
+  shutdown_->Wait();
+  StopThreads();
+  if (signal_fd) (void)event_loop_->Remove(signal_fd.get());
+  ExitStatus status = shutdown_->status();
+  LOG_INFO("vmm", "stopped: %s (exit code %d)", status.reason, status.code);
+  return status;
+}
+
+void Machine::StopThreads() {
+  if (shutdown_) shutdown_->Request(kExitVmmError, "Skiff is shutting down");
+  for (auto& vcpu : vcpus_) vcpu->Kick();
+  for (auto& t : vcpu_threads_) {
+    if (t.joinable()) t.join();
+  }
+  vcpu_threads_.clear();
+  if (event_loop_) event_loop_->Stop();
+  if (io_thread_.joinable()) io_thread_.join();
+}
+
+}  // namespace skiff

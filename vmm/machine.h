@@ -1,0 +1,60 @@
+// A whole virtual machine: owns KVM handles, guest RAM, buses, devices,
+// the I/O thread and the vCPU threads. Create() sets everything up and
+// starts nothing; Run() starts the threads, waits for a stop, joins them
+// all in one place and returns the process exit code.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "vmm/bus.h"
+#include "vmm/config.h"
+#include "vmm/console.h"
+#include "vmm/event_loop.h"
+#include "vmm/guest_ram.h"
+#include "vmm/kvm.h"
+#include "vmm/shutdown.h"
+#include "vmm/vcpu.h"
+#include "vmm/vm.h"
+
+namespace skiff {
+
+class Machine {
+ public:
+  static absl::StatusOr<std::unique_ptr<Machine>> Create(const VmConfig& config);
+  explicit Machine(Kvm kvm) : kvm_(std::move(kvm)) {}
+  ~Machine();
+
+  // Blocks until the guest or the user stops the VM.
+  ExitStatus Run();
+
+  const Kvm& kvm() const { return kvm_; }
+  Vm& vm() { return *vm_; }
+  const GuestMemory& memory() const { return ram_.memory(); }
+  Bus& pio_bus() { return pio_bus_; }
+  Bus& mmio_bus() { return mmio_bus_; }
+  EventLoop& event_loop() { return *event_loop_; }
+  Shutdown& shutdown() { return *shutdown_; }
+  Console& console() { return *console_; }
+  uint32_t num_cpus() const { return static_cast<uint32_t>(vcpus_.size()); }
+
+ private:
+  void StopThreads();
+
+  Kvm kvm_;
+  std::unique_ptr<Vm> vm_;
+  GuestRam ram_;
+  Bus pio_bus_{"port I/O"};
+  Bus mmio_bus_{"MMIO"};
+  std::unique_ptr<Shutdown> shutdown_;
+  std::unique_ptr<EventLoop> event_loop_;
+  std::unique_ptr<Console> console_;
+  std::vector<std::unique_ptr<Vcpu>> vcpus_;
+  std::thread io_thread_;
+  std::vector<std::thread> vcpu_threads_;
+};
+
+}  // namespace skiff

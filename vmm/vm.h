@@ -1,0 +1,53 @@
+// One KVM virtual machine: its memory slots and interrupt plumbing.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "absl/status/statusor.h"
+#include "vmm/guest_memory.h"
+#include "vmm/irq_line.h"
+#include "vmm/kvm.h"
+#include "vmm/unique_fd.h"
+
+namespace skiff {
+
+class Vm {
+ public:
+  static absl::StatusOr<std::unique_ptr<Vm>> Create(const Kvm& kvm,
+                                                    unsigned long type = 0);
+
+  explicit Vm(UniqueFd fd) : fd_(std::move(fd)) {}
+  int fd() const { return fd_.get(); }
+
+  // Registers every region of `memory` as a KVM memory slot.
+  absl::Status MapGuestMemory(const GuestMemory& memory);
+  absl::Status SetMemorySlot(uint32_t slot, uint64_t gpa, uint64_t size,
+                             void* host, uint32_t flags = 0);
+  uint32_t next_slot() const { return next_slot_; }
+
+  // Drives an interrupt-controller input (KVM_IRQ_LINE).
+  absl::Status SetIrqLine(uint32_t gsi, bool level);
+  // An IrqLine device objects can hold, wired to KVM_IRQ_LINE for `gsi`.
+  std::shared_ptr<IrqLine> MakeIrqLine(uint32_t gsi);
+
+  // KVM_IOEVENTFD: a guest write of `length` bytes at `address` (optionally
+  // only of value `datamatch`) signals `eventfd` without a VM exit.
+  absl::Status AddIoEventFd(int eventfd, uint64_t address, uint32_t length,
+                            bool pio, std::optional<uint64_t> datamatch);
+  absl::Status RemoveIoEventFd(int eventfd, uint64_t address, uint32_t length,
+                               bool pio, std::optional<uint64_t> datamatch);
+  // KVM_IRQFD: a write to `eventfd` injects `gsi`.
+  absl::Status AddIrqFd(int eventfd, uint32_t gsi, int resample_fd = -1);
+  absl::Status RemoveIrqFd(int eventfd, uint32_t gsi);
+
+ private:
+  absl::Status IoEventFd(int eventfd, uint64_t address, uint32_t length,
+                         bool pio, std::optional<uint64_t> datamatch,
+                         bool deassign);
+  UniqueFd fd_;
+  uint32_t next_slot_ = 0;
+};
+
+}  // namespace skiff
