@@ -39,7 +39,10 @@ uint64_t ReadLe(std::span<const uint8_t> file, uint64_t offset, int bytes) {
 
 absl::StatusOr<BzImage> ParseBzImage(std::span<const uint8_t> file) {
   // A vmlinux is the most common wrong file to hand over; say so plainly.
-  if (file.size() >= 4 && std::memcmp(file.data(), "\x7f" "ELF", 4) == 0) {
+  if (file.size() >= 4 && std::memcmp(file.data(),
+                                      "\x7f"
+                                      "ELF",
+                                      4) == 0) {
     return absl::InvalidArgumentError(
         "kernel is an ELF file (a vmlinux); Skiff needs a bzImage "
         "(arch/x86/boot/bzImage, or /boot/vmlinuz-* on Debian)");
@@ -95,7 +98,8 @@ absl::StatusOr<BzImage> ParseBzImage(std::span<const uint8_t> file) {
   image.kernel_alignment =
       static_cast<uint32_t>(ReadLe(file, kKernelAlignmentOffset, 4));
   image.relocatable_kernel = file[kRelocatableOffset] != 0;
-  image.cmdline_size = static_cast<uint32_t>(ReadLe(file, kCmdlineSizeOffset, 4));
+  image.cmdline_size =
+      static_cast<uint32_t>(ReadLe(file, kCmdlineSizeOffset, 4));
   image.pref_address = ReadLe(file, kPrefAddressOffset, 8);
   image.init_size = static_cast<uint32_t>(ReadLe(file, kInitSizeOffset, 4));
 
@@ -114,9 +118,9 @@ absl::StatusOr<BzImage> ParseBzImage(std::span<const uint8_t> file) {
   if (image.relocatable_kernel &&
       (image.kernel_alignment == 0 ||
        (image.kernel_alignment & (image.kernel_alignment - 1)) != 0)) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "bzImage kernel_alignment 0x%X is not a power of two",
-        image.kernel_alignment));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("bzImage kernel_alignment 0x%X is not a power of two",
+                        image.kernel_alignment));
   }
 
   // setup_sects == 0 means 4 for historical reasons; +1 for the boot sector.

@@ -26,7 +26,7 @@ inline constexpr uint64_t kSetupHeaderMaxEnd = 0x290;
 // loadflags bits.
 inline constexpr uint8_t kLoadedHigh = 0x01;  // protected-mode code at 1 MiB
 // xloadflags bits.
-inline constexpr uint16_t kXlfKernel64 = 0x01;         // has 64-bit entry
+inline constexpr uint16_t kXlfKernel64 = 0x01;  // has 64-bit entry
 inline constexpr uint16_t kXlfCanBeLoadedAbove4G = 0x02;
 
 // Oldest boot protocol Skiff accepts: 2.12 introduced xloadflags, whose
@@ -50,9 +50,9 @@ struct BzImage {
   uint32_t initrd_addr_max = 0;  // highest address an initrd byte may occupy
   uint32_t kernel_alignment = 0;
   bool relocatable_kernel = false;
-  uint32_t cmdline_size = 0;     // max command line length without the NUL
-  uint64_t pref_address = 0;     // preferred load (runtime start) address
-  uint32_t init_size = 0;        // memory needed from the runtime start
+  uint32_t cmdline_size = 0;  // max command line length without the NUL
+  uint64_t pref_address = 0;  // preferred load (runtime start) address
+  uint32_t init_size = 0;     // memory needed from the runtime start
 };
 
 // Parses and validates a bzImage held entirely in memory.

@@ -106,12 +106,11 @@ uint64_t AlignUp(uint64_t value, uint64_t alignment) {
 
 aml::Result Com1() {
   return aml::Device(
-      "COM1",
-      {aml::Name("_HID", aml::EisaId("PNP0501")),
-       aml::Name("_UID", aml::Integer(0)),
-       aml::Name("_CRS", aml::ResourceTemplate(
-                             {aml::IoPort(kCom1Port, kCom1Port, 0, 8),
-                              aml::IrqNoFlags(kCom1Irq)}))});
+      "COM1", {aml::Name("_HID", aml::EisaId("PNP0501")),
+               aml::Name("_UID", aml::Integer(0)),
+               aml::Name("_CRS", aml::ResourceTemplate(
+                                     {aml::IoPort(kCom1Port, kCom1Port, 0, 8),
+                                      aml::IrqNoFlags(kCom1Irq)}))});
 }
 
 // QEMU's pvpanic ISA device, which Linux's pvpanic driver binds by _HID.
@@ -233,10 +232,10 @@ absl::StatusOr<Bytes> BuildDsdt(const AcpiConfig& config) {
   ASSIGN_OR_RETURN(Bytes sb, aml::Scope("\\_SB", devices));
   // Hardware-reduced poweroff: the OS writes SLP_TYP from \_S5 (with SLP_EN)
   // to SLEEP_CONTROL_REG.
-  ASSIGN_OR_RETURN(Bytes s5,
-                   aml::Name("_S5", aml::Package(
-                                        {aml::Integer(kAcpiS5SleepType),
-                                         aml::Integer(kAcpiS5SleepType)})));
+  ASSIGN_OR_RETURN(
+      Bytes s5,
+      aml::Name("_S5", aml::Package({aml::Integer(kAcpiS5SleepType),
+                                     aml::Integer(kAcpiS5SleepType)})));
   Bytes out = TableHeader("DSDT", kDsdtRevision);
   out.insert(out.end(), sb.begin(), sb.end());
   out.insert(out.end(), s5.begin(), s5.end());
@@ -286,9 +285,9 @@ absl::StatusOr<Bytes> BuildAcpiTables(const AcpiConfig& config,
   const uint64_t dsdt_off = next;
   const uint64_t total = dsdt_off + dsdt.size();
   if (total > kAcpiTablesMaxSize) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "ACPI tables need %d bytes; the reserved area holds %d", total,
-        kAcpiTablesMaxSize));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("ACPI tables need %d bytes; the reserved area holds %d",
+                        total, kAcpiTablesMaxSize));
   }
   if (base_gpa > UINT64_MAX - total) {
     return absl::InvalidArgumentError(absl::StrFormat(

@@ -26,11 +26,11 @@ constexpr uint8_t kMultiNamePrefix = 0x2f;
 constexpr uint8_t kNullName = 0x00;
 
 // Resource descriptor tags (ACPI 6.x section 6.4).
-constexpr uint8_t kIrqTag = 0x22;           // small, 2 data bytes
-constexpr uint8_t kIoTag = 0x47;            // small, 7 data bytes
-constexpr uint8_t kEndTag = 0x79;           // small, 1 data byte
-constexpr uint8_t kMemory32FixedTag = 0x86; // large
-constexpr uint8_t kExtendedIrqTag = 0x89;   // large
+constexpr uint8_t kIrqTag = 0x22;            // small, 2 data bytes
+constexpr uint8_t kIoTag = 0x47;             // small, 7 data bytes
+constexpr uint8_t kEndTag = 0x79;            // small, 1 data byte
+constexpr uint8_t kMemory32FixedTag = 0x86;  // large
+constexpr uint8_t kExtendedIrqTag = 0x89;    // large
 
 constexpr uint64_t kMaxPkgLength = (uint64_t{1} << 28) - 1;
 
@@ -92,7 +92,8 @@ Result PkgLength(uint64_t body_size) {
     if (body_size > kMaxPkgLength || total > limit) continue;
     if (n == 1) return Bytes{static_cast<uint8_t>(total)};
     Bytes out = {static_cast<uint8_t>(((n - 1) << 6) | (total & 0x0f))};
-    for (int i = 1; i < n; ++i) out.push_back((total >> (4 + 8 * (i - 1))) & 0xff);
+    for (int i = 1; i < n; ++i)
+      out.push_back((total >> (4 + 8 * (i - 1))) & 0xff);
     return out;
   }
   return absl::InvalidArgumentError(absl::StrFormat(
@@ -132,7 +133,8 @@ Result NameString(std::string_view path) {
     out.push_back(kMultiNamePrefix);
     out.push_back(static_cast<uint8_t>(segs.size()));
   }
-  for (std::string_view seg : segs) RETURN_IF_ERROR(AppendNameSeg(seg, path, out));
+  for (std::string_view seg : segs)
+    RETURN_IF_ERROR(AppendNameSeg(seg, path, out));
   return out;
 }
 
@@ -188,7 +190,8 @@ Result EisaId(std::string_view id) {
   for (size_t i = 0; i < 3; ++i) value = (value << 5) | (id[i] - 0x40);
   for (size_t i = 3; i < 7; ++i) value = (value << 4) | hex(id[i]);
   Bytes out = {kDWordPrefix};
-  for (int shift = 24; shift >= 0; shift -= 8) out.push_back((value >> shift) & 0xff);
+  for (int shift = 24; shift >= 0; shift -= 8)
+    out.push_back((value >> shift) & 0xff);
   return out;
 }
 
@@ -242,8 +245,8 @@ Bytes IoPort(uint16_t min, uint16_t max, uint8_t alignment, uint8_t length) {
 
 Result IrqNoFlags(uint8_t irq) {
   if (irq > 15) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "IRQ descriptor: ISA IRQ %d out of range 0-15", irq));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("IRQ descriptor: ISA IRQ %d out of range 0-15", irq));
   }
   Bytes out = {kIrqTag};
   AppendLe(out, uint16_t{1} << irq, 2);

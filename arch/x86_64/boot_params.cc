@@ -14,8 +14,7 @@ namespace {
 constexpr uint64_t kPageSize = 0x1000;
 constexpr uint16_t kProtocolWithRsdpAddr = 0x020e;  // 2.14
 
-void PutLe(std::span<uint8_t> out, uint64_t offset, uint64_t value,
-           int bytes) {
+void PutLe(std::span<uint8_t> out, uint64_t offset, uint64_t value, int bytes) {
   for (int i = 0; i < bytes; ++i) out[offset + i] = (value >> (8 * i)) & 0xff;
 }
 
@@ -35,19 +34,18 @@ absl::StatusOr<std::array<uint8_t, kBootParamsSize>> BuildBootParams(
     const boot::BzImage& image, const BootParamsInput& input) {
   std::array<uint8_t, kBootParamsSize> page{};  // zeroed, incl. sentinel
   const uint64_t header_size = image.setup_header.size();
-  if (header_size >
-      boot::kSetupHeaderMaxEnd - boot::kSetupHeaderOffset) {
+  if (header_size > boot::kSetupHeaderMaxEnd - boot::kSetupHeaderOffset) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "bzImage setup header of %d bytes does not fit in boot_params",
         header_size));
   }
-  std::memcpy(page.data() + boot::kSetupHeaderOffset,
-              image.setup_header.data(), header_size);
+  std::memcpy(page.data() + boot::kSetupHeaderOffset, image.setup_header.data(),
+              header_size);
 
   if (input.e820.size() > kE820MaxEntries) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "e820 map has %d entries; boot_params holds at most %d",
-        input.e820.size(), kE820MaxEntries));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("e820 map has %d entries; boot_params holds at most %d",
+                        input.e820.size(), kE820MaxEntries));
   }
   if (input.initrd_size != 0 &&
       input.initrd_addr > UINT64_MAX - input.initrd_size) {
@@ -114,10 +112,10 @@ absl::StatusOr<uint64_t> KernelEnd(const boot::BzImage& image) {
   uint64_t end = 0;
   if (__builtin_add_overflow(runtime_start, uint64_t{image.init_size},
                              &decompressed_end) ||
-      __builtin_add_overflow(std::max<uint64_t>(decompressed_end,
-                                                kKernelLoadAddress +
-                                                    image.payload.size()),
-                             kPageSize - 1, &end)) {
+      __builtin_add_overflow(
+          std::max<uint64_t>(decompressed_end,
+                             kKernelLoadAddress + image.payload.size()),
+          kPageSize - 1, &end)) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "bzImage pref_address 0x%X with init_size 0x%X overflows",
         image.pref_address, image.init_size));
@@ -146,8 +144,8 @@ absl::StatusOr<uint64_t> PlaceInitrd(const boot::BzImage& image,
   const uint64_t addr_limit = uint64_t{image.initrd_addr_max} + 1;
   const uint64_t ram_limit = LowRamEnd(ram_size);
   const uint64_t top = std::min(addr_limit, ram_limit);
-  if (initrd_size > top || ((top - initrd_size) & ~(kPageSize - 1)) <
-                               kernel_end) {
+  if (initrd_size > top ||
+      ((top - initrd_size) & ~(kPageSize - 1)) < kernel_end) {
     if (addr_limit < ram_limit) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "initramfs (%s) does not fit between the end of the kernel (0x%X) "

@@ -37,9 +37,9 @@ inline constexpr uint64_t kE820EntrySize = 20;
 inline constexpr uint8_t kTypeOfLoaderUndefined = 0xff;
 
 struct BootParamsInput {
-  uint64_t cmdline_addr = 0;    // guest address of the NUL-terminated line
-  uint64_t initrd_addr = 0;     // ignored when initrd_size is 0
-  uint64_t initrd_size = 0;     // 0: no initramfs
+  uint64_t cmdline_addr = 0;  // guest address of the NUL-terminated line
+  uint64_t initrd_addr = 0;   // ignored when initrd_size is 0
+  uint64_t initrd_size = 0;   // 0: no initramfs
   std::span<const E820Entry> e820;
   uint64_t acpi_rsdp_addr = 0;  // 0: let the kernel scan the BIOS area
 };

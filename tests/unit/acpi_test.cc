@@ -97,9 +97,9 @@ Tables Walk(const AcpiConfig& config) {
 AcpiConfig TwoVirtioDevices() {
   AcpiConfig config;
   config.num_cpus = 2;
-  config.virtio_mmio = {{kVirtioMmioBase, kVirtioMmioSlotSize, 16},
-                        {kVirtioMmioBase + kVirtioMmioSlotSize,
-                         kVirtioMmioSlotSize, 17}};
+  config.virtio_mmio = {
+      {kVirtioMmioBase, kVirtioMmioSlotSize, 16},
+      {kVirtioMmioBase + kVirtioMmioSlotSize, kVirtioMmioSlotSize, 17}};
   return config;
 }
 
@@ -109,8 +109,8 @@ TEST(AcpiTest, RsdpHasBothChecksumsAndPointsAtXsdt) {
   EXPECT_EQ(std::string(t.rsdp.begin(), t.rsdp.begin() + 8), "RSD PTR ");
   EXPECT_EQ(Sum(t.rsdp.first(20)), 0);
   EXPECT_EQ(Sum(t.rsdp), 0);
-  EXPECT_EQ(t.rsdp[15], 2);              // revision
-  EXPECT_EQ(Get(t.rsdp, 20, 4), 36u);    // length
+  EXPECT_EQ(t.rsdp[15], 2);            // revision
+  EXPECT_EQ(Get(t.rsdp, 20, 4), 36u);  // length
   EXPECT_EQ(std::string(t.rsdp.begin() + 9, t.rsdp.begin() + 15), "SKIFF ");
   ASSERT_FALSE(t.xsdt.empty());
   EXPECT_EQ(std::string(t.xsdt.begin(), t.xsdt.begin() + 4), "XSDT");
@@ -209,19 +209,19 @@ TEST(AcpiTest, DsdtHasS5PackageDevicesAndResources) {
   EXPECT_TRUE(Contains(t.dsdt, {'\\', '_', 'S', 'B', '_'}));
   // COM1: EisaId("PNP0501"), IO(Decode16, 0x3F8, 0x3F8, 0, 8), IRQ 4.
   EXPECT_TRUE(Contains(t.dsdt, {0x0c, 0x41, 0xd0, 0x05, 0x01}));
-  EXPECT_TRUE(Contains(t.dsdt, {0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x00,
-                                0x08, 0x22, 0x10, 0x00, 0x79, 0x00}));
+  EXPECT_TRUE(Contains(t.dsdt, {0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x00, 0x08,
+                                0x22, 0x10, 0x00, 0x79, 0x00}));
   // pvpanic.
   EXPECT_TRUE(Contains(t.dsdt, Text("QEMU0001")));
-  EXPECT_TRUE(Contains(t.dsdt, {0x47, 0x01, 0x05, 0x05, 0x05, 0x05, 0x01,
-                                0x01, 0x79, 0x00}));
+  EXPECT_TRUE(Contains(
+      t.dsdt, {0x47, 0x01, 0x05, 0x05, 0x05, 0x05, 0x01, 0x01, 0x79, 0x00}));
   // Two LNRO0005 devices with their windows and level/high interrupts.
   EXPECT_EQ(Count(t.dsdt, Text("LNRO0005")), 2u);
   EXPECT_TRUE(Contains(t.dsdt, Text("VR00")));
   EXPECT_TRUE(Contains(t.dsdt, Text("VR01")));
-  EXPECT_TRUE(Contains(t.dsdt, {0x86, 0x09, 0x00, 0x01, 0x00, 0x10, 0x00,
-                                0xd0, 0x00, 0x10, 0x00, 0x00, 0x89, 0x06,
-                                0x00, 0x01, 0x01, 0x11, 0x00, 0x00, 0x00}));
+  EXPECT_TRUE(Contains(
+      t.dsdt, {0x86, 0x09, 0x00, 0x01, 0x00, 0x10, 0x00, 0xd0, 0x00, 0x10, 0x00,
+               0x00, 0x89, 0x06, 0x00, 0x01, 0x01, 0x11, 0x00, 0x00, 0x00}));
 }
 
 TEST(AcpiTest, RejectsVirtioWindowAbove4GiB) {
@@ -254,8 +254,8 @@ TEST(AcpiTest, LargestConfigFitsTheReservedArea) {
   AcpiConfig config;
   config.num_cpus = kAcpiMaxCpus;
   for (uint32_t i = 0; i < 256; ++i) {
-    config.virtio_mmio.push_back(
-        {kVirtioMmioBase + i * kVirtioMmioSlotSize, kVirtioMmioSlotSize, 16 + i});
+    config.virtio_mmio.push_back({kVirtioMmioBase + i * kVirtioMmioSlotSize,
+                                  kVirtioMmioSlotSize, 16 + i});
   }
   config.pci_ecam = EcamInfo{kPciEcamBase, 0, 255};
   Tables t = Walk(config);
@@ -276,10 +276,9 @@ TEST(AmlTest, PkgLengthAtEncodingBoundaries) {
   EXPECT_THAT(Ok(aml::PkgLength(62)), ElementsAre(63));  // 1 byte: total 63
   // 2 bytes: low nibble in byte 0, the rest in byte 1 (total 65 = 0x41).
   EXPECT_THAT(Ok(aml::PkgLength(63)), ElementsAre(0x41, 0x04));
-  EXPECT_THAT(Ok(aml::PkgLength(4093)), ElementsAre(0x4f, 0xff));  // 4095
+  EXPECT_THAT(Ok(aml::PkgLength(4093)), ElementsAre(0x4f, 0xff));        // 4095
   EXPECT_THAT(Ok(aml::PkgLength(4094)), ElementsAre(0x81, 0x00, 0x01));  // 4097
-  EXPECT_THAT(Ok(aml::PkgLength((1 << 20) - 4)),
-              ElementsAre(0x8f, 0xff, 0xff));
+  EXPECT_THAT(Ok(aml::PkgLength((1 << 20) - 4)), ElementsAre(0x8f, 0xff, 0xff));
   EXPECT_THAT(Ok(aml::PkgLength((1 << 20) - 3)),
               ElementsAre(0xc1, 0x00, 0x00, 0x01));
   EXPECT_THAT(Ok(aml::PkgLength((1 << 28) - 5)),
@@ -312,16 +311,18 @@ TEST(AmlTest, NamesStringsAndIds) {
   EXPECT_THAT(Ok(aml::NameString("\\_SB.COM1")),
               ElementsAre('\\', 0x2e, '_', 'S', 'B', '_', 'C', 'O', 'M', '1'));
   EXPECT_THAT(Ok(aml::NameString("\\A.B.C")),
-              ElementsAre('\\', 0x2f, 3, 'A', '_', '_', '_', 'B', '_', '_',
-                          '_', 'C', '_', '_', '_'));
-  EXPECT_THAT(Ok(aml::NameString("^FOO")), ElementsAre('^', 'F', 'O', 'O', '_'));
+              ElementsAre('\\', 0x2f, 3, 'A', '_', '_', '_', 'B', '_', '_', '_',
+                          'C', '_', '_', '_'));
+  EXPECT_THAT(Ok(aml::NameString("^FOO")),
+              ElementsAre('^', 'F', 'O', 'O', '_'));
   EXPECT_FALSE(aml::NameString("TOOLONG").ok());
   EXPECT_FALSE(aml::NameString("1ABC").ok());
   EXPECT_FALSE(aml::NameString("a").ok());
   EXPECT_FALSE(aml::NameString("").ok());
   EXPECT_FALSE(aml::NameString("A..B").ok());
   EXPECT_THAT(Ok(aml::String("AB")), ElementsAre(0x0d, 'A', 'B', 0));
-  EXPECT_THAT(Ok(aml::EisaId("PNP0A08")), ElementsAre(0x0c, 0x41, 0xd0, 0x0a, 0x08));
+  EXPECT_THAT(Ok(aml::EisaId("PNP0A08")),
+              ElementsAre(0x0c, 0x41, 0xd0, 0x0a, 0x08));
   EXPECT_FALSE(aml::EisaId("PNP050").ok());
   EXPECT_FALSE(aml::EisaId("pnp0501").ok());
   EXPECT_THAT(Ok(aml::Name("_UID", aml::Integer(3))),
@@ -346,8 +347,8 @@ TEST(AmlTest, ResourceDescriptors) {
   EXPECT_THAT(aml::IoPort(0x3f8, 0x3f8, 0, 8),
               ElementsAre(0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x00, 0x08));
   EXPECT_THAT(aml::Memory32Fixed(true, 0xd0000000, 0x1000),
-              ElementsAre(0x86, 0x09, 0x00, 0x01, 0x00, 0x00, 0x00, 0xd0,
-                          0x00, 0x10, 0x00, 0x00));
+              ElementsAre(0x86, 0x09, 0x00, 0x01, 0x00, 0x00, 0x00, 0xd0, 0x00,
+                          0x10, 0x00, 0x00));
   const uint32_t gsis[] = {5};
   EXPECT_THAT(Ok(aml::ExtendedInterrupt(aml::Trigger::kEdge,
                                         aml::Polarity::kActiveLow, true, gsis)),
@@ -358,8 +359,9 @@ TEST(AmlTest, ResourceDescriptors) {
   EXPECT_THAT(Ok(aml::IrqNoFlags(4)), ElementsAre(0x22, 0x10, 0x00));
   EXPECT_FALSE(aml::IrqNoFlags(16).ok());
   EXPECT_THAT(aml::EndTag(), ElementsAre(0x79, 0x00));
-  EXPECT_THAT(Ok(aml::ResourceTemplate({aml::IrqNoFlags(4)})),
-              ElementsAre(0x11, 0x08, 0x0a, 0x05, 0x22, 0x10, 0x00, 0x79, 0x00));
+  EXPECT_THAT(
+      Ok(aml::ResourceTemplate({aml::IrqNoFlags(4)})),
+      ElementsAre(0x11, 0x08, 0x0a, 0x05, 0x22, 0x10, 0x00, 0x79, 0x00));
 }
 
 // --- Cross-check with ACPICA's disassembler ---
@@ -379,7 +381,8 @@ int RunCommand(const std::string& command, std::string& out) {
   FILE* pipe = popen((command + " 2>&1").c_str(), "r");
   if (pipe == nullptr) return -1;
   char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof(buf), pipe)) > 0;) out.append(buf, n);
+  for (size_t n; (n = fread(buf, 1, sizeof(buf), pipe)) > 0;)
+    out.append(buf, n);
   return pclose(pipe);
 }
 
@@ -400,7 +403,8 @@ TEST(AcpiIaslTest, DsdtDisassemblesCleanly) {
     file.write(reinterpret_cast<const char*>(t.dsdt.data()), t.dsdt.size());
   }
   std::string output;
-  const int status = RunCommand("cd '" + dir + "' && '" + iasl + "' -d dsdt.dat", output);
+  const int status =
+      RunCommand("cd '" + dir + "' && '" + iasl + "' -d dsdt.dat", output);
   EXPECT_EQ(status, 0) << output;
   EXPECT_THAT(output, ::testing::Not(HasSubstr("Error"))) << output;
 
@@ -417,9 +421,10 @@ TEST(AcpiIaslTest, DsdtDisassemblesCleanly) {
 
   // Round trip: the disassembly must compile back without errors.
   output.clear();
-  EXPECT_EQ(RunCommand("cd '" + dir + "' && '" + iasl + "' -p roundtrip dsdt.dsl",
-                output),
-            0)
+  EXPECT_EQ(
+      RunCommand("cd '" + dir + "' && '" + iasl + "' -p roundtrip dsdt.dsl",
+                 output),
+      0)
       << output;
   RunCommand("rm -rf '" + dir + "'", output);
 }

@@ -66,7 +66,7 @@ TEST_F(BootParamsTest, WritesFieldsAtDocumentedOffsets) {
   for (size_t off : {0x1f1, 0x1fa, 0x202, 0x206, 0x211, 0x236, 0x260, 0x26b}) {
     EXPECT_EQ((*page)[off], static_cast<uint8_t>(off)) << "offset " << off;
   }
-  EXPECT_EQ((*page)[0x26c], 0);  // past the header: untouched
+  EXPECT_EQ((*page)[0x26c], 0);            // past the header: untouched
   EXPECT_EQ(Get(*page, 0x210, 1), 0xffu);  // type_of_loader
   EXPECT_EQ(Get(*page, 0x228, 4), kCmdlineAddress);
   EXPECT_EQ(Get(*page, 0x0c8, 4), 0u);
@@ -85,7 +85,7 @@ TEST_F(BootParamsTest, WritesFieldsAtDocumentedOffsets) {
   for (size_t off = 0x2f8; off < 0x2f8 + 20; ++off) {
     EXPECT_EQ((*page)[off], 0) << "third e820 slot, offset " << off;
   }
-  EXPECT_EQ(Get(*page, 0x1ef, 1), 0u);   // sentinel
+  EXPECT_EQ(Get(*page, 0x1ef, 1), 0u);  // sentinel
 }
 
 TEST_F(BootParamsTest, SplitsAddressesAbove4GiBIntoExtFields) {

@@ -22,21 +22,21 @@ constexpr size_t kPayloadSize = 4096;
 // of 0x5A bytes; header fields as a 2.15 x86-64 kernel sets them.
 std::vector<uint8_t> MakeBzImage() {
   std::vector<uint8_t> f(2 * 512 + kPayloadSize, 0);
-  f[0x1f1] = 1;                          // setup_sects
-  Put(f, 0x1f4, kPayloadSize / 16, 4);   // syssize
-  Put(f, 0x1fe, 0xaa55, 2);              // boot_flag
-  f[0x200] = 0xeb;                       // jmp short
-  f[0x201] = 0x6a;                       //   header ends at 0x26c
+  f[0x1f1] = 1;                         // setup_sects
+  Put(f, 0x1f4, kPayloadSize / 16, 4);  // syssize
+  Put(f, 0x1fe, 0xaa55, 2);             // boot_flag
+  f[0x200] = 0xeb;                      // jmp short
+  f[0x201] = 0x6a;                      //   header ends at 0x26c
   std::memcpy(&f[0x202], "HdrS", 4);
-  Put(f, 0x206, 0x020f, 2);              // version 2.15
-  f[0x211] = 0x01;                       // loadflags: LOADED_HIGH
-  Put(f, 0x22c, 0x7fffffff, 4);          // initrd_addr_max
-  Put(f, 0x230, 0x200000, 4);            // kernel_alignment
-  f[0x234] = 1;                          // relocatable_kernel
-  Put(f, 0x236, 0x03, 2);                // XLF_KERNEL_64 | CAN_BE_LOADED_ABOVE_4G
-  Put(f, 0x238, 2047, 4);                // cmdline_size
-  Put(f, 0x258, 0x1000000, 8);           // pref_address
-  Put(f, 0x260, 0x2000000, 4);           // init_size
+  Put(f, 0x206, 0x020f, 2);      // version 2.15
+  f[0x211] = 0x01;               // loadflags: LOADED_HIGH
+  Put(f, 0x22c, 0x7fffffff, 4);  // initrd_addr_max
+  Put(f, 0x230, 0x200000, 4);    // kernel_alignment
+  f[0x234] = 1;                  // relocatable_kernel
+  Put(f, 0x236, 0x03, 2);        // XLF_KERNEL_64 | CAN_BE_LOADED_ABOVE_4G
+  Put(f, 0x238, 2047, 4);        // cmdline_size
+  Put(f, 0x258, 0x1000000, 8);   // pref_address
+  Put(f, 0x260, 0x2000000, 4);   // init_size
   std::memset(&f[1024], 0x5a, kPayloadSize);
   return f;
 }
@@ -58,8 +58,8 @@ TEST(BzImageTest, ParsesMinimalValidHeader) {
   EXPECT_EQ(image->pref_address, 0x1000000u);
   EXPECT_EQ(image->init_size, 0x2000000u);
   ASSERT_EQ(image->setup_header.size(), 0x26cu - 0x1f1u);
-  EXPECT_TRUE(std::equal(image->setup_header.begin(),
-                         image->setup_header.end(), file.begin() + 0x1f1));
+  EXPECT_TRUE(std::equal(image->setup_header.begin(), image->setup_header.end(),
+                         file.begin() + 0x1f1));
 }
 
 TEST(BzImageTest, ZeroSetupSectsMeansFour) {
@@ -74,7 +74,10 @@ TEST(BzImageTest, ZeroSetupSectsMeansFour) {
 
 TEST(BzImageTest, RejectsElfWithAHint) {
   std::vector<uint8_t> file(8192, 0);
-  std::memcpy(file.data(), "\x7f" "ELF", 4);
+  std::memcpy(file.data(),
+              "\x7f"
+              "ELF",
+              4);
   auto image = ParseBzImage(file);
   ASSERT_FALSE(image.ok());
   EXPECT_THAT(image.status().message(), HasSubstr("ELF"));

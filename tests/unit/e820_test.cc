@@ -23,11 +23,11 @@ const E820Entry kKvmPages = {kKvmIdentityMapAddress, 0x4000, kE820Reserved};
 TEST(E820Test, Layout256MiB) {
   auto map = BuildE820Map(256 * kMiB);
   ASSERT_TRUE(map.ok()) << map.status();
-  EXPECT_THAT(*map, ElementsAre(E820Entry{0, kEbdaStart, kE820Ram},
-                                E820Entry{kEbdaStart, kLowReserved,
-                                          kE820Reserved},
-                                E820Entry{kMiB, 255 * kMiB, kE820Ram}, kEcam,
-                                kKvmPages));
+  EXPECT_THAT(
+      *map,
+      ElementsAre(E820Entry{0, kEbdaStart, kE820Ram},
+                  E820Entry{kEbdaStart, kLowReserved, kE820Reserved},
+                  E820Entry{kMiB, 255 * kMiB, kE820Ram}, kEcam, kKvmPages));
   auto regions = GuestRamRegions(256 * kMiB);
   ASSERT_TRUE(regions.ok());
   EXPECT_THAT(*regions, ElementsAre(RamRegion{0, 256 * kMiB}));
@@ -36,11 +36,11 @@ TEST(E820Test, Layout256MiB) {
 TEST(E820Test, LayoutExactly3GiB) {
   auto map = BuildE820Map(3 * kGiB);
   ASSERT_TRUE(map.ok()) << map.status();
-  EXPECT_THAT(*map, ElementsAre(E820Entry{0, kEbdaStart, kE820Ram},
-                                E820Entry{kEbdaStart, kLowReserved,
-                                          kE820Reserved},
-                                E820Entry{kMiB, 3 * kGiB - kMiB, kE820Ram},
-                                kEcam, kKvmPages));
+  EXPECT_THAT(*map,
+              ElementsAre(E820Entry{0, kEbdaStart, kE820Ram},
+                          E820Entry{kEbdaStart, kLowReserved, kE820Reserved},
+                          E820Entry{kMiB, 3 * kGiB - kMiB, kE820Ram}, kEcam,
+                          kKvmPages));
   auto regions = GuestRamRegions(3 * kGiB);
   ASSERT_TRUE(regions.ok());
   EXPECT_THAT(*regions, ElementsAre(RamRegion{0, 3 * kGiB}));
@@ -49,12 +49,11 @@ TEST(E820Test, LayoutExactly3GiB) {
 TEST(E820Test, Layout4GiBPutsLastGiBAbove4GiB) {
   auto map = BuildE820Map(4 * kGiB);
   ASSERT_TRUE(map.ok()) << map.status();
-  EXPECT_THAT(*map, ElementsAre(E820Entry{0, kEbdaStart, kE820Ram},
-                                E820Entry{kEbdaStart, kLowReserved,
-                                          kE820Reserved},
-                                E820Entry{kMiB, 3 * kGiB - kMiB, kE820Ram},
-                                kEcam, kKvmPages,
-                                E820Entry{4 * kGiB, kGiB, kE820Ram}));
+  EXPECT_THAT(*map,
+              ElementsAre(E820Entry{0, kEbdaStart, kE820Ram},
+                          E820Entry{kEbdaStart, kLowReserved, kE820Reserved},
+                          E820Entry{kMiB, 3 * kGiB - kMiB, kE820Ram}, kEcam,
+                          kKvmPages, E820Entry{4 * kGiB, kGiB, kE820Ram}));
   auto regions = GuestRamRegions(4 * kGiB);
   ASSERT_TRUE(regions.ok());
   EXPECT_THAT(*regions,
