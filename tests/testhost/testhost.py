@@ -193,15 +193,26 @@ class Layer:
         return path
 
 
-def prune_layers(keep=24):
-    d = cache_dir("layers")
-    files = sorted((os.path.getmtime(os.path.join(d, f)), f)
-                   for f in os.listdir(d) if f.endswith(".cpio.gz"))
-    for _, f in files[:-keep]:
-        try:
-            os.unlink(os.path.join(d, f))
-        except OSError:
-            pass
+def prune_layers(keep=24, min_age=3600):
+    """Keep the KEEP most recently used layers; never delete one used in the
+    last MIN_AGE seconds (another run may be about to read it).  Also drop
+    per-run files that a killed harness left behind."""
+    now = time.time()
+    for sub, k in (("layers", keep), ("runs", 0)):
+        d = cache_dir(sub)
+        files = []
+        for f in os.listdir(d):
+            try:
+                files.append((os.path.getmtime(os.path.join(d, f)), f))
+            except OSError:
+                pass
+        files.sort()
+        for mtime, f in files[: max(0, len(files) - k)]:
+            if now - mtime > (min_age if sub == "layers" else 86400):
+                try:
+                    os.unlink(os.path.join(d, f))
+                except OSError:
+                    pass
 
 
 def add_binary(layer, binary, dest):
@@ -348,7 +359,7 @@ def cmd_run(a):
                 with open(l, "rb") as f:
                     shutil.copyfileobj(f, out, 1 << 20)
         os.unlink(layers[-1])
-    except HarnessError as e:
+    except (HarnessError, OSError) as e:
         return fail(str(e))
     except SystemExit:
         return fail("building the images failed (see above)")
