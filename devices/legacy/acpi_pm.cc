@@ -17,7 +17,7 @@ constexpr uint8_t kWakeStatus = 1 << 7;    // WAK_STS, write 1 to clear
 AcpiPm::AcpiPm(Options options) : options_(std::move(options)) {}
 
 void AcpiPm::Read(uint64_t offset, std::span<uint8_t> data) {
-  absl::MutexLock lock(&mutex_);
+  std::lock_guard<std::mutex> lock(mutex_);
   for (size_t i = 0; i < data.size(); ++i) {
     // Control and reset registers are write-only in effect (SLP_EN always
     // reads 0); status shows WAK_STS after a refused sleep.
@@ -30,7 +30,7 @@ void AcpiPm::Read(uint64_t offset, std::span<uint8_t> data) {
 void AcpiPm::Write(uint64_t offset, std::span<const uint8_t> data) {
   std::vector<std::pair<Action, uint8_t>> actions;
   {
-    absl::MutexLock lock(&mutex_);
+    std::lock_guard<std::mutex> lock(mutex_);
     for (size_t i = 0; i < data.size(); ++i) {
       if (offset >= kRegisterCount || i >= kRegisterCount - offset) break;
       uint8_t sleep_type = 0;

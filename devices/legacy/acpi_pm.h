@@ -12,10 +12,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <span>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "vmm/bus.h"
 
 namespace skiff {
@@ -50,13 +49,13 @@ class AcpiPm : public BusDevice {
   void Write(uint64_t offset, std::span<const uint8_t> data) override;
 
  private:
+  // Helpers run with mutex_ held.
   enum class Action { kNone, kPoweroff, kReset, kUnsupportedSleep };
-  Action WriteRegister(uint64_t offset, uint8_t value, uint8_t* sleep_type)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  Action WriteRegister(uint64_t offset, uint8_t value, uint8_t* sleep_type);
 
   const Options options_;
-  absl::Mutex mutex_;
-  bool wake_status_ ABSL_GUARDED_BY(mutex_) = false;
+  std::mutex mutex_;  // guards everything below
+  bool wake_status_ = false;
 };
 
 }  // namespace skiff

@@ -95,7 +95,7 @@ void I8042::Read(uint64_t offset, std::span<uint8_t> data) {
     return;
   }
   std::fill(data.begin(), data.end(), 0);
-  absl::MutexLock lock(&mutex_);
+  std::lock_guard<std::mutex> lock(mutex_);
   data[0] = offset == kDataOffset ? ReadData() : Status();
 }
 
@@ -103,7 +103,7 @@ void I8042::Write(uint64_t offset, std::span<const uint8_t> data) {
   if (data.empty()) return;
   bool reset = false;
   {
-    absl::MutexLock lock(&mutex_);
+    std::lock_guard<std::mutex> lock(mutex_);
     if (offset == kDataOffset) {
       reset = WriteData(data[0]);
     } else if (offset == kCommandOffset) {

@@ -21,11 +21,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "vmm/bus.h"
 
 namespace skiff {
@@ -51,24 +50,25 @@ class I8042 : public BusDevice {
       std::shared_ptr<I8042> controller);
 
  private:
-  uint8_t Status() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  uint8_t ReadData() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Helpers run with mutex_ held.
+  uint8_t Status() const;
+  uint8_t ReadData();
   // Each returns true when the guest asked for a reset.
-  bool WriteCommand(uint8_t command) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  bool WriteData(uint8_t value) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void Respond(uint8_t value) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  bool WriteCommand(uint8_t command);
+  bool WriteData(uint8_t value);
+  void Respond(uint8_t value);
 
   const std::function<void()> on_reset_;
 
-  mutable absl::Mutex mutex_;
-  uint8_t command_byte_ ABSL_GUARDED_BY(mutex_);
-  uint8_t output_port_ ABSL_GUARDED_BY(mutex_);
+  std::mutex mutex_;  // guards everything below
+  uint8_t command_byte_;
+  uint8_t output_port_;
   // The one-byte output buffer; its presence is status bit OBF.
-  std::optional<uint8_t> output_ ABSL_GUARDED_BY(mutex_);
-  uint8_t last_output_ ABSL_GUARDED_BY(mutex_) = 0;
+  std::optional<uint8_t> output_;
+  uint8_t last_output_ = 0;
   // A command waiting for its parameter byte on the data port.
-  std::optional<uint8_t> pending_command_ ABSL_GUARDED_BY(mutex_);
-  bool last_write_was_command_ ABSL_GUARDED_BY(mutex_) = false;
+  std::optional<uint8_t> pending_command_;
+  bool last_write_was_command_ = false;
 };
 
 }  // namespace skiff

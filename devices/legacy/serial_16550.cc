@@ -73,7 +73,7 @@ void Serial16550::Read(uint64_t offset, std::span<uint8_t> data) {
   std::fill(data.begin(), data.end(), 0);
   std::function<void()> ready;
   {
-    absl::MutexLock lock(&mutex_);
+    std::lock_guard<std::mutex> lock(mutex_);
     data[0] = ReadRegister(offset);
     UpdateIrq();
     ready = TakeInputReadyNotification();
@@ -85,7 +85,7 @@ void Serial16550::Write(uint64_t offset, std::span<const uint8_t> data) {
   if (data.empty() || offset >= kRegisterCount) return;
   std::function<void()> ready;
   {
-    absl::MutexLock lock(&mutex_);
+    std::lock_guard<std::mutex> lock(mutex_);
     WriteRegister(offset, data[0]);
     UpdateIrq();
     ready = TakeInputReadyNotification();
@@ -94,7 +94,7 @@ void Serial16550::Write(uint64_t offset, std::span<const uint8_t> data) {
 }
 
 size_t Serial16550::EnqueueInput(std::span<const uint8_t> bytes) {
-  absl::MutexLock lock(&mutex_);
+  std::lock_guard<std::mutex> lock(mutex_);
   // In loopback mode the serial input pin is disconnected; keep the host's
   // bytes with the caller rather than mixing them into the guest's self-test.
   size_t room = loopback() ? 0 : kInputBufferSize - rx_.size();
@@ -106,14 +106,14 @@ size_t Serial16550::EnqueueInput(std::span<const uint8_t> bytes) {
 }
 
 bool Serial16550::WantsInput() {
-  absl::MutexLock lock(&mutex_);
+  std::lock_guard<std::mutex> lock(mutex_);
   bool wants = !loopback() && rx_.size() < kInputBufferSize;
   if (!wants) input_refused_ = true;
   return wants;
 }
 
 void Serial16550::SetInputReadyCallback(std::function<void()> callback) {
-  absl::MutexLock lock(&mutex_);
+  std::lock_guard<std::mutex> lock(mutex_);
   input_ready_ = std::move(callback);
 }
 

@@ -20,10 +20,9 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "vmm/bus.h"
 #include "vmm/irq_line.h"
 
@@ -61,41 +60,40 @@ class Serial16550 : public BusDevice {
   void SetInputReadyCallback(std::function<void()> callback);
 
  private:
-  uint8_t ReadRegister(uint64_t offset) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void WriteRegister(uint64_t offset, uint8_t value)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void Transmit(uint8_t byte) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void WriteModemControl(uint8_t value) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void WriteFifoControl(uint8_t value) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Helpers run with mutex_ held.
+  uint8_t ReadRegister(uint64_t offset);
+  void WriteRegister(uint64_t offset, uint8_t value);
+  void Transmit(uint8_t byte);
+  void WriteModemControl(uint8_t value);
+  void WriteFifoControl(uint8_t value);
   // The modem input lines (MSR bits 7:4) as the guest sees them now.
-  uint8_t ModemLines() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  uint8_t ModemLines() const;
   // The IIR identification code of the highest-priority pending interrupt.
-  uint8_t PendingInterrupt() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void UpdateIrq() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  bool loopback() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  uint8_t PendingInterrupt() const;
+  void UpdateIrq();
+  bool loopback() const;
   // The callback to run after unlocking, if refused input now has room.
-  std::function<void()> TakeInputReadyNotification()
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  std::function<void()> TakeInputReadyNotification();
 
   const std::shared_ptr<IrqLine> irq_;
   const OutputSink sink_;
 
-  absl::Mutex mutex_;
-  std::deque<uint8_t> rx_ ABSL_GUARDED_BY(mutex_);
-  uint8_t last_rx_ ABSL_GUARDED_BY(mutex_) = 0;
-  uint8_t ier_ ABSL_GUARDED_BY(mutex_) = 0;
-  uint8_t lcr_ ABSL_GUARDED_BY(mutex_) = 0;
-  uint8_t mcr_ ABSL_GUARDED_BY(mutex_) = 0;
-  uint8_t scr_ ABSL_GUARDED_BY(mutex_) = 0;
-  uint8_t dll_ ABSL_GUARDED_BY(mutex_) = 0x0c;  // 9600 baud at 1.8432 MHz
-  uint8_t dlm_ ABSL_GUARDED_BY(mutex_) = 0;
-  uint8_t msr_deltas_ ABSL_GUARDED_BY(mutex_) = 0;  // MSR bits 3:0
-  bool fifo_enabled_ ABSL_GUARDED_BY(mutex_) = false;
-  bool overrun_ ABSL_GUARDED_BY(mutex_) = false;
-  bool thre_pending_ ABSL_GUARDED_BY(mutex_) = false;
-  bool irq_asserted_ ABSL_GUARDED_BY(mutex_) = false;
-  bool input_refused_ ABSL_GUARDED_BY(mutex_) = false;
-  std::function<void()> input_ready_ ABSL_GUARDED_BY(mutex_);
+  std::mutex mutex_;  // guards everything below
+  std::deque<uint8_t> rx_;
+  uint8_t last_rx_ = 0;
+  uint8_t ier_ = 0;
+  uint8_t lcr_ = 0;
+  uint8_t mcr_ = 0;
+  uint8_t scr_ = 0;
+  uint8_t dll_ = 0x0c;  // 9600 baud at 1.8432 MHz
+  uint8_t dlm_ = 0;
+  uint8_t msr_deltas_ = 0;  // MSR bits 3:0
+  bool fifo_enabled_ = false;
+  bool overrun_ = false;
+  bool thre_pending_ = false;
+  bool irq_asserted_ = false;
+  bool input_refused_ = false;
+  std::function<void()> input_ready_;
 };
 
 }  // namespace skiff
