@@ -7,10 +7,10 @@ namespace skiff {
 namespace {
 
 // ACPI 6.x, 4.8.3.7-4.8.3.8: sleep control and status register layouts.
-constexpr uint8_t kSleepEnable = 1 << 5;   // SLP_EN
-constexpr int kSleepTypeShift = 2;         // SLP_TYP, bits 4:2
+constexpr uint8_t kSleepEnable = 1 << 5;  // SLP_EN
+constexpr int kSleepTypeShift = 2;        // SLP_TYP, bits 4:2
 constexpr uint8_t kSleepTypeMask = 0x7;
-constexpr uint8_t kWakeStatus = 1 << 7;    // WAK_STS, write 1 to clear
+constexpr uint8_t kWakeStatus = 1 << 7;  // WAK_STS, write 1 to clear
 
 }  // namespace
 
@@ -21,8 +21,7 @@ void AcpiPm::Read(uint64_t offset, std::span<uint8_t> data) {
   for (size_t i = 0; i < data.size(); ++i) {
     // Control and reset registers are write-only in effect (SLP_EN always
     // reads 0); status shows WAK_STS after a refused sleep.
-    bool status = offset < kRegisterCount &&
-                  offset + i == kSleepStatusOffset;
+    bool status = offset < kRegisterCount && offset + i == kSleepStatusOffset;
     data[i] = status && wake_status_ ? kWakeStatus : 0;
   }
 }

@@ -7,10 +7,10 @@ namespace skiff {
 namespace {
 
 // Status register (read at the command port).
-constexpr uint8_t kStatusOutputFull = 0x01;   // OBF: a byte waits at 0x60
-constexpr uint8_t kStatusSystemFlag = 0x04;   // mirrors command byte bit 2
+constexpr uint8_t kStatusOutputFull = 0x01;  // OBF: a byte waits at 0x60
+constexpr uint8_t kStatusSystemFlag = 0x04;  // mirrors command byte bit 2
 constexpr uint8_t kStatusLastWasCommand = 0x08;
-constexpr uint8_t kStatusNotInhibited = 0x10; // keyboard not locked
+constexpr uint8_t kStatusNotInhibited = 0x10;  // keyboard not locked
 // IBF (0x02) is never set: commands complete before the write returns, so
 // the guest's wait-for-input-empty loops (Linux kb_wait) end at once.
 

@@ -44,8 +44,7 @@ class I8042 : public BusDevice {
   void Write(uint64_t offset, std::span<const uint8_t> data) override;
 
   // 1-byte views of `controller` for registering the two ports separately.
-  static std::shared_ptr<BusDevice> DataPort(
-      std::shared_ptr<I8042> controller);
+  static std::shared_ptr<BusDevice> DataPort(std::shared_ptr<I8042> controller);
   static std::shared_ptr<BusDevice> CommandPort(
       std::shared_ptr<I8042> controller);
 

@@ -16,11 +16,11 @@ constexpr uint64_t kLsr = 5;
 constexpr uint64_t kMsr = 6;
 constexpr uint64_t kScr = 7;
 
-constexpr uint8_t kIerRxData = 0x01;      // ERBFI
-constexpr uint8_t kIerThre = 0x02;        // ETBEI
-constexpr uint8_t kIerLineStatus = 0x04;  // ELSI
-constexpr uint8_t kIerModemStatus = 0x08; // EDSSI
-constexpr uint8_t kIerMask = 0x0f;        // bits 7:4 are always zero
+constexpr uint8_t kIerRxData = 0x01;       // ERBFI
+constexpr uint8_t kIerThre = 0x02;         // ETBEI
+constexpr uint8_t kIerLineStatus = 0x04;   // ELSI
+constexpr uint8_t kIerModemStatus = 0x08;  // EDSSI
+constexpr uint8_t kIerMask = 0x0f;         // bits 7:4 are always zero
 
 // IIR identification codes, highest priority first.
 constexpr uint8_t kIirLineStatus = 0x06;

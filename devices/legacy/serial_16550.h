@@ -35,7 +35,7 @@ class Serial16550 : public BusDevice {
   // runs on a vCPU thread).
   using OutputSink = std::function<void(std::span<const uint8_t>)>;
 
-  static constexpr uint64_t kRegisterCount = 8;    // bus registration length
+  static constexpr uint64_t kRegisterCount = 8;     // bus registration length
   static constexpr size_t kInputBufferSize = 1024;  // receive buffer bound
 
   // `irq` is a level-triggered line; it is raised and lowered only on change.

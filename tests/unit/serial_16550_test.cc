@@ -11,8 +11,8 @@
 namespace skiff {
 namespace {
 
-constexpr uint64_t kData = 0, kIer = 1, kIir = 2, kFcr = 2, kLcr = 3,
-                   kMcr = 4, kLsr = 5, kMsr = 6, kScr = 7;
+constexpr uint64_t kData = 0, kIer = 1, kIir = 2, kFcr = 2, kLcr = 3, kMcr = 4,
+                   kLsr = 5, kMsr = 6, kScr = 7;
 
 class Serial16550Test : public ::testing::Test {
  protected:
@@ -46,10 +46,10 @@ class Serial16550Test : public ::testing::Test {
 };
 
 TEST_F(Serial16550Test, ResetStateIsIdle) {
-  EXPECT_EQ(In(kIir), 0x01);          // no interrupt, FIFOs off
-  EXPECT_EQ(In(kLsr), 0x60);          // THRE | TEMT
+  EXPECT_EQ(In(kIir), 0x01);  // no interrupt, FIFOs off
+  EXPECT_EQ(In(kLsr), 0x60);  // THRE | TEMT
   EXPECT_EQ(In(kIer), 0x00);
-  EXPECT_EQ(In(kMsr) & 0xf0, 0xb0);   // DCD | DSR | CTS
+  EXPECT_EQ(In(kMsr) & 0xf0, 0xb0);  // DCD | DSR | CTS
   EXPECT_EQ(irq_->set_level_calls(), 0u);
 }
 
@@ -187,12 +187,12 @@ TEST_F(Serial16550Test, InterruptPriorities) {
   for (size_t i = 0; i < Serial16550::kInputBufferSize + 1; ++i) {
     Out(kData, 'L');
   }
-  EXPECT_EQ(In(kIir), 0x06);     // line status (overrun) first
+  EXPECT_EQ(In(kIir), 0x06);         // line status (overrun) first
   EXPECT_EQ(In(kLsr) & 0x03, 0x03);  // OE | DR; OE clears on this read
-  EXPECT_EQ(In(kIir), 0x04);     // then received data
+  EXPECT_EQ(In(kIir), 0x04);         // then received data
   for (size_t i = 0; i < Serial16550::kInputBufferSize; ++i) In(kData);
-  EXPECT_EQ(In(kIir), 0x02);     // then THRE, acked by this read
-  EXPECT_EQ(In(kIir), 0x00);     // then modem status
+  EXPECT_EQ(In(kIir), 0x02);  // then THRE, acked by this read
+  EXPECT_EQ(In(kIir), 0x00);  // then modem status
   EXPECT_TRUE(irq_->level());
   In(kMsr);
   EXPECT_EQ(In(kIir), 0x01);
@@ -365,7 +365,8 @@ TEST_F(Serial16550Test, ConcurrentWritersAndInput) {
   EXPECT_EQ(output().size(), 3u * kPerThread);
   // The recorded levels must alternate: never two raises in a row.
   auto levels = irq_->levels();
-  for (size_t i = 1; i < levels.size(); ++i) EXPECT_NE(levels[i], levels[i - 1]);
+  for (size_t i = 1; i < levels.size(); ++i)
+    EXPECT_NE(levels[i], levels[i - 1]);
 }
 
 }  // namespace
