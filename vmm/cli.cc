@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cxxopts.hpp"
+#include "vmm/log.h"
 #include "vmm/status_macros.h"
 
 #ifndef SKIFF_VERSION
@@ -44,6 +45,7 @@ cxxopts::Options RunOptions() {
       ("memory", "guest RAM, e.g. 256M or 2G (a bare number is MiB)",
        cxxopts::value<std::string>()->default_value("256M"), "SIZE")
       ("hugepages", "back guest RAM with 2 MiB hugepages")
+      ("log-level", "error, warn, info or debug", cxxopts::value<std::string>()->default_value("warn"), "LEVEL")
       ("kvm-device", "KVM device node", cxxopts::value<std::string>()->default_value("/dev/kvm"), "PATH")
       ("h,help", "show this help");
   return options;
@@ -98,6 +100,11 @@ absl::StatusOr<CliCommand> ParseRun(const std::vector<std::string>& args) {
     config.memory_bytes = *memory;
     config.hugepages = result.count("hugepages") > 0;
     config.kvm_device = result["kvm-device"].as<std::string>();
+    std::string level = result["log-level"].as<std::string>();
+    if (!ParseLogLevel(level, &config.log_level)) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "--log-level '%s': use error, warn, info or debug", level));
+    }
   } catch (const cxxopts::exceptions::exception& e) {
     return absl::InvalidArgumentError(
         absl::StrCat(e.what(), " (see skiff run --help)"));

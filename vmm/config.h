@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "vmm/log.h"
 
 namespace skiff {
 
@@ -21,6 +22,7 @@ struct VmConfig {
   uint64_t memory_bytes = kDefaultMemory;
   bool hugepages = false;
   std::string kvm_device = "/dev/kvm";
+  LogLevel log_level = LogLevel::kWarn;
 };
 
 // "256M", "1G", "512K", "2T", with optional "iB"/"B" ("1GiB"); a bare number

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "absl/strings/str_format.h"
+#include "vmm/kvm_flex_arrays.h"
 
 namespace skiff {
 
@@ -66,13 +67,14 @@ absl::StatusOr<size_t> Kvm::VcpuMmapSize() const {
 absl::StatusOr<std::vector<kvm_cpuid_entry2>> Kvm::SupportedCpuid() const {
   // The kernel reports E2BIG until the buffer is large enough.
   for (uint32_t capacity = 128; capacity <= 4096; capacity *= 2) {
-    size_t bytes = sizeof(kvm_cpuid2) + capacity * sizeof(kvm_cpuid_entry2);
-    auto storage = std::make_unique<uint64_t[]>((bytes + 7) / 8);
-    auto* cpuid = reinterpret_cast<kvm_cpuid2*>(storage.get());
-    cpuid->nent = capacity;
-    if (::ioctl(fd_.get(), KVM_GET_SUPPORTED_CPUID, cpuid) == 0) {
-      return std::vector<kvm_cpuid_entry2>(cpuid->entries,
-                                           cpuid->entries + cpuid->nent);
+    using kvm_flex::Cpuid2Header;
+    size_t bytes = sizeof(Cpuid2Header) + capacity * sizeof(kvm_cpuid_entry2);
+    std::vector<uint64_t> storage((bytes + 7) / 8, 0);
+    auto* header = reinterpret_cast<Cpuid2Header*>(storage.data());
+    auto* entries = reinterpret_cast<kvm_cpuid_entry2*>(header + 1);
+    header->nent = capacity;
+    if (::ioctl(fd_.get(), kvm_flex::kGetSupportedCpuid, header) == 0) {
+      return std::vector<kvm_cpuid_entry2>(entries, entries + header->nent);
     }
     if (errno != E2BIG) {
       return absl::InternalError(absl::StrFormat(

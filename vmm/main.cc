@@ -27,6 +27,8 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
 
+  SetLogLevel(command->config.log_level);
+  LOG_INFO("vmm", "skiff starting");
   absl::StatusOr<std::unique_ptr<Machine>> machine = Machine::Create(command->config);
   if (!machine.ok()) {
     std::fprintf(stderr, "skiff: %s\n", std::string(machine.status().message()).c_str());

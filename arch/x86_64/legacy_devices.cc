@@ -3,7 +3,11 @@
 #include <memory>
 
 #include "arch/x86_64/layout.h"
+#include "devices/legacy/acpi_pm.h"
+#include "devices/legacy/i8042.h"
+#include "devices/legacy/pvpanic.h"
 #include "devices/legacy/serial_16550.h"
+#include "vmm/log.h"
 #include "vmm/exit_codes.h"
 #include "vmm/machine.h"
 #include "vmm/status_macros.h"
@@ -20,7 +24,33 @@ absl::Status AddLegacyDevices(Machine& machine) {
   console->SetInputSink([serial](std::span<const uint8_t> bytes) {
     return serial->EnqueueInput(bytes);
   });
-  return absl::OkStatus();
+
+  Shutdown* shutdown = &machine.shutdown();
+  auto kbc = std::make_shared<I8042>([shutdown] {
+    shutdown->Request(kExitOk, "guest rebooted (i8042 reset)");
+  });
+  RETURN_IF_ERROR(machine.pio_bus().Register(kI8042DataPort, 1, I8042::DataPort(kbc),
+                                             "i8042 data"));
+  RETURN_IF_ERROR(machine.pio_bus().Register(kI8042CommandPort, 1,
+                                             I8042::CommandPort(kbc), "i8042 command"));
+
+  AcpiPm::Options pm;
+  pm.s5_sleep_type = kAcpiS5SleepType;
+  pm.reset_value = kAcpiResetValue;
+  pm.on_poweroff = [shutdown] { shutdown->Request(kExitOk, "guest powered off (ACPI S5)"); };
+  pm.on_reset = [shutdown] { shutdown->Request(kExitOk, "guest rebooted (ACPI reset)"); };
+  pm.on_unsupported_sleep = [](uint8_t type) {
+    LOG_WARN("acpi", "guest asked for unsupported sleep type %u; ignored", type);
+  };
+  RETURN_IF_ERROR(machine.pio_bus().Register(kAcpiSleepControlPort, AcpiPm::kRegisterCount,
+                                             std::make_shared<AcpiPm>(std::move(pm)),
+                                             "ACPI PM"));
+
+  auto pvpanic = std::make_shared<Pvpanic>(
+      [shutdown] { shutdown->Request(kExitGuestPanic, "guest kernel panic (pvpanic)"); },
+      [] { LOG_INFO("pvpanic", "guest loaded a crash kernel"); });
+  return machine.pio_bus().Register(kPvpanicPort, Pvpanic::kRegisterCount, pvpanic,
+                                    "pvpanic");
 }
 
 }  // namespace skiff::x86

@@ -18,6 +18,7 @@
 #include "arch/x86_64/legacy_devices.h"
 #include "boot/bzimage.h"
 #include "vmm/file_util.h"
+#include "vmm/kvm_flex_arrays.h"
 #include "vmm/machine.h"
 #include "vmm/status_macros.h"
 
@@ -147,12 +148,13 @@ absl::Status SetupVcpu(const Kvm& kvm, const Vcpu& vcpu, uint32_t num_cpus,
                        const BootState& boot, const GuestMemory& /*memory*/) {
   ASSIGN_OR_RETURN(std::vector<kvm_cpuid_entry2> cpuid, kvm.SupportedCpuid());
   x86::NormalizeCpuid(cpuid, vcpu.index(), num_cpus);
+  using kvm_flex::Cpuid2Header;
   std::vector<uint64_t> storage(
-      (sizeof(kvm_cpuid2) + cpuid.size() * sizeof(kvm_cpuid_entry2) + 7) / 8);
-  auto* cpuid2 = reinterpret_cast<kvm_cpuid2*>(storage.data());
-  cpuid2->nent = static_cast<uint32_t>(cpuid.size());
-  std::memcpy(cpuid2->entries, cpuid.data(), cpuid.size() * sizeof(kvm_cpuid_entry2));
-  if (::ioctl(vcpu.fd(), KVM_SET_CPUID2, cpuid2) < 0) {
+      (sizeof(Cpuid2Header) + cpuid.size() * sizeof(kvm_cpuid_entry2) + 7) / 8, 0);
+  auto* header = reinterpret_cast<Cpuid2Header*>(storage.data());
+  header->nent = static_cast<uint32_t>(cpuid.size());
+  std::memcpy(header + 1, cpuid.data(), cpuid.size() * sizeof(kvm_cpuid_entry2));
+  if (::ioctl(vcpu.fd(), kvm_flex::kSetCpuid2, header) < 0) {
     return absl::InternalError(absl::StrFormat("KVM_SET_CPUID2 (vCPU %u): %s",
                                                vcpu.index(), std::strerror(errno)));
   }
