@@ -62,30 +62,27 @@ const std::pair<const uint64_t, Bus::Range>* Bus::Find(uint64_t address,
   return &*it;
 }
 
+std::shared_ptr<BusDevice> Bus::Lookup(uint64_t address, uint64_t size,
+                                       uint64_t* offset) const {
+  std::shared_lock lock(mutex_);
+  auto* entry = Find(address, size);
+  if (entry == nullptr) return nullptr;
+  *offset = address - entry->first;
+  return entry->second.device;  // kept alive past a concurrent Unregister
+}
+
 bool Bus::Read(uint64_t address, std::span<uint8_t> data) const {
-  std::shared_ptr<BusDevice> device;
-  uint64_t offset;
-  {
-    std::shared_lock lock(mutex_);
-    auto* entry = Find(address, data.size());
-    if (entry == nullptr) return false;
-    device = entry->second.device;
-    offset = address - entry->first;
-  }
+  uint64_t offset = 0;
+  std::shared_ptr<BusDevice> device = Lookup(address, data.size(), &offset);
+  if (device == nullptr) return false;
   device->Read(offset, data);
   return true;
 }
 
 bool Bus::Write(uint64_t address, std::span<const uint8_t> data) const {
-  std::shared_ptr<BusDevice> device;
-  uint64_t offset;
-  {
-    std::shared_lock lock(mutex_);
-    auto* entry = Find(address, data.size());
-    if (entry == nullptr) return false;
-    device = entry->second.device;
-    offset = address - entry->first;
-  }
+  uint64_t offset = 0;
+  std::shared_ptr<BusDevice> device = Lookup(address, data.size(), &offset);
+  if (device == nullptr) return false;
   device->Write(offset, data);
   return true;
 }

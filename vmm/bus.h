@@ -53,6 +53,10 @@ class Bus {
   const std::pair<const uint64_t, Range>* Find(uint64_t address,
                                                uint64_t size) const;
 
+  // The device covering [address, address+size) and the offset into it.
+  std::shared_ptr<BusDevice> Lookup(uint64_t address, uint64_t size,
+                                    uint64_t* offset) const;
+
   std::string name_;
   mutable std::shared_mutex mutex_;
   std::map<uint64_t, Range> ranges_;  // keyed by base
