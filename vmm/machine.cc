@@ -66,6 +66,7 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(const VmConfig& config)
   ram_options.hugepages = config.hugepages;
   ASSIGN_OR_RETURN(m.ram_, GuestRam::Allocate(layout, ram_options));
   RETURN_IF_ERROR(m.vm_->MapGuestMemory(m.ram_.memory()));
+  LOG_DEBUG("vmm", "guest RAM allocated and mapped");
   RETURN_IF_ERROR(arch::SetupVm(m.kvm_, *m.vm_));
   // The console exists before the platform so the UART can be wired to it.
   // If set-up fails after this, destroying the machine restores the terminal.
@@ -74,7 +75,9 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(const VmConfig& config)
     ASSIGN_OR_RETURN(auto vcpu, Vcpu::Create(*m.vm_, i, run_size));
     m.vcpus_.push_back(std::move(vcpu));
   }
+  LOG_DEBUG("vmm", "vCPUs created");
   ASSIGN_OR_RETURN(arch::BootState boot, arch::SetupPlatform(m, config));
+  LOG_DEBUG("vmm", "platform described and guest loaded");
   for (const auto& vcpu : m.vcpus_) {
     RETURN_IF_ERROR(arch::SetupVcpu(m.kvm_, *vcpu, config.cpus, boot, m.ram_.memory()));
   }
