@@ -108,8 +108,13 @@ ExitOutcome HandleExit(kvm_run& run, const ExitBuses& buses) {
       // Only reachable without an in-kernel irqchip: nothing will wake us.
       return ExitOutcome::Stop(kExitOk, "guest halted");
     case KVM_EXIT_SHUTDOWN:
-      return ExitOutcome::Stop(kExitGuestCrash,
-                               "guest triple fault (KVM_EXIT_SHUTDOWN)", true);
+      // On AMD hosts KVM resets the vCPU before reporting a shutdown, so the
+      // registers that follow show the reset state, not the faulting one.
+      return ExitOutcome::Stop(
+          kExitGuestCrash,
+          "guest triple fault (KVM_EXIT_SHUTDOWN; on AMD hosts the registers "
+          "below are already reset)",
+          true);
     case KVM_EXIT_SYSTEM_EVENT:
       return HandleSystemEvent(run);
     case KVM_EXIT_INTERNAL_ERROR:

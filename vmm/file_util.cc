@@ -1,6 +1,7 @@
 #include "vmm/file_util.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -62,6 +63,21 @@ absl::StatusOr<std::vector<uint8_t>> ReadWholeFile(const std::string& path,
   std::vector<uint8_t> bytes(size);
   RETURN_IF_ERROR(ReadFully(fd.get(), bytes.data(), size, what, path));
   return bytes;
+}
+
+absl::StatusOr<Mapping> MapWholeFile(const std::string& path,
+                                     const std::string& what) {
+  uint64_t size = 0;
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenRegular(path, what, &size));
+  if (size == 0) {
+    return absl::InvalidArgumentError(absl::StrFormat("%s %s: file is empty", what, path));
+  }
+  void* addr = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd.get(), 0);
+  if (addr == MAP_FAILED) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s %s: cannot map: %s", what, path, std::strerror(errno)));
+  }
+  return Mapping(addr, size);
 }
 
 absl::Status ReadFileIntoGuest(const std::string& path, const std::string& what,

@@ -7,12 +7,17 @@
 
 #include "absl/status/statusor.h"
 #include "vmm/guest_memory.h"
+#include "vmm/mapping.h"
 
 namespace skiff {
 
 // Reads a whole regular file; `what` ("kernel", "initramfs") prefixes errors.
 absl::StatusOr<std::vector<uint8_t>> ReadWholeFile(const std::string& path,
                                                    const std::string& what);
+// Maps a whole non-empty regular file read-only: parsing a kernel image in
+// place saves a copy of it (and the page faults of a fresh buffer).
+absl::StatusOr<Mapping> MapWholeFile(const std::string& path,
+                                     const std::string& what);
 // The size of a regular file, or an error naming it.
 absl::StatusOr<uint64_t> RegularFileSize(const std::string& path,
                                          const std::string& what);

@@ -48,8 +48,9 @@ absl::Status VmIoctl(const Vm& vm, unsigned long request, unsigned long arg,
 absl::Status LoadKernel(const GuestMemory& memory, const VmConfig& config,
                         uint32_t num_cpus, uint64_t* entry) {
   const std::string& path = config.kernel_path;
-  ASSIGN_OR_RETURN(std::vector<uint8_t> file, ReadWholeFile(path, "kernel"));
-  absl::StatusOr<boot::BzImage> image = boot::ParseBzImage(file);
+  ASSIGN_OR_RETURN(Mapping file, MapWholeFile(path, "kernel"));
+  absl::StatusOr<boot::BzImage> image =
+      boot::ParseBzImage(std::span<const uint8_t>(file.data(), file.size()));
   if (!image.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("kernel ", path, ": ", image.status().message()));
