@@ -57,11 +57,7 @@ absl::StatusOr<uint32_t> ParseCpus(const std::string& text) {
     return absl::InvalidArgumentError(
         absl::StrFormat("--cpus '%s': not a number", text));
   }
-  if (cpus < 1 || cpus > kMaxCpus) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "--cpus %s: must be between 1 and %u", text, kMaxCpus));
-  }
-  return cpus;
+  return cpus;  // the range is ValidateConfig's job
 }
 
 absl::StatusOr<CliCommand> ParseRun(const std::vector<std::string>& args) {

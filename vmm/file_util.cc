@@ -56,15 +56,6 @@ absl::StatusOr<uint64_t> RegularFileSize(const std::string& path,
   return size;
 }
 
-absl::StatusOr<std::vector<uint8_t>> ReadWholeFile(const std::string& path,
-                                                   const std::string& what) {
-  uint64_t size = 0;
-  ASSIGN_OR_RETURN(UniqueFd fd, OpenRegular(path, what, &size));
-  std::vector<uint8_t> bytes(size);
-  RETURN_IF_ERROR(ReadFully(fd.get(), bytes.data(), size, what, path));
-  return bytes;
-}
-
 absl::StatusOr<Mapping> MapWholeFile(const std::string& path,
                                      const std::string& what) {
   uint64_t size = 0;

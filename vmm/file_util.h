@@ -3,7 +3,6 @@
 
 #include <cstdint>
 #include <string>
-#include <vector>
 
 #include "absl/status/statusor.h"
 #include "vmm/guest_memory.h"
@@ -11,9 +10,6 @@
 
 namespace skiff {
 
-// Reads a whole regular file; `what` ("kernel", "initramfs") prefixes errors.
-absl::StatusOr<std::vector<uint8_t>> ReadWholeFile(const std::string& path,
-                                                   const std::string& what);
 // Maps a whole non-empty regular file read-only: parsing a kernel image in
 // place saves a copy of it (and the page faults of a fresh buffer).
 absl::StatusOr<Mapping> MapWholeFile(const std::string& path,

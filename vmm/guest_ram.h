@@ -10,9 +10,11 @@
 
 namespace skiff {
 
+// One guest-physical range of RAM, i.e. one KVM memory slot.
 struct RamRegion {
   uint64_t gpa;
   uint64_t size;
+  bool operator==(const RamRegion&) const = default;
 };
 
 struct GuestRamOptions {

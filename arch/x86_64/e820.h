@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "vmm/guest_ram.h"
 
 namespace skiff::x86 {
 
@@ -29,11 +30,7 @@ struct E820Entry {
 };
 
 // One guest-physical range of RAM, i.e. one KVM memory slot.
-struct RamRegion {
-  uint64_t gpa;
-  uint64_t size;
-  bool operator==(const RamRegion&) const = default;
-};
+using ::skiff::RamRegion;
 
 // OK when `ram_size` bytes of guest RAM can be laid out: a multiple of 4 KiB
 // between kMinRamSize and kMaxRamSize.

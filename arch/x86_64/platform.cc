@@ -115,10 +115,7 @@ absl::StatusOr<std::vector<RamRegion>> RamLayout(uint64_t ram_size) {
   if (!valid.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--memory: ", valid.message()));
   }
-  ASSIGN_OR_RETURN(std::vector<x86::RamRegion> regions, x86::GuestRamRegions(ram_size));
-  std::vector<RamRegion> layout;
-  for (const x86::RamRegion& r : regions) layout.push_back({r.gpa, r.size});
-  return layout;
+  return x86::GuestRamRegions(ram_size);
 }
 
 absl::Status SetupVm(const Kvm& /*kvm*/, Vm& vm) {
