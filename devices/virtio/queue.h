@@ -1,0 +1,146 @@
+// A split virtqueue (virtio 1.2 §2.7) as plain data; guest memory is passed
+// in on every call, so a queue can move between threads at activation and be
+// driven over fake memory in tests.
+//
+// The guest is hostile. Every ring field is read exactly once into a local
+// copy which is then validated; descriptor chains are walked with a budget of
+// `size` descriptors (indirect tables included), nested indirect tables are
+// refused, every buffer must lie in guest RAM, device-readable buffers must
+// precede device-writable ones and total lengths must fit in 32 bits. A
+// malformed ring yields an error: the device then reports NEEDS_RESET.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "devices/virtio/queue_config.h"
+#include "vmm/guest_memory.h"
+
+namespace skiff::virtio {
+
+// One buffer of a validated chain: [addr, addr+len) lies in guest RAM.
+struct Buffer {
+  uint64_t addr = 0;
+  uint32_t len = 0;
+};
+
+// A descriptor chain, fully walked and validated before any device sees it.
+struct DescriptorChain {
+  uint16_t head = 0;               // what goes back in the used ring
+  std::vector<Buffer> readable;    // driver -> device, in chain order
+  std::vector<Buffer> writable;    // device -> driver, in chain order
+  uint32_t readable_bytes = 0;
+  uint32_t writable_bytes = 0;
+};
+
+// Feature-dependent behaviour, fixed at activation.
+struct QueueFeatures {
+  bool indirect = false;   // VIRTIO_F_INDIRECT_DESC negotiated
+  bool event_idx = false;  // VIRTIO_F_EVENT_IDX negotiated
+};
+
+class Virtqueue {
+ public:
+  // Checks what the driver programmed: size a power of two in
+  // [1, max_size], rings aligned (desc 16, avail 2, used 4) and wholly in
+  // guest RAM.
+  static absl::StatusOr<Virtqueue> Create(const QueueConfig& config,
+                                          uint16_t max_size,
+                                          QueueFeatures features,
+                                          const GuestMemory& memory);
+
+  // The next available chain; nullopt when the driver has posted nothing
+  // new. An error means the ring is malformed.
+  absl::StatusOr<std::optional<DescriptorChain>> Pop(const GuestMemory& memory);
+  // Hands the last popped chain back (e.g. net rx without room); the next
+  // Pop returns it again.
+  void UndoPop();
+  // Puts `head` in the used ring with `written` bytes written by the device.
+  absl::Status PushUsed(const GuestMemory& memory, uint16_t head,
+                        uint32_t written);
+  // After one or more PushUsed: must the driver be interrupted now?
+  // Honours VRING_AVAIL_F_NO_INTERRUPT, or used_event with EVENT_IDX.
+  absl::StatusOr<bool> ShouldNotify(const GuestMemory& memory);
+  // Asks the driver to (not) kick us: VRING_USED_F_NO_NOTIFY, or avail_event
+  // with EVENT_IDX. After enabling, callers re-check for work (a kick may
+  // have been suppressed meanwhile).
+  absl::Status SetNotification(const GuestMemory& memory, bool enabled);
+  // How many chains the driver has made available beyond what was popped.
+  absl::StatusOr<uint16_t> AvailableCount(const GuestMemory& memory) const;
+
+  uint16_t size() const { return config_.size; }
+  const QueueConfig& config() const { return config_; }
+  uint16_t next_avail() const { return next_avail_; }
+  uint16_t next_used() const { return next_used_; }
+
+ private:
+  Virtqueue(const QueueConfig& config, QueueFeatures features)
+      : config_(config), features_(features) {}
+
+  QueueConfig config_;
+  QueueFeatures features_;
+  uint16_t next_avail_ = 0;
+  uint16_t next_used_ = 0;
+  uint16_t signalled_used_ = 0;  // used idx at the last interrupt (EVENT_IDX)
+  bool signalled_used_valid_ = false;
+};
+
+// Copies bytes out of a chain's readable buffers, in order.
+class ChainReader {
+ public:
+  ChainReader(const GuestMemory& memory, const DescriptorChain& chain);
+  // Fails (consuming nothing) when fewer than out.size() bytes remain.
+  absl::Status Read(std::span<uint8_t> out);
+  template <typename T>
+  absl::StatusOr<T> ReadObj() {
+    static_assert(std::is_trivially_copyable_v<T>);
+    T value;
+    absl::Status s = Read(std::span<uint8_t>(reinterpret_cast<uint8_t*>(&value), sizeof(T)));
+    if (!s.ok()) return s;
+    return value;
+  }
+  absl::Status Skip(uint64_t bytes);
+  uint64_t remaining() const { return remaining_; }
+  // The remaining readable bytes as guest spans (for preadv/pwritev).
+  absl::StatusOr<std::vector<std::span<uint8_t>>> RemainingSpans(uint64_t max_bytes) const;
+
+ private:
+  const GuestMemory& memory_;
+  const std::vector<Buffer>& buffers_;
+  size_t index_ = 0;
+  uint32_t offset_ = 0;  // into buffers_[index_]
+  uint64_t remaining_ = 0;
+};
+
+// Copies bytes into a chain's writable buffers, in order.
+class ChainWriter {
+ public:
+  ChainWriter(const GuestMemory& memory, const DescriptorChain& chain);
+  // Fails (writing nothing) when fewer than in.size() bytes of room remain.
+  absl::Status Write(std::span<const uint8_t> in);
+  template <typename T>
+  absl::Status WriteObj(const T& value) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    return Write(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&value), sizeof(T)));
+  }
+  absl::Status Skip(uint64_t bytes);
+  uint64_t remaining() const { return remaining_; }
+  uint32_t written() const { return written_; }
+  // The next up to `max_bytes` writable bytes as guest spans, without
+  // consuming them (call Skip after filling them).
+  absl::StatusOr<std::vector<std::span<uint8_t>>> RemainingSpans(uint64_t max_bytes) const;
+
+ private:
+  const GuestMemory& memory_;
+  const std::vector<Buffer>& buffers_;
+  size_t index_ = 0;
+  uint32_t offset_ = 0;
+  uint64_t remaining_ = 0;
+  uint32_t written_ = 0;
+};
+
+}  // namespace skiff::virtio
