@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cxxopts.hpp"
+#include "vmm/device_config.h"
 #include "vmm/log.h"
 #include "vmm/status_macros.h"
 
@@ -45,6 +46,15 @@ cxxopts::Options RunOptions() {
       ("memory", "guest RAM, e.g. 256M or 2G (a bare number is MiB)",
        cxxopts::value<std::string>()->default_value("256M"), "SIZE")
       ("hugepages", "back guest RAM with 2 MiB hugepages")
+      ("disk", "virtio-blk disk: path=FILE[,readonly=on][,direct=on][,serial=ID]"
+               "[,transport=mmio|pci] (repeatable)", cxxopts::value<std::vector<std::string>>(), "SPEC")
+      ("net", "virtio-net on a tap: tap=NAME[,mac=MAC][,ip=IP,mask=MASK][,queues=N]"
+              "[,vhost=on][,transport=mmio|pci] (repeatable)",
+       cxxopts::value<std::vector<std::string>>(), "SPEC")
+      ("console", "guest console: serial (ttyS0) or virtio (hvc0)",
+       cxxopts::value<std::string>()->default_value("serial"), "KIND")
+      ("transport", "virtio transport for devices that name none: mmio or pci",
+       cxxopts::value<std::string>()->default_value("pci"), "KIND")
       ("log-level", "error, warn, info or debug", cxxopts::value<std::string>()->default_value("warn"), "LEVEL")
       ("kvm-device", "KVM device node", cxxopts::value<std::string>()->default_value("/dev/kvm"), "PATH")
       ("h,help", "show this help");
@@ -58,6 +68,26 @@ absl::StatusOr<uint32_t> ParseCpus(const std::string& text) {
         absl::StrFormat("--cpus '%s': not a number", text));
   }
   return cpus;  // the range is ValidateConfig's job
+}
+
+absl::Status ParseDeviceOptions(const cxxopts::ParseResult& result, VmConfig& config) {
+  // cxxopts splits vector values at commas; take the raw occurrences instead.
+  for (const cxxopts::KeyValue& kv : result.arguments()) {
+    if (kv.key() == "disk") {
+      ASSIGN_OR_RETURN(DiskConfig disk, ParseDiskOption(kv.value()));
+      config.disks.push_back(std::move(disk));
+    } else if (kv.key() == "net") {
+      ASSIGN_OR_RETURN(NetConfig net, ParseNetOption(kv.value()));
+      config.nets.push_back(std::move(net));
+    }
+  }
+  auto transport = ParseTransport(result["transport"].as<std::string>());
+  if (!transport.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--", transport.status().message()));
+  }
+  config.default_transport = *transport;
+  ASSIGN_OR_RETURN(config.console, ParseConsole(result["console"].as<std::string>()));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<CliCommand> ParseRun(const std::vector<std::string>& args) {
@@ -96,6 +126,7 @@ absl::StatusOr<CliCommand> ParseRun(const std::vector<std::string>& args) {
     config.memory_bytes = *memory;
     config.hugepages = result.count("hugepages") > 0;
     config.kvm_device = result["kvm-device"].as<std::string>();
+    RETURN_IF_ERROR(ParseDeviceOptions(result, config));
     std::string level = result["log-level"].as<std::string>();
     if (!ParseLogLevel(level, &config.log_level)) {
       return absl::InvalidArgumentError(absl::StrFormat(

@@ -5,8 +5,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "vmm/device_config.h"
 #include "vmm/log.h"
 
 namespace skiff {
@@ -23,6 +25,11 @@ struct VmConfig {
   bool hugepages = false;
   std::string kvm_device = "/dev/kvm";
   LogLevel log_level = LogLevel::kWarn;
+  std::vector<DiskConfig> disks;
+  std::vector<NetConfig> nets;
+  ConsoleDevice console = ConsoleDevice::kSerial;
+  // For devices whose option names no transport.
+  VirtioTransport default_transport = VirtioTransport::kPci;
 };
 
 // "256M", "1G", "512K", "2T", with optional "iB"/"B" ("1GiB"); a bare number

@@ -7,13 +7,14 @@
 
 #include "absl/status/statusor.h"
 #include "vmm/guest_memory.h"
+#include "vmm/io_event_registrar.h"
 #include "vmm/irq_line.h"
 #include "vmm/kvm.h"
 #include "vmm/unique_fd.h"
 
 namespace skiff {
 
-class Vm {
+class Vm : public IoEventRegistrar {
  public:
   static absl::StatusOr<std::unique_ptr<Vm>> Create(const Kvm& kvm,
                                                     unsigned long type = 0);
@@ -41,6 +42,16 @@ class Vm {
   // KVM_IRQFD: a write to `eventfd` injects `gsi`.
   absl::Status AddIrqFd(int eventfd, uint32_t gsi, int resample_fd = -1);
   absl::Status RemoveIrqFd(int eventfd, uint32_t gsi);
+
+  // IoEventRegistrar: MMIO-space ioeventfds for transports.
+  absl::Status AddMmio(int eventfd, uint64_t gpa, uint32_t length,
+                       std::optional<uint64_t> datamatch) override {
+    return AddIoEventFd(eventfd, gpa, length, /*pio=*/false, datamatch);
+  }
+  absl::Status RemoveMmio(int eventfd, uint64_t gpa, uint32_t length,
+                          std::optional<uint64_t> datamatch) override {
+    return RemoveIoEventFd(eventfd, gpa, length, /*pio=*/false, datamatch);
+  }
 
  private:
   absl::Status IoEventFd(int eventfd, uint64_t address, uint32_t length,

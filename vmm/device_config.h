@@ -1,0 +1,53 @@
+// The virtio devices the user asked for, as parsed from --disk, --net,
+// --console and --transport. Plain data; the devices validate what only
+// they can (files, taps) when the machine is built.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace skiff {
+
+enum class VirtioTransport { kMmio, kPci };
+enum class ConsoleDevice { kSerial, kVirtio };
+
+struct DiskConfig {
+  std::string path;
+  bool readonly = false;
+  bool direct = false;
+  std::string serial;  // GET_ID answer; empty: derived from the file name
+  std::optional<VirtioTransport> transport;  // unset: --transport
+};
+
+using MacAddress = std::array<uint8_t, 6>;
+
+struct NetConfig {
+  std::string tap;
+  std::optional<MacAddress> mac;  // unset: a random locally administered one
+  std::optional<std::string> host_ip;
+  std::optional<std::string> host_mask;
+  uint16_t queues = 1;  // queue pairs
+  bool vhost = false;
+  std::optional<VirtioTransport> transport;
+};
+
+inline constexpr uint16_t kMaxNetQueuePairs = 16;
+
+// "path=FILE[,readonly=on][,direct=on][,serial=ID][,transport=mmio|pci]".
+absl::StatusOr<DiskConfig> ParseDiskOption(std::string_view text);
+// "tap=NAME[,mac=MAC][,ip=IP,mask=MASK][,queues=N][,vhost=on][,transport=mmio|pci]".
+absl::StatusOr<NetConfig> ParseNetOption(std::string_view text);
+absl::StatusOr<VirtioTransport> ParseTransport(std::string_view text);
+absl::StatusOr<ConsoleDevice> ParseConsole(std::string_view text);
+// "52:54:00:12:34:56" (or with '-'); refuses multicast addresses.
+absl::StatusOr<MacAddress> ParseMac(std::string_view text);
+
+const char* TransportName(VirtioTransport transport);
+
+}  // namespace skiff
