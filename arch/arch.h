@@ -3,6 +3,8 @@
 // generic code calls them without virtual dispatch or #ifdefs.
 #pragma once
 
+#include <linux/kvm.h>
+
 #include <cstdint>
 #include <span>
 #include <string>
@@ -44,6 +46,23 @@ absl::StatusOr<BootState> SetupPlatform(Machine& machine, const VmConfig& config
 // Per-vCPU registers and CPU model; the boot vCPU (index 0) gets the entry.
 absl::Status SetupVcpu(const Kvm& kvm, const Vcpu& vcpu, uint32_t num_cpus,
                        const BootState& boot, const GuestMemory& memory);
+
+// The GSI routes the in-kernel irqchip starts with, which every
+// KVM_SET_GSI_ROUTING must repeat, and the GSIs left for MSI routes.
+struct IrqRoutingBase {
+  std::vector<kvm_irq_routing_entry> routes;
+  uint32_t first_msi_gsi = 0;
+};
+IrqRoutingBase DefaultIrqRouting();
+
+// Where the `index`-th virtio-mmio device sits and which level-triggered
+// GSI it raises; an error once the memory map has no room for more.
+struct MmioSlot {
+  uint64_t base = 0;
+  uint64_t size = 0;
+  uint32_t gsi = 0;
+};
+absl::StatusOr<MmioSlot> VirtioMmioSlot(uint32_t index);
 
 // Register state and instruction bytes, for crash reports.
 std::string DescribeVcpu(const Vcpu& vcpu, const GuestMemory& memory);

@@ -11,6 +11,7 @@
 #include "arch/arch.h"
 #include "vmm/exit_codes.h"
 #include "vmm/file_util.h"
+#include "vmm/irqfd_line.h"
 #include "vmm/log.h"
 #include "vmm/status_macros.h"
 
@@ -68,6 +69,15 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(const VmConfig& config)
   RETURN_IF_ERROR(m.vm_->MapGuestMemory(m.ram_.memory()));
   LOG_DEBUG("vmm", "guest RAM allocated and mapped");
   RETURN_IF_ERROR(arch::SetupVm(m.kvm_, *m.vm_));
+  {
+    arch::IrqRoutingBase routes = arch::DefaultIrqRouting();
+    int max_routes = m.kvm_.CheckExtension(KVM_CAP_IRQ_ROUTING);
+    m.irq_routing_ = std::make_unique<IrqRouting>(
+        m.vm_->fd(), std::move(routes.routes), routes.first_msi_gsi,
+        max_routes > 0 ? static_cast<uint32_t>(max_routes) : 1024);
+    m.msi_allocator_ = std::make_unique<KvmMsiAllocator>(m.vm_.get(), m.irq_routing_.get());
+    m.irqfd_resample_ = m.kvm_.CheckExtension(KVM_CAP_IRQFD_RESAMPLE) > 0;
+  }
   // The console exists before the platform so the UART can be wired to it.
   // If set-up fails after this, destroying the machine restores the terminal.
   ASSIGN_OR_RETURN(m.console_, Console::Create(STDIN_FILENO, STDOUT_FILENO, m.shutdown_.get()));
@@ -86,6 +96,23 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(const VmConfig& config)
 }
 
 Machine::~Machine() { StopThreads(); }
+
+absl::StatusOr<std::shared_ptr<IrqLine>> Machine::MakeLevelIrqLine(uint32_t gsi) {
+  if (!irqfd_resample_) return vm_->MakeIrqLine(gsi);
+  ASSIGN_OR_RETURN(std::shared_ptr<IrqFdLevelLine> line,
+                   IrqFdLevelLine::Create(*vm_, *event_loop_, gsi));
+  return std::shared_ptr<IrqLine>(std::move(line));
+}
+
+std::string Machine::KernelCmdline(const std::string& user_cmdline) const {
+  std::string cmdline;
+  for (const std::string& arg : kernel_args_) {
+    if (!cmdline.empty()) cmdline += ' ';
+    cmdline += arg;
+  }
+  if (!cmdline.empty() && !user_cmdline.empty()) cmdline += ' ';
+  return cmdline + user_cmdline;
+}
 
 ExitStatus Machine::Run() {
   // Block the handled signals in every thread we start; the I/O thread

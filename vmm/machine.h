@@ -10,11 +10,14 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "arch/arch.h"
 #include "vmm/bus.h"
 #include "vmm/config.h"
 #include "vmm/console.h"
 #include "vmm/event_loop.h"
 #include "vmm/guest_ram.h"
+#include "vmm/irq_routing.h"
+#include "vmm/kvm_msi.h"
 #include "vmm/kvm.h"
 #include "vmm/shutdown.h"
 #include "vmm/vcpu.h"
@@ -40,6 +43,19 @@ class Machine {
   Shutdown& shutdown() { return *shutdown_; }
   Console& console() { return *console_; }
   uint32_t num_cpus() const { return static_cast<uint32_t>(vcpus_.size()); }
+  MsiAllocator& msi_allocator() { return *msi_allocator_; }
+  // A level-triggered line on `gsi` for a device model (irqfd + resample
+  // where KVM has it, KVM_IRQ_LINE otherwise).
+  absl::StatusOr<std::shared_ptr<IrqLine>> MakeLevelIrqLine(uint32_t gsi);
+
+  // Kernel command-line words Skiff itself needs (device announcements);
+  // they go before the user's --cmdline so arguments after "--" stay last.
+  void AddKernelArg(std::string arg) { kernel_args_.push_back(std::move(arg)); }
+  // The command line the guest gets: Skiff's words, then the user's.
+  std::string KernelCmdline(const std::string& user_cmdline) const;
+
+  // virtio-mmio devices placed so far, for the platform description.
+  const std::vector<arch::MmioSlot>& virtio_mmio_slots() const { return virtio_mmio_slots_; }
 
  private:
   void StopThreads();
@@ -51,6 +67,11 @@ class Machine {
   Bus mmio_bus_{"MMIO"};
   std::unique_ptr<Shutdown> shutdown_;
   std::unique_ptr<EventLoop> event_loop_;
+  std::unique_ptr<IrqRouting> irq_routing_;
+  std::unique_ptr<KvmMsiAllocator> msi_allocator_;
+  bool irqfd_resample_ = false;
+  std::vector<std::string> kernel_args_;
+  std::vector<arch::MmioSlot> virtio_mmio_slots_;
   std::unique_ptr<Console> console_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
   std::thread io_thread_;

@@ -49,4 +49,10 @@ inline constexpr uint8_t kAcpiResetValue = 0x1;
 inline constexpr uint8_t kAcpiS5SleepType = 5;   // _S5_ SLP_TYP
 inline constexpr uint32_t kAcpiSciIrq = 9;
 
+// Interrupts. The IOAPIC has 24 pins; GSIs from 24 up carry MSI routes.
+inline constexpr uint32_t kIoapicPins = 24;
+// Level-triggered lines for virtio-mmio devices, one each: the IOAPIC-only
+// pins PCI INTx leaves free, then ISA IRQs no Skiff device uses.
+inline constexpr uint32_t kVirtioMmioGsis[] = {20, 21, 22, 23, 5, 6, 7, 10, 11};
+
 }  // namespace skiff::x86

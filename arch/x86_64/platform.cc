@@ -45,8 +45,8 @@ absl::Status VmIoctl(const Vm& vm, unsigned long request, unsigned long arg,
   return absl::OkStatus();
 }
 
-absl::Status LoadKernel(const GuestMemory& memory, const VmConfig& config,
-                        uint32_t num_cpus, uint64_t* entry) {
+absl::Status LoadKernel(const Machine& machine, const VmConfig& config, uint64_t* entry) {
+  const GuestMemory& memory = machine.memory();
   const std::string& path = config.kernel_path;
   ASSIGN_OR_RETURN(Mapping file, MapWholeFile(path, "kernel"));
   absl::StatusOr<boot::BzImage> image =
@@ -60,7 +60,8 @@ absl::Status LoadKernel(const GuestMemory& memory, const VmConfig& config,
   if (!fits.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("kernel ", path, ": ", fits.message()));
   }
-  absl::Status cmdline_ok = x86::ValidateCmdline(config.cmdline, *image);
+  std::string cmdline = machine.KernelCmdline(config.cmdline);
+  absl::Status cmdline_ok = x86::ValidateCmdline(cmdline, *image);
   if (!cmdline_ok.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--cmdline: ", cmdline_ok.message()));
   }
@@ -82,7 +83,6 @@ absl::Status LoadKernel(const GuestMemory& memory, const VmConfig& config,
     }
   }
 
-  std::string cmdline = config.cmdline;
   cmdline.push_back('\0');
   RETURN_IF_ERROR(memory.Write(
       x86::kCmdlineAddress,
@@ -91,7 +91,10 @@ absl::Status LoadKernel(const GuestMemory& memory, const VmConfig& config,
   input.cmdline_addr = x86::kCmdlineAddress;
 
   x86::AcpiConfig acpi;
-  acpi.num_cpus = num_cpus;
+  acpi.num_cpus = machine.num_cpus();
+  for (const MmioSlot& slot : machine.virtio_mmio_slots()) {
+    acpi.virtio_mmio.push_back({slot.base, slot.size, slot.gsi});
+  }
   ASSIGN_OR_RETURN(std::vector<uint8_t> tables,
                    x86::BuildAcpiTables(acpi, x86::kAcpiTablesAddress));
   RETURN_IF_ERROR(memory.Write(x86::kAcpiTablesAddress, tables));
@@ -136,7 +139,7 @@ absl::Status SetupVm(const Kvm& /*kvm*/, Vm& vm) {
 
 absl::StatusOr<BootState> SetupPlatform(Machine& machine, const VmConfig& config) {
   BootState boot;
-  RETURN_IF_ERROR(LoadKernel(machine.memory(), config, machine.num_cpus(), &boot.entry));
+  RETURN_IF_ERROR(LoadKernel(machine, config, &boot.entry));
   boot.boot_data = x86::kBootParamsAddress;
   RETURN_IF_ERROR(x86::AddLegacyDevices(machine));
   return boot;
