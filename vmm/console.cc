@@ -1,6 +1,7 @@
 #include "vmm/console.h"
 
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -43,6 +44,16 @@ Console::Console(int in_fd, int out_fd, Shutdown* shutdown, UniqueFd ready_event
 
 Console::~Console() {
   if (raw_mode_) ::tcsetattr(in_fd_, TCSANOW, &saved_termios_);
+}
+
+Console::WindowSize Console::window_size() const {
+  for (int fd : {out_fd_, in_fd_}) {
+    winsize size{};
+    if (fd >= 0 && ::ioctl(fd, TIOCGWINSZ, &size) == 0 && size.ws_col > 0 && size.ws_row > 0) {
+      return WindowSize{size.ws_col, size.ws_row};
+    }
+  }
+  return WindowSize{};
 }
 
 void Console::Output(std::span<const uint8_t> bytes) {

@@ -11,6 +11,7 @@
 
 #include <termios.h>
 
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -52,6 +53,14 @@ class Console {
   // must outlive the Console's use of it.
   absl::Status Attach(EventLoop& loop);
   bool raw_mode() const { return raw_mode_; }
+
+  struct WindowSize {
+    uint16_t cols = 80;
+    uint16_t rows = 24;
+  };
+  // The terminal's size (stdout's, else stdin's), or 80x24 when neither is
+  // a terminal that knows its size.
+  WindowSize window_size() const;
 
   // Feeds `bytes` as if typed (escape handling included); for tests and
   // for the I/O thread.
