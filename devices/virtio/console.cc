@@ -95,12 +95,13 @@ absl::Status VirtioConsole::Activate(ActivationContext context) {
       return absl::FailedPreconditionError("virtio-console: activated again without a reset");
     }
     if (context.queues.size() != num_queues()) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "virtio-console: %u queues at activation, expected %u", context.queues.size(),
-          num_queues()));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("virtio-console: %u queues at activation, expected %u",
+                          context.queues.size(), num_queues()));
     }
     if (context.event_loop == nullptr || context.interrupt == nullptr) {
-      return absl::InvalidArgumentError("virtio-console: activation without an event loop or interrupt");
+      return absl::InvalidArgumentError(
+          "virtio-console: activation without an event loop or interrupt");
     }
     const QueueFeatures features{.indirect = (context.features & kFeatureIndirectDesc) != 0,
                                  .event_idx = (context.features & kFeatureEventIdx) != 0};
@@ -305,10 +306,11 @@ size_t VirtioConsole::ReceiveLocked(Active& active, std::span<const uint8_t> byt
     // virtio 1.2 §5.3.6.1: the driver puts only device-writable buffers in
     // a receiveq; one with no room at all could never be used either.
     if (!c.readable.empty() || c.writable_bytes == 0) {
-      FailLocked(active, InQueue(kReceiveQueue, absl::InvalidArgumentError(absl::StrFormat(
-                                                    "chain %u has %s", c.head,
-                                                    c.readable.empty() ? "no writable bytes"
-                                                                       : "device-readable buffers"))));
+      FailLocked(active,
+                 InQueue(kReceiveQueue, absl::InvalidArgumentError(absl::StrFormat(
+                                            "chain %u has %s", c.head,
+                                            c.readable.empty() ? "no writable bytes"
+                                                               : "device-readable buffers"))));
       break;
     }
     const size_t length = std::min<size_t>(bytes.size() - taken, c.writable_bytes);

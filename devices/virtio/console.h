@@ -109,7 +109,7 @@ class VirtioConsole final : public VirtioDevice,
     GuestMemory memory;
     std::shared_ptr<VirtioInterrupt> interrupt;
     EventLoop* event_loop = nullptr;
-    uint64_t features = 0;  // what the driver accepted
+    uint64_t features = 0;        // what the driver accepted
     std::optional<Virtqueue> rx;  // absent: the driver did not enable it
     std::optional<Virtqueue> tx;
     int rx_fd = -1;  // registered on event_loop when >= 0

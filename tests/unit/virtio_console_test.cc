@@ -2,8 +2,6 @@
 // output through the transmitq, typed input through the receiveq (with the
 // input-ready wake-up, alone and through a real Console), hostile chains
 // and reset.
-#include "devices/virtio/console.h"
-
 #include <linux/virtio_config.h>
 #include <linux/virtio_console.h>
 #include <sys/eventfd.h>
@@ -19,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "devices/virtio/console.h"
 #include "gtest/gtest.h"
 #include "tests/unit/fake_guest_memory.h"
 #include "tests/unit/virtqueue_builder.h"
@@ -99,10 +98,10 @@ class VirtioConsoleTest : public ::testing::Test {
     auto loop = EventLoop::Create();
     ASSERT_TRUE(loop.ok()) << loop.status();
     loop_ = std::move(*loop);
-    device_ = VirtioConsole::Create(VirtioConsoleOptions{
-        .output = [this](std::span<const uint8_t> bytes) { Record(bytes); },
-        .cols = 132,
-        .rows = 43});
+    device_ = VirtioConsole::Create(
+        VirtioConsoleOptions{.output = [this](std::span<const uint8_t> bytes) { Record(bytes); },
+                             .cols = 132,
+                             .rows = 43});
     device_->SetInputReadyCallback([this] { ++input_ready_calls_; });
   }
   void TearDown() override {
@@ -131,6 +130,22 @@ class VirtioConsoleTest : public ::testing::Test {
     if (!loop_thread_.joinable()) return;
     loop_->Stop();
     loop_thread_.join();
+  }
+  // Returns once the loop has handled everything signalled before the call
+  // (epoll reports ready descriptors oldest first).
+  void SyncLoop() {
+    UniqueFd barrier = MakeEventFd();
+    std::atomic<bool> ran = false;
+    ASSERT_TRUE(loop_
+                    ->Add(barrier.get(), EPOLLIN,
+                          [&](uint32_t) {
+                            TakeEventCount(barrier.get());
+                            ran = true;
+                          })
+                    .ok());
+    Kick(barrier.get());
+    EXPECT_TRUE(Eventually([&] { return ran.load(); }));
+    ASSERT_TRUE(loop_->Remove(barrier.get()).ok());
   }
   void Kick(int fd) {
     const uint64_t one = 1;
@@ -188,8 +203,7 @@ TEST_F(VirtioConsoleTest, IsAConsoleWithTwoQueuesAndTheOfferedFeatures) {
 }
 
 TEST_F(VirtioConsoleTest, ConfigSpaceHoldsTheSizeInLittleEndian) {
-  EXPECT_EQ(Config(0, 12),
-            (std::vector<uint8_t>{132, 0, 43, 0, 0, 0, 0, 0, 0, 0, 0, 0}));
+  EXPECT_EQ(Config(0, 12), (std::vector<uint8_t>{132, 0, 43, 0, 0, 0, 0, 0, 0, 0, 0, 0}));
   EXPECT_EQ(Config(2, 2), (std::vector<uint8_t>{43, 0}));
   EXPECT_EQ(Config(1, 1), (std::vector<uint8_t>{0}));
 }
@@ -450,6 +464,14 @@ TEST_F(VirtioConsoleTest, ReceiveChainWithReadableBuffersNeedsReset) {
   EXPECT_EQ(rxq_->used_idx(), 0);
 }
 
+TEST_F(VirtioConsoleTest, ReceiveChainWithNoRoomNeedsReset) {
+  Activate();
+  rxq_->AddChain({{kData, 0, true}});
+  EXPECT_EQ(device_->ReceiveInput(Bytes("hi")), 0u);
+  EXPECT_EQ(interrupt_->needs_reset(), 1);
+  EXPECT_EQ(rxq_->used_idx(), 0);
+}
+
 TEST_F(VirtioConsoleTest, ReceiveMalformedRingNeedsReset) {
   Activate();
   rxq_->PublishHead(kQueueSize + 3);  // a head past the table
@@ -496,8 +518,8 @@ TEST_F(VirtioConsoleTest, ResetWaitsForATransmitPassInFlight) {
   std::mutex mutex;
   std::condition_variable cv;
   bool entered = false, release = false;
-  device_ = VirtioConsole::Create(VirtioConsoleOptions{
-      .output = [&](std::span<const uint8_t> bytes) {
+  device_ =
+      VirtioConsole::Create(VirtioConsoleOptions{.output = [&](std::span<const uint8_t> bytes) {
         Record(bytes);
         std::unique_lock lock(mutex);
         entered = true;
@@ -548,8 +570,11 @@ TEST_F(VirtioConsoleTest, ConsoleInputWaitsForReceiveBuffersAndThenArrives) {
   ASSERT_TRUE((*console)->Attach(*loop_).ok());
   Activate();
   StartLoop();
+  SyncLoop();  // the Console's own wake-ups (new sink, activation) are done
 
   (*console)->HandleInput(Bytes("uname -a\r"));  // no buffers yet: stays in the Console
+  EXPECT_EQ(rxq_->used_idx(), 0);
+  SyncLoop();
   EXPECT_EQ(rxq_->used_idx(), 0);
 
   uint16_t head = rxq_->AddChain({{kData, 64, true}});
