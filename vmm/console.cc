@@ -1,8 +1,10 @@
 #include "vmm/console.h"
 
-#include <sys/timerfd.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -15,22 +17,21 @@ namespace skiff {
 namespace {
 constexpr uint8_t kEscape = 0x01;         // Ctrl-A
 constexpr size_t kMaxPending = 4096;      // typed-ahead bytes we hold
-constexpr long kRetryNanoseconds = 5'000'000;
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Console>> Console::Create(int in_fd, int out_fd,
                                                          Shutdown* shutdown) {
-  UniqueFd timer(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
-  if (!timer) {
+  UniqueFd ready(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!ready) {
     return absl::InternalError(
-        absl::StrFormat("timerfd_create: %s", std::strerror(errno)));
+        absl::StrFormat("console input-ready eventfd: %s", std::strerror(errno)));
   }
-  return std::make_unique<Console>(in_fd, out_fd, shutdown, std::move(timer));
+  return std::make_unique<Console>(in_fd, out_fd, shutdown, std::move(ready));
 }
 
-Console::Console(int in_fd, int out_fd, Shutdown* shutdown, UniqueFd retry_timer)
+Console::Console(int in_fd, int out_fd, Shutdown* shutdown, UniqueFd ready_event)
     : in_fd_(in_fd), out_fd_(out_fd), shutdown_(shutdown),
-      retry_timer_(std::move(retry_timer)) {
+      ready_event_(std::move(ready_event)) {
   if (in_fd_ >= 0 && ::isatty(in_fd_) && ::tcgetattr(in_fd_, &saved_termios_) == 0) {
     termios raw = saved_termios_;
     cfmakeraw(&raw);
@@ -45,6 +46,16 @@ Console::~Console() {
   if (raw_mode_) ::tcsetattr(in_fd_, TCSANOW, &saved_termios_);
 }
 
+Console::WindowSize Console::window_size() const {
+  for (int fd : {out_fd_, in_fd_}) {
+    winsize size{};
+    if (fd >= 0 && ::ioctl(fd, TIOCGWINSZ, &size) == 0 && size.ws_col > 0 && size.ws_row > 0) {
+      return WindowSize{size.ws_col, size.ws_row};
+    }
+  }
+  return WindowSize{};
+}
+
 void Console::Output(std::span<const uint8_t> bytes) {
   std::lock_guard lock(output_mutex_);
   size_t done = 0;
@@ -57,40 +68,69 @@ void Console::Output(std::span<const uint8_t> bytes) {
 }
 
 void Console::SetInputSink(InputSink sink) {
-  std::lock_guard lock(input_mutex_);
-  sink_ = std::move(sink);
+  {
+    std::lock_guard lock(input_mutex_);
+    sink_ = std::move(sink);
+  }
+  InputReady();
+}
+
+void Console::InputReady() {
+  uint64_t one = 1;
+  // Only fails when the counter would overflow, i.e. a wake-up is pending.
+  (void)!::write(ready_event_.get(), &one, sizeof(one));
 }
 
 absl::Status Console::Attach(EventLoop& loop) {
-  if (in_fd_ < 0) return absl::OkStatus();
-  absl::Status added = loop.Add(in_fd_, EPOLLIN, [this, &loop](uint32_t) {
-    OnReadable(loop);
+  absl::Status added = loop.Add(ready_event_.get(), EPOLLIN, [this](uint32_t) {
+    uint64_t count;
+    (void)!::read(ready_event_.get(), &count, sizeof(count));
+    Deliver();
   });
+  if (!added.ok()) return added;
+  std::lock_guard lock(input_mutex_);
+  loop_ = &loop;
+  if (in_fd_ >= 0) ResumeStdin();
+  return absl::OkStatus();
+}
+
+void Console::PauseStdin() {
+  if (stdin_state_ != StdinState::kWatched) return;
+  (void)loop_->Remove(in_fd_);
+  stdin_state_ = StdinState::kPaused;
+}
+
+void Console::ResumeStdin() {
+  if (stdin_state_ == StdinState::kWatched || stdin_state_ == StdinState::kClosed) return;
+  absl::Status added = loop_->Add(in_fd_, EPOLLIN, [this](uint32_t) { OnReadable(); });
   if (!added.ok()) {
     // epoll refuses regular files and /dev/null: there is nothing to type.
     LOG_DEBUG("console", "stdin not watched: %s", added.message());
+    stdin_state_ = StdinState::kClosed;
+    return;
   }
-  return loop.Add(retry_timer_.get(), EPOLLIN, [this](uint32_t) {
-    uint64_t expirations;
-    (void)!::read(retry_timer_.get(), &expirations, sizeof(expirations));
-    Deliver();
-  });
+  stdin_state_ = StdinState::kWatched;
 }
 
-void Console::OnReadable(EventLoop& loop) {
+void Console::OnReadable() {
   uint8_t buffer[512];
   size_t room;
   {
     std::lock_guard lock(input_mutex_);
     room = kMaxPending - pending_.size();
-  }
-  if (room == 0) {
-    Deliver();
-    return;
+    if (room == 0) {
+      // The guest is not reading. Stop watching stdin (level-triggered epoll
+      // would call us again at once) until Deliver makes room.
+      PauseStdin();
+      return;
+    }
   }
   ssize_t n = ::read(in_fd_, buffer, std::min(room, sizeof(buffer)));
   if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
-    (void)loop.Remove(in_fd_);  // end of input: the guest just sees silence
+    // End of input: the guest just sees silence.
+    std::lock_guard lock(input_mutex_);
+    (void)loop_->Remove(in_fd_);
+    stdin_state_ = StdinState::kClosed;
     return;
   }
   if (n > 0) HandleInput(std::span<const uint8_t>(buffer, static_cast<size_t>(n)));
@@ -121,15 +161,14 @@ void Console::HandleInput(std::span<const uint8_t> bytes) {
 
 void Console::Deliver() {
   std::lock_guard lock(input_mutex_);
-  if (!sink_ || pending_.empty()) return;
-  std::vector<uint8_t> chunk(pending_.begin(), pending_.end());
-  size_t taken = sink_(chunk);
-  pending_.erase(pending_.begin(), pending_.begin() + std::min(taken, chunk.size()));
-  if (!pending_.empty()) {
-    // The receiver is full; try again shortly rather than spinning.
-    itimerspec spec{};
-    spec.it_value.tv_nsec = kRetryNanoseconds;
-    ::timerfd_settime(retry_timer_.get(), 0, &spec, nullptr);
+  if (sink_ && !pending_.empty()) {
+    std::vector<uint8_t> chunk(pending_.begin(), pending_.end());
+    size_t taken = std::min(sink_(chunk), chunk.size());
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(taken));
+    // Whatever the sink refused waits for its InputReady().
+  }
+  if (stdin_state_ == StdinState::kPaused && pending_.size() <= kMaxPending / 2) {
+    ResumeStdin();
   }
 }
 

@@ -2,10 +2,16 @@
 // the guest. When stdin is a terminal it is put in raw mode (restored on
 // every exit path through the destructor) and Ctrl-A x quits; with no
 // terminal at all (CI, `< /dev/null`) it works the same minus raw mode.
+//
+// Typed input flows stdin -> a bounded pending buffer -> the input sink (the
+// UART or virtio-console). Nothing polls: a sink that takes fewer bytes than
+// offered calls InputReady() once it has room, and stdin is not read while
+// the pending buffer is full, so a guest that never reads costs no CPU.
 #pragma once
 
 #include <termios.h>
 
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -25,31 +31,55 @@ class Console {
 
   static absl::StatusOr<std::unique_ptr<Console>> Create(int in_fd, int out_fd,
                                                          Shutdown* shutdown);
-  Console(int in_fd, int out_fd, Shutdown* shutdown, UniqueFd retry_timer);
+  // `ready_event` is a non-blocking eventfd (see InputReady).
+  Console(int in_fd, int out_fd, Shutdown* shutdown, UniqueFd ready_event);
   ~Console();
   Console(const Console&) = delete;
   Console& operator=(const Console&) = delete;
 
   // Guest output; any thread.
   void Output(std::span<const uint8_t> bytes);
-  // Where typed bytes go; the sink returns how many it accepted.
+  // Where typed bytes go; the sink returns how many leading bytes it took.
+  // It is called with the console's input lock held, so it must not call
+  // back into the Console other than InputReady(). A sink that takes fewer
+  // bytes than offered must arrange for InputReady() to be called when it
+  // has room again: the rest stays pending until then. Input already
+  // pending is offered to a new sink.
   void SetInputSink(InputSink sink);
-  // Starts watching stdin on the I/O thread.
+  // The input sink has room again; any thread, any lock held. Delivery is
+  // retried on the I/O thread (after Attach).
+  void InputReady();
+  // Starts watching stdin and input-ready signals on the I/O thread. `loop`
+  // must outlive the Console's use of it.
   absl::Status Attach(EventLoop& loop);
   bool raw_mode() const { return raw_mode_; }
+
+  struct WindowSize {
+    uint16_t cols = 80;
+    uint16_t rows = 24;
+  };
+  // The terminal's size (stdout's, else stdin's), or 80x24 when neither is
+  // a terminal that knows its size.
+  WindowSize window_size() const;
 
   // Feeds `bytes` as if typed (escape handling included); for tests and
   // for the I/O thread.
   void HandleInput(std::span<const uint8_t> bytes);
 
  private:
-  void OnReadable(EventLoop& loop);
+  // What we do with stdin on the loop.
+  enum class StdinState { kUnwatched, kWatched, kPaused, kClosed };
+
+  void OnReadable();
   void Deliver();
+  // With input_mutex_ held.
+  void PauseStdin();
+  void ResumeStdin();
 
   int in_fd_;
   int out_fd_;
   Shutdown* shutdown_;
-  UniqueFd retry_timer_;
+  UniqueFd ready_event_;
   bool raw_mode_ = false;
   termios saved_termios_{};
   std::mutex output_mutex_;
@@ -57,6 +87,8 @@ class Console {
   InputSink sink_;
   std::deque<uint8_t> pending_;
   bool escape_pending_ = false;
+  EventLoop* loop_ = nullptr;
+  StdinState stdin_state_ = StdinState::kUnwatched;
 };
 
 }  // namespace skiff

@@ -21,6 +21,9 @@ absl::Status AddLegacyDevices(Machine& machine) {
       [console](std::span<const uint8_t> bytes) { console->Output(bytes); });
   RETURN_IF_ERROR(machine.pio_bus().Register(kCom1Port, Serial16550::kRegisterCount,
                                              serial, "COM1 (16550A)"));
+  // Input the UART refuses stays in the console until the guest drains the
+  // receive buffer; the UART's input-ready callback then retries delivery.
+  serial->SetInputReadyCallback([console] { console->InputReady(); });
   console->SetInputSink([serial](std::span<const uint8_t> bytes) {
     return serial->EnqueueInput(bytes);
   });
