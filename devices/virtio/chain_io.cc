@@ -47,8 +47,8 @@ absl::Status Advance(const std::vector<Buffer>& buffers, Cursor& cursor, uint64_
     uint64_t gpa;
     // Chains from Pop cannot overflow here; hand-built ones might.
     if (__builtin_add_overflow(buffer.addr, uint64_t{cursor.offset}, &gpa)) {
-      return absl::OutOfRangeError(absl::StrFormat(
-          "virtqueue chain: buffer 0x%x+0x%x overflows", buffer.addr, cursor.offset));
+      return absl::OutOfRangeError(absl::StrFormat("virtqueue chain: buffer 0x%x+0x%x overflows",
+                                                   buffer.addr, cursor.offset));
     }
     RETURN_IF_ERROR(visit(gpa, done, piece));
     done += piece;
@@ -83,10 +83,10 @@ ChainReader::ChainReader(const GuestMemory& memory, const DescriptorChain& chain
 absl::Status ChainReader::Read(std::span<uint8_t> out) {
   if (out.size() > remaining_) return NotEnough("readable", out.size(), remaining_);
   Cursor cursor{index_, offset_};
-  RETURN_IF_ERROR(Advance(buffers_, cursor, out.size(),
-                          [&](uint64_t gpa, uint64_t done, uint32_t length) {
-                            return memory_.Read(gpa, out.subspan(done, length));
-                          }));
+  RETURN_IF_ERROR(
+      Advance(buffers_, cursor, out.size(), [&](uint64_t gpa, uint64_t done, uint32_t length) {
+        return memory_.Read(gpa, out.subspan(done, length));
+      }));
   index_ = cursor.index;
   offset_ = cursor.offset;
   remaining_ -= out.size();
@@ -115,10 +115,10 @@ ChainWriter::ChainWriter(const GuestMemory& memory, const DescriptorChain& chain
 absl::Status ChainWriter::Write(std::span<const uint8_t> in) {
   if (in.size() > remaining_) return NotEnough("writable", in.size(), remaining_);
   Cursor cursor{index_, offset_};
-  RETURN_IF_ERROR(Advance(buffers_, cursor, in.size(),
-                          [&](uint64_t gpa, uint64_t done, uint32_t length) {
-                            return memory_.Write(gpa, in.subspan(done, length));
-                          }));
+  RETURN_IF_ERROR(
+      Advance(buffers_, cursor, in.size(), [&](uint64_t gpa, uint64_t done, uint32_t length) {
+        return memory_.Write(gpa, in.subspan(done, length));
+      }));
   index_ = cursor.index;
   offset_ = cursor.offset;
   remaining_ -= in.size();

@@ -78,7 +78,7 @@ TEST_F(ChainIoTest, ReaderSkipsAcrossBuffers) {
   ChainReader reader(mem(), chain_);
   ASSERT_TRUE(reader.Skip(3).ok());  // exactly the first buffer
   ASSERT_OK_AND_ASSIGN(uint8_t first, reader.ReadObj<uint8_t>());
-  EXPECT_EQ(first, 0x00);  // 0x200
+  EXPECT_EQ(first, 0x00);            // 0x200
   ASSERT_TRUE(reader.Skip(6).ok());  // rest of 0x200 buffer + 2 of 0x300
   ASSERT_OK_AND_ASSIGN(uint8_t later, reader.ReadObj<uint8_t>());
   EXPECT_EQ(later, 0x02);  // 0x302
