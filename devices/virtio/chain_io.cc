@@ -20,6 +20,14 @@ uint64_t TotalBytes(const std::vector<Buffer>& buffers) {
   return total;
 }
 
+// written() is what goes in the used ring's 32-bit len. Chains from Pop
+// never hold 4 GiB of writable buffers; a hand-built one might, and then an
+// underestimate is what the spec allows (§2.7.8), a wrapped count is not.
+uint32_t AddSaturating(uint32_t total, uint64_t bytes) {
+  const uint64_t sum = uint64_t{total} + bytes;
+  return sum > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(sum);
+}
+
 struct Cursor {
   size_t index = 0;     // buffer
   uint32_t offset = 0;  // bytes into it
@@ -122,7 +130,7 @@ absl::Status ChainWriter::Write(std::span<const uint8_t> in) {
   index_ = cursor.index;
   offset_ = cursor.offset;
   remaining_ -= in.size();
-  written_ += static_cast<uint32_t>(in.size());
+  written_ = AddSaturating(written_, in.size());
   return absl::OkStatus();
 }
 
@@ -134,7 +142,7 @@ absl::Status ChainWriter::Skip(uint64_t bytes) {
   index_ = cursor.index;
   offset_ = cursor.offset;
   remaining_ -= bytes;
-  written_ += static_cast<uint32_t>(bytes);
+  written_ = AddSaturating(written_, bytes);
   return absl::OkStatus();
 }
 

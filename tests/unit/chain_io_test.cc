@@ -158,6 +158,17 @@ TEST_F(ChainIoTest, EmptyDirectionsHaveNothingToGive) {
   EXPECT_TRUE(spans.empty());
 }
 
+TEST_F(ChainIoTest, WrittenSaturatesInsteadOfWrapping) {
+  // Only a hand-built chain can exceed 4 GiB; Skip touches no memory.
+  DescriptorChain huge;
+  huge.writable = {{0, 0xffff0000}, {0, 0xffff0000}};
+  ChainWriter writer(mem(), huge);
+  EXPECT_EQ(writer.remaining(), 0x1'fffe'0000ull);
+  ASSERT_TRUE(writer.Skip(0x1'0000'0000ull).ok());
+  EXPECT_EQ(writer.written(), UINT32_MAX);
+  EXPECT_EQ(writer.remaining(), 0xfffe'0000ull);
+}
+
 TEST_F(ChainIoTest, WorksOnAChainPoppedFromAQueue) {
   // A block-style request: 16-byte header, 512 data bytes split over two
   // buffers, 1 status byte.
