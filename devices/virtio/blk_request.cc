@@ -61,9 +61,8 @@ BlkRequestHandler::BlkRequestHandler(block::BlockBackend& backend,
 absl::StatusOr<BlkCompletion> BlkRequestHandler::Execute(const GuestMemory& memory,
                                                          const DescriptorChain& chain) {
   if (chain.writable_bytes == 0) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "virtio-blk %s: request (head %u) has no writable byte for its status", backend_.name(),
-        chain.head));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("request (head %u) has no writable byte for its status", chain.head));
   }
   Request request{ChainReader(memory, chain), ChainWriter(memory, chain),
                   chain.writable_bytes - 1u};
