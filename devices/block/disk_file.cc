@@ -165,9 +165,9 @@ absl::StatusOr<std::unique_ptr<DiskFile>> DiskFile::Open(const DiskOptions& opti
   if (::flock(fd.get(), (options.readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
     int err = errno;
     if (err == EWOULDBLOCK) {
-      return absl::UnavailableError(absl::StrFormat(
-          "disk %s: locked by another process (is another VM using it%s?)", path,
-          options.readonly ? " read-write" : ""));
+      return absl::UnavailableError(
+          absl::StrFormat("disk %s: locked by another process (is another VM using it%s?)", path,
+                          options.readonly ? " read-write" : ""));
     }
     // Some filesystems (old NFS setups) have no flock: run unprotected.
     LOG_WARN("disk", "disk %s: cannot lock (%s); continuing without a lock", path,
@@ -218,8 +218,8 @@ absl::Status DiskFile::CheckWritable(const char* what) const {
 
 absl::Status DiskFile::CheckRange(const char* what, uint64_t offset, uint64_t length) const {
   if (offset > size_ || length > size_ - offset) {
-    return absl::OutOfRangeError(absl::StrFormat("disk %s: %s of %d bytes at %d is past the end (%d)",
-                                                 path_, what, length, offset, size_));
+    return absl::OutOfRangeError(absl::StrFormat(
+        "disk %s: %s of %d bytes at %d is past the end (%d)", path_, what, length, offset, size_));
   }
   return absl::OkStatus();
 }
@@ -266,8 +266,8 @@ absl::Status DiskFile::Discard(uint64_t offset, uint64_t length) {
   if (absl::Status s = CheckRange("discard", offset, length); !s.ok()) return s;
   if (length == 0) return absl::OkStatus();
   // Discard is a hint: where holes can't be punched, doing nothing is right.
-  auto punched = TryFallocate(FALLOC_FL_PUNCH_HOLE, "hole punching", offset, length,
-                              &punch_hole_supported_);
+  auto punched =
+      TryFallocate(FALLOC_FL_PUNCH_HOLE, "hole punching", offset, length, &punch_hole_supported_);
   return punched.status();
 }
 
@@ -278,13 +278,13 @@ absl::Status DiskFile::WriteZeroes(uint64_t offset, uint64_t length, bool may_un
   // Punched holes read back as zeroes; without unmap the space stays
   // allocated (ZERO_RANGE) so later writes cannot hit ENOSPC.
   if (may_unmap) {
-    auto punched = TryFallocate(FALLOC_FL_PUNCH_HOLE, "hole punching", offset, length,
-                                &punch_hole_supported_);
+    auto punched =
+        TryFallocate(FALLOC_FL_PUNCH_HOLE, "hole punching", offset, length, &punch_hole_supported_);
     if (!punched.ok()) return punched.status();
     if (*punched) return absl::OkStatus();
   }
-  auto zeroed = TryFallocate(FALLOC_FL_ZERO_RANGE, "zero ranges", offset, length,
-                             &zero_range_supported_);
+  auto zeroed =
+      TryFallocate(FALLOC_FL_ZERO_RANGE, "zero ranges", offset, length, &zero_range_supported_);
   if (!zeroed.ok()) return zeroed.status();
   if (*zeroed) return absl::OkStatus();
   return WriteZeroBytes(offset, length);

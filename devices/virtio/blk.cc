@@ -25,10 +25,10 @@ constexpr unsigned kRingIndirectDesc = 28;  // VIRTIO_RING_F_INDIRECT_DESC
 constexpr unsigned kRingEventIdx = 29;      // VIRTIO_RING_F_EVENT_IDX
 
 absl::StatusOr<std::array<uint8_t, kBlkIdBytes>> EncodeSerial(const std::string& serial,
-                                                               const std::string& disk) {
+                                                              const std::string& disk) {
   if (serial.size() > kBlkIdBytes) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "disk %s: serial '%s' is longer than %d bytes", disk, serial, kBlkIdBytes));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("disk %s: serial '%s' is longer than %d bytes", disk, serial, kBlkIdBytes));
   }
   std::array<uint8_t, kBlkIdBytes> id{};  // NUL-padded, no terminator at 20
   for (size_t i = 0; i < serial.size(); ++i) {
@@ -71,10 +71,9 @@ VirtioBlk::VirtioBlk(std::unique_ptr<block::BlockBackend> backend,
                      std::array<uint8_t, kBlkIdBytes> id)
     : backend_(std::move(backend)), id_(id) {
   const bool readonly = backend_->readonly();
-  device_features_ = Bit(VIRTIO_F_VERSION_1) | Bit(kRingEventIdx) |
-                     Bit(kRingIndirectDesc) | Bit(VIRTIO_BLK_F_SIZE_MAX) |
-                     Bit(VIRTIO_BLK_F_SEG_MAX) | Bit(VIRTIO_BLK_F_BLK_SIZE) |
-                     Bit(VIRTIO_BLK_F_FLUSH);
+  device_features_ = Bit(VIRTIO_F_VERSION_1) | Bit(kRingEventIdx) | Bit(kRingIndirectDesc) |
+                     Bit(VIRTIO_BLK_F_SIZE_MAX) | Bit(VIRTIO_BLK_F_SEG_MAX) |
+                     Bit(VIRTIO_BLK_F_BLK_SIZE) | Bit(VIRTIO_BLK_F_FLUSH);
   device_features_ |=
       readonly ? Bit(VIRTIO_BLK_F_RO) : Bit(VIRTIO_BLK_F_DISCARD) | Bit(VIRTIO_BLK_F_WRITE_ZEROES);
 
@@ -113,8 +112,8 @@ void VirtioBlk::ReadConfig(uint32_t offset, std::span<uint8_t> data) {
 }
 
 void VirtioBlk::WriteConfig(uint32_t offset, std::span<const uint8_t> data) {
-  LOG_DEBUG("virtio-blk", "%s: ignored write of %d bytes at config offset %u", name(),
-            data.size(), offset);
+  LOG_DEBUG("virtio-blk", "%s: ignored write of %d bytes at config offset %u", name(), data.size(),
+            offset);
 }
 
 absl::Status VirtioBlk::Activate(ActivationContext context) {
@@ -127,9 +126,9 @@ absl::Status VirtioBlk::Activate(ActivationContext context) {
                         name(), context.queues.size()));
   }
   if ((context.features & ~device_features_) != 0) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: driver accepted features %#x that were not offered", name(),
-        context.features & ~device_features_));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: driver accepted features %#x that were not offered", name(),
+                        context.features & ~device_features_));
   }
   const ActivatedQueue& requests = context.queues[0];
   if (!requests.config.ready) {
@@ -155,8 +154,7 @@ absl::Status VirtioBlk::Activate(ActivationContext context) {
                          std::move(context.interrupt), context.event_loop,
                          BlkRequestHandler(*backend_, id_, context.features)});
   absl::Status added = active_->event_loop->Add(
-      requests.notify_fd, EPOLLIN,
-      [weak = weak_from_this(), generation](uint32_t /*events*/) {
+      requests.notify_fd, EPOLLIN, [weak = weak_from_this(), generation](uint32_t /*events*/) {
         if (auto self = weak.lock()) self->OnNotify(generation);
       });
   if (!added.ok()) {

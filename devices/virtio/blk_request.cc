@@ -116,8 +116,7 @@ bool BlkRequestHandler::InRange(uint64_t sector, uint64_t bytes) const {
 uint8_t BlkRequestHandler::DoRead(Request& request, uint64_t sector) {
   uint64_t len = request.in_len;
   if (len % kSectorSize != 0 || len > BlkLimits::kMaxRequestBytes || !InRange(sector, len)) {
-    LOG_DEBUG("virtio-blk", "%s: bad read of %d bytes at sector %d", backend_.name(), len,
-              sector);
+    LOG_DEBUG("virtio-blk", "%s: bad read of %d bytes at sector %d", backend_.name(), len, sector);
     return VIRTIO_BLK_S_IOERR;
   }
   if (len == 0) return VIRTIO_BLK_S_OK;
@@ -139,8 +138,7 @@ uint8_t BlkRequestHandler::DoWrite(Request& request, uint64_t sector) {
   if (backend_.readonly()) return VIRTIO_BLK_S_IOERR;
   uint64_t len = request.reader.remaining();
   if (len % kSectorSize != 0 || len > BlkLimits::kMaxRequestBytes || !InRange(sector, len)) {
-    LOG_DEBUG("virtio-blk", "%s: bad write of %d bytes at sector %d", backend_.name(), len,
-              sector);
+    LOG_DEBUG("virtio-blk", "%s: bad write of %d bytes at sector %d", backend_.name(), len, sector);
     return VIRTIO_BLK_S_IOERR;
   }
   if (len == 0) return VIRTIO_BLK_S_OK;
@@ -194,8 +192,7 @@ uint8_t BlkRequestHandler::DoDiscardOrWriteZeroes(Request& request, bool write_z
     uint32_t flags;
   };
   size_t count = static_cast<size_t>(bytes / kSegmentBytes);
-  std::array<Segment, std::max(BlkLimits::kMaxDiscardSeg, BlkLimits::kMaxWriteZeroesSeg)>
-      segments;
+  std::array<Segment, std::max(BlkLimits::kMaxDiscardSeg, BlkLimits::kMaxWriteZeroesSeg)> segments;
   // Everything is read and checked before anything is changed.
   for (size_t i = 0; i < count; ++i) {
     std::array<uint8_t, kSegmentBytes> raw;
@@ -220,10 +217,9 @@ uint8_t BlkRequestHandler::DoDiscardOrWriteZeroes(Request& request, bool write_z
     uint64_t offset = seg.sector * kSectorSize;
     uint64_t length = seg.num_sectors * kSectorSize;
     absl::Status s =
-        write_zeroes
-            ? backend_.WriteZeroes(offset, length,
-                                   (seg.flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP) != 0)
-            : backend_.Discard(offset, length);
+        write_zeroes ? backend_.WriteZeroes(offset, length,
+                                            (seg.flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP) != 0)
+                     : backend_.Discard(offset, length);
     if (!s.ok()) {
       LogHostError(s);
       return VIRTIO_BLK_S_IOERR;
@@ -236,9 +232,9 @@ uint8_t BlkRequestHandler::DoDiscardOrWriteZeroes(Request& request, bool write_z
 void BlkRequestHandler::LogHostError(const absl::Status& status) {
   if (host_errors_logged_ < kHostErrorsLoggedLoudly) {
     ++host_errors_logged_;
-    LOG_WARN("virtio-blk", "%s (the guest sees IOERR)%s", status.message(),
-             host_errors_logged_ == kHostErrorsLoggedLoudly ? "; further errors at debug level"
-                                                            : "");
+    LOG_WARN(
+        "virtio-blk", "%s (the guest sees IOERR)%s", status.message(),
+        host_errors_logged_ == kHostErrorsLoggedLoudly ? "; further errors at debug level" : "");
   } else {
     LOG_DEBUG("virtio-blk", "%s", status.message());
   }

@@ -74,8 +74,7 @@ TEST_F(DiskFileTest, UnwritableWithoutReadonlySuggestsReadonly) {
   const std::string path = "/sys/devices/system/cpu/online";
   EXPECT_THAT(OpenError(Disk(path)),
               AllOf(HasSubstr(path), HasSubstr("not writable"), HasSubstr("readonly=on")));
-  EXPECT_EQ(DiskFile::Open(Disk(path)).status().code(),
-            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(DiskFile::Open(Disk(path)).status().code(), absl::StatusCode::kPermissionDenied);
   // The same file opens read-only.
   auto file = DiskFile::Open(Disk(path, true));
   ASSERT_TRUE(file.ok()) << file.status();

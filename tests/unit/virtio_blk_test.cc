@@ -1,8 +1,6 @@
 // virtio-blk driven like a guest would: requests posted on a split ring in
 // fake guest memory, over real image files in a temp directory (or a fake
 // back-end where failures or ordering must be observed).
-#include "devices/virtio/blk.h"
-
 #include <endian.h>
 #include <linux/virtio_blk.h>
 #include <linux/virtio_config.h>
@@ -17,6 +15,7 @@
 #include <functional>
 #include <thread>
 
+#include "devices/virtio/blk.h"
 #include "devices/virtio/split_ring.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -41,7 +40,7 @@ using Buf = VirtqueueBuilder::Buf;
 
 constexpr uint64_t kRamSize = 4 << 20;
 constexpr uint64_t kRingBase = 0x1000;
-constexpr uint16_t kQueueSize = 256;  // room for 3-descriptor chains past the per-pass cap
+constexpr uint16_t kQueueSize = 256;     // room for 3-descriptor chains past the per-pass cap
 constexpr uint64_t kHeaders = 0x20000;   // request i's header at kHeaders + 32 * i
 constexpr uint64_t kStatuses = 0x30000;  // request i's status byte at kStatuses + i
 constexpr uint64_t kData = 0x100000;     // data buffers from here
@@ -223,7 +222,9 @@ class VirtioBlkTest : public ::testing::Test {
   std::vector<uint8_t> Guest(uint64_t gpa, size_t len) {
     return std::vector<uint8_t>(mem_.host(gpa), mem_.host(gpa) + len);
   }
-  void FillGuest(uint64_t gpa, size_t len, uint8_t value) { std::memset(mem_.host(gpa), value, len); }
+  void FillGuest(uint64_t gpa, size_t len, uint8_t value) {
+    std::memset(mem_.host(gpa), value, len);
+  }
   // True (and consumed) when the notify eventfd holds a kick.
   bool TakeKick() {
     uint64_t value;
@@ -283,21 +284,21 @@ TEST_F(VirtioBlkTest, ConfigSpaceFollowsTheLinuxLayout) {
   ASSERT_EQ(blk->config_size(), 60u);
   std::vector<uint8_t> config(60);
   blk->ReadConfig(0, config);
-  EXPECT_EQ(Le(config, 0, 8), kImageSectors);          // capacity
-  EXPECT_EQ(Le(config, 8, 4), 256u * 1024);            // size_max
-  EXPECT_EQ(Le(config, 12, 4), 254u);                  // seg_max
-  EXPECT_EQ(Le(config, 16, 4), 0u);                    // geometry: not offered
-  EXPECT_EQ(Le(config, 20, 4), 512u);                  // blk_size
-  EXPECT_EQ(Le(config, 24, 8), 0u);                    // topology: not offered
-  EXPECT_EQ(config[32], 0);                            // wce
-  EXPECT_EQ(Le(config, 34, 2), 0u);                    // num_queues (no MQ)
-  EXPECT_EQ(Le(config, 36, 4), 1u << 22);              // max_discard_sectors
-  EXPECT_EQ(Le(config, 40, 4), 32u);                   // max_discard_seg
-  EXPECT_GE(Le(config, 44, 4), 1u);                    // discard_sector_alignment
-  EXPECT_EQ(Le(config, 48, 4), (64u << 20) / 512);     // max_write_zeroes_sectors
-  EXPECT_EQ(Le(config, 52, 4), 1u);                    // max_write_zeroes_seg
-  EXPECT_EQ(config[56], 1);                            // write_zeroes_may_unmap
-  EXPECT_EQ(Le(config, 57, 3), 0u);                    // unused1
+  EXPECT_EQ(Le(config, 0, 8), kImageSectors);       // capacity
+  EXPECT_EQ(Le(config, 8, 4), 256u * 1024);         // size_max
+  EXPECT_EQ(Le(config, 12, 4), 254u);               // seg_max
+  EXPECT_EQ(Le(config, 16, 4), 0u);                 // geometry: not offered
+  EXPECT_EQ(Le(config, 20, 4), 512u);               // blk_size
+  EXPECT_EQ(Le(config, 24, 8), 0u);                 // topology: not offered
+  EXPECT_EQ(config[32], 0);                         // wce
+  EXPECT_EQ(Le(config, 34, 2), 0u);                 // num_queues (no MQ)
+  EXPECT_EQ(Le(config, 36, 4), 1u << 22);           // max_discard_sectors
+  EXPECT_EQ(Le(config, 40, 4), 32u);                // max_discard_seg
+  EXPECT_GE(Le(config, 44, 4), 1u);                 // discard_sector_alignment
+  EXPECT_EQ(Le(config, 48, 4), (64u << 20) / 512);  // max_write_zeroes_sectors
+  EXPECT_EQ(Le(config, 52, 4), 1u);                 // max_write_zeroes_seg
+  EXPECT_EQ(config[56], 1);                         // write_zeroes_may_unmap
+  EXPECT_EQ(Le(config, 57, 3), 0u);                 // unused1
   // seg_max * size_max stays within the per-request cap.
   EXPECT_LE(uint64_t{BlkLimits::kSegMax} * BlkLimits::kSizeMax, BlkLimits::kMaxRequestBytes);
 }
@@ -346,8 +347,9 @@ TEST_F(VirtioBlkTest, ReadFillsMultiSegmentBuffers) {
   ASSERT_NE(blk, nullptr);
   Activate(*blk);
   // 1536 bytes from sector 5, split 100 / 1000 / 436 over scattered buffers.
-  uint16_t head = Post(VIRTIO_BLK_T_IN, 5,
-                       {{kData + 0x3000, 100, true}, {kData, 1000, true}, {kData + 0x8000, 436, true}});
+  uint16_t head =
+      Post(VIRTIO_BLK_T_IN, 5,
+           {{kData + 0x3000, 100, true}, {kData, 1000, true}, {kData + 0x8000, 436, true}});
   blk->ProcessQueue();
 
   ASSERT_EQ(vq_.used_idx(), 1);
@@ -450,7 +452,8 @@ TEST_F(VirtioBlkTest, OutOfRangeSectorsAreIoErrors) {
   FillGuest(kData, 1024, 0x44);
   int slot = 0;
   // Starts at the end; crosses the end; overflows sector*512; overflows sector+len.
-  for (uint64_t sector : std::initializer_list<uint64_t>{kImageSectors, kImageSectors - 1, ~0ull / 512 + 1, ~0ull}) {
+  for (uint64_t sector :
+       std::initializer_list<uint64_t>{kImageSectors, kImageSectors - 1, ~0ull / 512 + 1, ~0ull}) {
     Post(VIRTIO_BLK_T_IN, sector, {{kData + 0x4000, 1024, true}}, slot++);
     Post(VIRTIO_BLK_T_OUT, sector, {{kData, 1024, false}}, slot++);
   }
@@ -714,12 +717,11 @@ TEST_F(VirtioBlkTest, GetIdOfTwentyBytesHasNoTerminator) {
 }
 
 TEST_F(VirtioBlkTest, SerialMustFitAndBePrintable) {
-  EXPECT_THAT(std::string(VirtioBlk::Create(Disk(image_, false, false, std::string(21, 'x')))
-                              .status()
-                              .message()),
-              HasSubstr("longer than 20"));
-  EXPECT_THAT(std::string(
-                  VirtioBlk::Create(Disk(image_, false, false, "a\nb")).status().message()),
+  EXPECT_THAT(
+      std::string(
+          VirtioBlk::Create(Disk(image_, false, false, std::string(21, 'x'))).status().message()),
+      HasSubstr("longer than 20"));
+  EXPECT_THAT(std::string(VirtioBlk::Create(Disk(image_, false, false, "a\nb")).status().message()),
               HasSubstr("printable ASCII"));
 }
 
@@ -767,37 +769,43 @@ TEST_F(VirtioBlkTest, DiscardSegmentsAreValidated) {
     std::vector<Buf> data;
     uint8_t status;
   };
-  WriteSegment(kData + 0x000, 0, 8, 1);                                 // discard + unmap
-  WriteSegment(kData + 0x100, 0, 8, 2);                                 // unknown flag
-  WriteSegment(kData + 0x200, kImageSectors - 4, 8, 0);                 // crosses the end
-  WriteSegment(kData + 0x300, ~0ull, 8, 0);                             // sector overflow
-  WriteSegment(kData + 0x400, 0, (1u << 22) + 1, 0);                    // over max sectors
-  WriteSegment(kData + 0x500, 0, 8, 0);                                 // fine
-  WriteSegment(kData + 0x510, 0, 8, 0);                                 // a second one
+  WriteSegment(kData + 0x000, 0, 8, 1);                  // discard + unmap
+  WriteSegment(kData + 0x100, 0, 8, 2);                  // unknown flag
+  WriteSegment(kData + 0x200, kImageSectors - 4, 8, 0);  // crosses the end
+  WriteSegment(kData + 0x300, ~0ull, 8, 0);              // sector overflow
+  WriteSegment(kData + 0x400, 0, (1u << 22) + 1, 0);     // over max sectors
+  WriteSegment(kData + 0x500, 0, 8, 0);                  // fine
+  WriteSegment(kData + 0x510, 0, 8, 0);                  // a second one
   std::vector<Case> cases = {
       {"unmap on discard", VIRTIO_BLK_T_DISCARD, {{kData, 16, false}}, VIRTIO_BLK_S_UNSUPP},
       {"unknown flag", VIRTIO_BLK_T_DISCARD, {{kData + 0x100, 16, false}}, VIRTIO_BLK_S_UNSUPP},
-      {"unknown flag wz", VIRTIO_BLK_T_WRITE_ZEROES, {{kData + 0x100, 16, false}},
+      {"unknown flag wz",
+       VIRTIO_BLK_T_WRITE_ZEROES,
+       {{kData + 0x100, 16, false}},
        VIRTIO_BLK_S_UNSUPP},
       {"past end", VIRTIO_BLK_T_DISCARD, {{kData + 0x200, 16, false}}, VIRTIO_BLK_S_IOERR},
       {"overflow", VIRTIO_BLK_T_WRITE_ZEROES, {{kData + 0x300, 16, false}}, VIRTIO_BLK_S_IOERR},
-      {"too many sectors", VIRTIO_BLK_T_DISCARD, {{kData + 0x400, 16, false}},
-       VIRTIO_BLK_S_IOERR},
+      {"too many sectors", VIRTIO_BLK_T_DISCARD, {{kData + 0x400, 16, false}}, VIRTIO_BLK_S_IOERR},
       {"no segment", VIRTIO_BLK_T_DISCARD, {}, VIRTIO_BLK_S_IOERR},
       {"partial segment", VIRTIO_BLK_T_DISCARD, {{kData + 0x500, 15, false}}, VIRTIO_BLK_S_IOERR},
-      {"two write-zeroes segments (max 1)", VIRTIO_BLK_T_WRITE_ZEROES,
-       {{kData + 0x500, 32, false}}, VIRTIO_BLK_S_IOERR},
+      {"two write-zeroes segments (max 1)",
+       VIRTIO_BLK_T_WRITE_ZEROES,
+       {{kData + 0x500, 32, false}},
+       VIRTIO_BLK_S_IOERR},
   };
   // A bad segment after a good one: nothing is applied.
   WriteSegment(kData + 0x600, 0, 8, 0);
   WriteSegment(kData + 0x610, kImageSectors, 8, 0);
-  cases.push_back({"good then bad", VIRTIO_BLK_T_DISCARD, {{kData + 0x600, 32, false}},
-                   VIRTIO_BLK_S_IOERR});
+  cases.push_back(
+      {"good then bad", VIRTIO_BLK_T_DISCARD, {{kData + 0x600, 32, false}}, VIRTIO_BLK_S_IOERR});
   // More than max_discard_seg segments.
   for (int i = 0; i < 33; ++i) WriteSegment(kData + 0x1000 + 16 * i, 0, 1, 0);
-  cases.push_back({"33 segments", VIRTIO_BLK_T_DISCARD, {{kData + 0x1000, 33 * 16, false}},
+  cases.push_back({"33 segments",
+                   VIRTIO_BLK_T_DISCARD,
+                   {{kData + 0x1000, 33 * 16, false}},
                    VIRTIO_BLK_S_IOERR});
-  for (size_t i = 0; i < cases.size(); ++i) Post(cases[i].type, 0, cases[i].data, static_cast<int>(i));
+  for (size_t i = 0; i < cases.size(); ++i)
+    Post(cases[i].type, 0, cases[i].data, static_cast<int>(i));
   blk->ProcessQueue();
   ASSERT_EQ(vq_.used_idx(), cases.size());
   for (size_t i = 0; i < cases.size(); ++i) {
@@ -810,8 +818,8 @@ TEST_F(VirtioBlkTest, DiscardSegmentsAreValidated) {
 TEST_F(VirtioBlkTest, DiscardWithoutTheFeatureIsUnsupported) {
   auto blk = OpenImage();
   ASSERT_NE(blk, nullptr);
-  Activate(*blk, blk->device_features() & ~(Bit(VIRTIO_BLK_F_DISCARD) |
-                                             Bit(VIRTIO_BLK_F_WRITE_ZEROES)));
+  Activate(*blk,
+           blk->device_features() & ~(Bit(VIRTIO_BLK_F_DISCARD) | Bit(VIRTIO_BLK_F_WRITE_ZEROES)));
   const std::vector<uint8_t> before = ReadFile(image_);
   WriteSegment(kData, 0, 8, 0);
   Post(VIRTIO_BLK_T_DISCARD, 0, {{kData, 16, false}}, 0);
