@@ -20,7 +20,7 @@ for shell scripts such as the benchmarks:
 Mapping (Skiff option -> QEMU):
   --transport pci   -> -M pc and -device virtio-*-pci,disable-legacy=on (modern
                        virtio-pci with MSI-X, as Skiff offers)
-  --transport mmio  -> -M microvm,acpi=on,auto-kernel-cmdline=off and
+  --transport mmio  -> -M microvm,acpi=on,rtc=on,auto-kernel-cmdline=off and
                        -device virtio-*-device: virtio-mmio described only in
                        the ACPI DSDT (LNRO0005), as the cloud kernel needs;
                        mixing transports uses microvm with pcie=on
@@ -134,8 +134,9 @@ def _machine(spec):
         return ["-M", "pc"]
     pcie = "on" if "pci" in used else "off"
     # auto-kernel-cmdline=off: no virtio_mmio.device= on the command line, so
-    # the guest finds the devices through ACPI only (as with Skiff).
-    return ["-M", "microvm,acpi=on,auto-kernel-cmdline=off,pcie=%s" % pcie]
+    # the guest finds the devices through ACPI only (as with Skiff).  rtc=on:
+    # without a CMOS clock the guest's rtc_cmos probe stalls its boot ~10 s.
+    return ["-M", "microvm,acpi=on,rtc=on,auto-kernel-cmdline=off,pcie=%s" % pcie]
 
 
 def _virtio(kind, transport):
