@@ -11,10 +11,11 @@ BOOT is one boot of the guest that makes several checks, each printed as its
 own `PASS: <check> [<transport>]` or `FAIL: ...` line; the exit status is 1
 if any check failed:
 
-  blk-net     two disks (a random read-write image and a random read-only
-              one), a NIC on a tap the test host created and addressed:
-              guest-modules, blk-readwrite, blk-readonly, blk-readonly-flag,
-              net-ping, vmm-exit
+  blk-net     three disks of random bytes (read-write; readonly=on;
+              direct=on, on an ext2 loop mount in L1 since L1's tmpfs root
+              refuses O_DIRECT), a NIC on a tap the test host created and
+              addressed: guest-modules, blk-readwrite, blk-direct,
+              blk-readonly, blk-readonly-flag, net-ping, vmm-exit
   vhost-hvc0  a NIC with vhost=on on a tap the VMM creates and addresses
               (ip=,mask=), and --console virtio:
               guest-modules, net-tap-created, net-ping-vhost, console-hvc0,
@@ -26,6 +27,7 @@ without Skiff.  A test-host failure (no L1, no KVM in L1) makes every check
 FAIL, never skip.
 """
 import argparse
+import dataclasses
 import hashlib
 import os
 import re
@@ -49,16 +51,33 @@ CMDLINE_HVC = "console=ttyS0 console=hvc0 reboot=k panic=-1 quiet"
 TAP = "skiff0"
 HOST_IP, GUEST_IP, MASK = "10.0.2.1", "10.0.2.15", "255.255.255.0"
 MAC = "52:54:00:e2:e0:01"
-RW_BYTES = 4 << 20          # the two sizes tell the disks apart in the guest
-RO_BYTES = 2 << 20
 BLOCK = 37                  # 4 KiB block the guest writes
-L1_RW, L1_RO = "/e2e/rw.img", "/e2e/ro.img"
+
+
+@dataclasses.dataclass
+class DiskRole:
+    role: str               # "ro" is the read-only one (virtio_guest.sh)
+    size: int               # the sizes tell the disks apart in the guest
+    l1_path: str
+    readonly: bool = False
+    direct: bool = False
+
+
+DISKS = [
+    DiskRole("rw", 4 << 20, "/e2e/rw.img"),
+    DiskRole("ro", 2 << 20, "/e2e/ro.img", readonly=True),
+    DiskRole("direct", 3 << 20, "/mnt/ext2/direct.img", direct=True),
+]
+# L1's root is tmpfs, which refuses O_DIRECT: the direct=on image lives on a
+# loop-mounted ext2 file system.
+L1_EXT2_SETUP = ("truncate -s 16M /tmp/ext2.img && mke2fs -F /tmp/ext2.img >/dev/null 2>&1 && "
+                 "mkdir -p /mnt/ext2 && mount -o loop /tmp/ext2.img /mnt/ext2")
 L1_INITRD = "/tmp/initrd"
 VMM_TIMEOUT = 150           # seconds, inside L1 (busybox timeout -s KILL)
 
 BOOTS = {
-    "blk-net": ["guest-modules", "blk-readwrite", "blk-readonly", "blk-readonly-flag",
-                "net-ping", "vmm-exit"],
+    "blk-net": ["guest-modules", "blk-readwrite", "blk-direct", "blk-readonly",
+                "blk-readonly-flag", "net-ping", "vmm-exit"],
     "vhost-hvc0": ["guest-modules", "net-tap-created", "net-ping-vhost", "console-hvc0",
                    "vmm-exit"],
 }
@@ -80,7 +99,8 @@ def machine(boot, transport):
         return vmspec.VmSpec(
             kernel="/guest/vmlinuz", initramfs=L1_INITRD, cmdline=CMDLINE, cpus=1,
             memory_mib=256, transport=transport,
-            disks=[vmspec.Disk(L1_RW), vmspec.Disk(L1_RO, readonly=True)],
+            disks=[vmspec.Disk(d.l1_path, readonly=d.readonly, direct=d.direct)
+                   for d in DISKS],
             nets=[vmspec.Net(TAP, mac=MAC)], console="serial")
     return vmspec.VmSpec(
         kernel="/guest/vmlinuz", initramfs=L1_INITRD, cmdline=CMDLINE_HVC, cpus=1,
@@ -91,19 +111,41 @@ def machine(boot, transport):
 
 def guest_settings(boot, tag):
     s = {"TAG": tag, "BLOCK": BLOCK, "GUEST_IP": GUEST_IP, "HOST_IP": HOST_IP,
-         "PREFIX": vmspec.prefix_len(MASK), "MAC": MAC, "RW_BYTES": "", "RO_BYTES": "",
-         "WANT_HVC": 0}
+         "PREFIX": vmspec.prefix_len(MASK), "MAC": MAC, "DISKS": "''", "WANT_HVC": 0}
     if boot == "blk-net":
-        s.update(RW_BYTES=RW_BYTES, RO_BYTES=RO_BYTES)
+        s.update(DISKS="'%s'" % " ".join("%s:%d" % (d.role, d.size) for d in DISKS))
     else:
         s.update(WANT_HVC=1)
     return "".join("%s=%s\n" % kv for kv in s.items())
+
+
+def watched_facts(boot):
+    """name -> shell test (true once the fact holds) polled in L1 while the
+    VMM runs; $vmm is its pid (busybox timeout execs it in place)."""
+    if boot == "vhost-hvc0":
+        return {
+            # The tap exists and carries the host address.
+            "tap_seen": "ip addr show dev %s | grep -q 'inet %s/%d'"
+                        % (TAP, HOST_IP, vmspec.prefix_len(MASK)),
+            # vhost-net is in use: its worker thread is named vhost-<owner pid>.
+            "vhost_seen": "grep -q '^vhost-' /proc/[0-9]*/comm",
+        }
+    direct = [d for d in DISKS if d.direct][0]
+    return {
+        # The direct=on image is open with O_DIRECT (octal 040000 in fdinfo).
+        "odirect_seen": "for f in /proc/$vmm/fd/*; do "
+                        "[ \"$(readlink $f)\" = %s ] && "
+                        "fl=$(sed -n 's/^flags:[[:space:]]*//p' /proc/$vmm/fdinfo/${f##*/}) && "
+                        "[ $((0$fl & 040000)) != 0 ] && break; false; done" % direct.l1_path,
+    }
 
 
 def l1_command(boot, spec, vmm):
     """The busybox sh command line run in L1."""
     lines = ["cat /guest/initramfs.cpio.gz /e2e/autorun.cpio.gz > %s" % L1_INITRD]
     if boot == "blk-net":
+        lines.append("%s && cp /e2e/direct.img /mnt/ext2/ || echo 'L1-E2E: ext2_setup=failed'"
+                     % L1_EXT2_SETUP)
         # The tap exists before the VMM starts: Skiff opens it.
         lines.append("tunctl -t %s >/dev/null && ip addr add %s/%d dev %s && "
                      "ip link set %s up || echo 'L1-E2E: tap_setup=failed'"
@@ -112,27 +154,28 @@ def l1_command(boot, spec, vmm):
     argv = vmspec.vmm_argv(spec, vmm)
     lines.append("timeout -s KILL %d %s &" % (VMM_TIMEOUT, vmspec.shell_join(argv)))
     lines.append("vmm=$!")
-    if boot == "vhost-hvc0":
-        # While the VMM runs: does the tap carry the host address, and does a
-        # vhost worker thread exist? Printed afterwards, not to mix with the
-        # guest's console output.
-        lines.append(
-            "tap=0; vhost=0; "
-            "while kill -0 $vmm 2>/dev/null && [ $tap$vhost != 11 ]; do "
-            "[ $tap = 0 ] && ip addr show dev %s 2>/dev/null | grep -q 'inet %s/%d' && tap=1; "
-            "[ $vhost = 0 ] && grep -qs '^vhost-' /proc/[0-9]*/comm && vhost=1; "
-            "sleep 0.2; done" % (TAP, HOST_IP, vmspec.prefix_len(MASK)))
+    # Facts only visible while the VMM runs, each a shell test; the results
+    # are printed afterwards, not to mix with the guest's console output.
+    watch = watched_facts(boot)
+    names = " ".join(watch)
+    lines.append("for w in %s; do eval $w=0; done; left=%d" % (names, len(watch)))
+    tests = "".join("[ $%s = 0 ] && { %s; } >/dev/null 2>&1 && %s=1 && left=$((left - 1)); "
+                    % (name, test, name) for name, test in watch.items())
+    lines.append("while [ $left != 0 ] && kill -0 $vmm 2>/dev/null; do %ssleep 0.2; done"
+                 % tests)
     lines.append("wait $vmm; echo SKIFF_RC=$?")
-    if boot == "vhost-hvc0":
-        lines.append("echo \"L1-E2E: tap_seen=$tap vhost_seen=$vhost\"")
-    else:
-        for name, path in (("rw", L1_RW), ("ro", L1_RO)):
+    lines.append("echo \"L1-E2E:%s\"" % "".join(" %s=$%s" % (n, n) for n in watch))
+    if boot == "blk-net":
+        for d in DISKS:
             lines.append("echo \"L1-E2E: %s_file_sha256=$(sha256sum < %s | cut -d' ' -f1)\""
-                         % (name, path))
-        block = "dd if=%s bs=4096 skip=%d count=1 2>/dev/null" % (L1_RW, BLOCK)
-        lines.append("echo \"L1-E2E: rw_block_sha256=$(%s | sha256sum | cut -d' ' -f1)\""
-                     % block)
-        lines.append("%s | hexdump -C | head -2 | sed 's/^/L1-E2E-LOG: block: /'" % block)
+                         % (d.role, d.l1_path))
+            if d.readonly:
+                continue
+            block = "dd if=%s bs=4096 skip=%d count=1 2>/dev/null" % (d.l1_path, BLOCK)
+            lines.append("echo \"L1-E2E: %s_block_sha256=$(%s | sha256sum | cut -d' ' -f1)\""
+                         % (d.role, block))
+            lines.append("%s | hexdump -C | head -2 | sed 's/^/L1-E2E-LOG: %s block: /'"
+                         % (block, d.role))
     return "\n".join(lines)
 
 
@@ -179,27 +222,38 @@ class Checks:
             p.append("the guest did not power off")
         return p
 
-    def blk_readwrite(self, ctx):
+    def _writable(self, ctx, role):
         p = []
-        if self.guest.get("rw_disk", "none") == "none":
-            return ["the guest found no %d-byte disk" % RW_BYTES]
-        self.expect(p, "rw_sha256", ctx["rw_sha"])
-        self.expect(p, "rw_write_rc", 0)
-        self.expect(p, "rw_readback_sha256", ctx["pattern_sha"])
-        self.expect(p, "rw_block_sha256", ctx["pattern_sha"], self.l1)
-        self.expect(p, "rw_file_sha256", ctx["rw_after_sha"], self.l1)
+        if self.guest.get(role + "_disk", "none") == "none":
+            return ["the guest found no %d-byte disk" % ctx[role]["size"]]
+        self.expect(p, role + "_sha256", ctx[role]["sha"])
+        self.expect(p, role + "_write_rc", 0)
+        self.expect(p, role + "_readback_sha256", ctx["pattern_sha"])
+        self.expect(p, role + "_block_sha256", ctx["pattern_sha"], self.l1)
+        self.expect(p, role + "_file_sha256", ctx[role]["after_sha"], self.l1)
         return p
+
+    def blk_readwrite(self, ctx):
+        return self._writable(ctx, "rw")
+
+    def blk_direct(self, ctx):
+        p = []
+        if self.l1.get("ext2_setup") == "failed":
+            p.append("L1 could not set up the ext2 loop mount for the direct=on image")
+        if self.l1.get("odirect_seen") != "1":
+            p.append("the VMM never had the direct=on image open with O_DIRECT")
+        return p + self._writable(ctx, "direct")
 
     def blk_readonly(self, ctx):
         p = []
         if self.guest.get("ro_disk", "none") == "none":
-            return ["the guest found no %d-byte disk" % RO_BYTES]
-        self.expect(p, "ro_sha256", ctx["ro_sha"])
+            return ["the guest found no %d-byte disk" % ctx["ro"]["size"]]
+        self.expect(p, "ro_sha256", ctx["ro"]["sha"])
         if self.guest.get("ro_write_rc", "0") == "0":
             p.append("writing to the read-only disk succeeded (ro_write_rc=%s)"
                      % self.guest.get("ro_write_rc"))
-        self.expect(p, "ro_after_sha256", ctx["ro_sha"])
-        self.expect(p, "ro_file_sha256", ctx["ro_sha"], self.l1)
+        self.expect(p, "ro_after_sha256", ctx["ro"]["sha"])
+        self.expect(p, "ro_file_sha256", ctx["ro"]["sha"], self.l1)
         return p
 
     def blk_readonly_flag(self, _):
@@ -265,14 +319,17 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         puts = []
         if args.boot == "blk-net":
-            rw, ro = os.urandom(RW_BYTES), os.urandom(RO_BYTES)
-            after = bytearray(rw)
-            after[BLOCK * 4096:(BLOCK + 1) * 4096] = pattern_block(tag)
-            ctx.update(rw_sha=sha256(rw), ro_sha=sha256(ro), rw_after_sha=sha256(after))
-            for name, data, dest in (("rw.img", rw, L1_RW), ("ro.img", ro, L1_RO)):
-                with open(os.path.join(tmp, name), "wb") as f:
+            for d in DISKS:
+                data = os.urandom(d.size)
+                after = bytearray(data)
+                if not d.readonly:
+                    after[BLOCK * 4096:(BLOCK + 1) * 4096] = pattern_block(tag)
+                ctx[d.role] = {"size": d.size, "sha": sha256(data), "after_sha": sha256(after)}
+                host = os.path.join(tmp, d.role + ".img")
+                with open(host, "wb") as f:
                     f.write(data)
-                puts += ["--put", "%s:%s" % (os.path.join(tmp, name), dest)]
+                # Everything goes to /e2e; L1 copies the direct=on one onto ext2.
+                puts += ["--put", "%s:/e2e/%s.img" % (host, d.role)]
         script = os.path.join(tmp, "autorun.sh")
         with open(GUEST_SCRIPT) as f:
             body = f.read()

@@ -10,8 +10,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import virtio_e2e as e2e  # noqa: E402
 
 TAG = "0123456789ab"
-RW, RO = "a" * 64, "b" * 64
-RW_AFTER = "c" * 64
+RW, RO, DIRECT = "a" * 64, "b" * 64, "d" * 64
+RW_AFTER, DIRECT_AFTER = "c" * 64, "e" * 64
 PATTERN = e2e.sha256(e2e.pattern_block(TAG))
 
 BLK_NET = """\
@@ -20,6 +20,10 @@ SKIFF-E2E: rw_disk=vda
 SKIFF-E2E: rw_sha256={rw}
 SKIFF-E2E: rw_write_rc=0
 SKIFF-E2E: rw_readback_sha256={pat}
+SKIFF-E2E: direct_disk=vdc
+SKIFF-E2E: direct_sha256={direct}
+SKIFF-E2E: direct_write_rc=0
+SKIFF-E2E: direct_readback_sha256={pat}
 SKIFF-E2E: ro_disk=vdb
 SKIFF-E2E: ro_getro=1
 SKIFF-E2E: ro_sha256={ro}
@@ -30,10 +34,14 @@ SKIFF-E2E: ping_rc=0 ping_received=3
 SKIFF-E2E: done=1
 SKIFF-GUEST: poweroff
 SKIFF_RC=0
+L1-E2E: odirect_seen=1
 L1-E2E: rw_file_sha256={rw_after}
 L1-E2E: ro_file_sha256={ro}
 L1-E2E: rw_block_sha256={pat}
-""".format(rw=RW, ro=RO, rw_after=RW_AFTER, pat=PATTERN, mac=e2e.MAC)
+L1-E2E: direct_file_sha256={direct_after}
+L1-E2E: direct_block_sha256={pat}
+""".format(rw=RW, ro=RO, rw_after=RW_AFTER, direct=DIRECT, direct_after=DIRECT_AFTER,
+           pat=PATTERN, mac=e2e.MAC)
 
 VHOST_HVC0 = """\
 SKIFF-GUEST: modules loaded=13 failed= none
@@ -48,8 +56,10 @@ SKIFF_RC=0
 L1-E2E: tap_seen=1 vhost_seen=1
 """.format(mac=e2e.MAC, tag=TAG)
 
-CTX = {"tag": TAG, "pattern_sha": PATTERN, "rw_sha": RW, "ro_sha": RO,
-       "rw_after_sha": RW_AFTER}
+CTX = {"tag": TAG, "pattern_sha": PATTERN,
+       "rw": {"size": 1, "sha": RW, "after_sha": RW_AFTER},
+       "ro": {"size": 2, "sha": RO, "after_sha": RO},
+       "direct": {"size": 3, "sha": DIRECT, "after_sha": DIRECT_AFTER}}
 
 
 def failing(boot, out, rc=0):
@@ -77,9 +87,22 @@ class BlkNet(unittest.TestCase):
 
     def test_write_failed(self):
         self.assertEqual(self.breaks("rw_write_rc=0", "rw_write_rc=1"), ["blk-readwrite"])
+        self.assertEqual(self.breaks("direct_write_rc=0", "direct_write_rc=1"), ["blk-direct"])
+
+    def test_direct_write_not_in_file(self):
+        self.assertEqual(self.breaks("direct_file_sha256=" + DIRECT_AFTER,
+                                     "direct_file_sha256=" + DIRECT), ["blk-direct"])
+
+    def test_direct_image_not_opened_with_o_direct(self):
+        self.assertEqual(self.breaks("odirect_seen=1", "odirect_seen=0"), ["blk-direct"])
+
+    def test_direct_setup_failed_in_l1(self):
+        self.assertEqual(failing("blk-net", BLK_NET + "L1-E2E: ext2_setup=failed\n"),
+                         ["blk-direct"])
 
     def test_no_disks(self):
         self.assertEqual(self.breaks("rw_disk=vda", "rw_disk=none"), ["blk-readwrite"])
+        self.assertEqual(self.breaks("direct_disk=vdc", "direct_disk=none"), ["blk-direct"])
         self.assertEqual(self.breaks("ro_disk=vdb", "ro_disk=none"), ["blk-readonly"])
 
     def test_readonly_disk_accepted_a_write(self):

@@ -1,6 +1,7 @@
 # Guest side of the virtio e2e tests (busybox sh in the L2 guest, run as
 # /autorun by images/guest-init.sh).  virtio_e2e.py prepends the settings:
-#   RW_BYTES RO_BYTES   sizes that tell the read-write and read-only disk apart
+#   DISKS               "role:bytes ...": the sizes tell the disks apart; the
+#                       role "ro" is read-only, the others writable
 #   BLOCK               4 KiB block index the pattern is written to
 #   TAG                 this run's nonce, part of the pattern and the hvc0 line
 #   GUEST_IP HOST_IP PREFIX MAC   network (empty GUEST_IP: no network check)
@@ -33,38 +34,47 @@ for d in /sys/block/vd*; do
     say "disk=${d##*/} bytes=$(($(cat "$d/size") * 512)) ro=$(cat "$d/ro")"
 done
 
-if [ -n "$RW_BYTES" ]; then
-    rw=$(disk_with_size "$RW_BYTES")
-    say "rw_disk=${rw:-none}"
-    if [ -n "$rw" ]; then
-        say "rw_sha256=$(dd if=/dev/$rw bs=64k 2>/dev/null | sha)"
-        make_pattern >/tmp/pattern
-        dd if=/tmp/pattern of=/dev/$rw bs=4096 seek=$BLOCK count=1 conv=fsync,notrunc \
-            2>/tmp/dd.err
-        say "rw_write_rc=$?"
-        # Read the block back from the device, not from the page cache.
-        sync
-        echo 3 >/proc/sys/vm/drop_caches
-        say "rw_readback_sha256=$(dd if=/dev/$rw bs=4096 skip=$BLOCK count=1 \
-            iflag=direct 2>/dev/null | sha)"
-    fi
-fi
+# Writable disk: checksum, write the pattern, read it back from the device.
+check_rw() {  # $1 = role, $2 = bytes
+    dev=$(disk_with_size "$2")
+    say "${1}_disk=${dev:-none}"
+    [ -n "$dev" ] || return
+    say "${1}_sha256=$(dd if=/dev/$dev bs=64k 2>/dev/null | sha)"
+    make_pattern >/tmp/pattern
+    dd if=/tmp/pattern of=/dev/$dev bs=4096 seek=$BLOCK count=1 conv=fsync,notrunc \
+        2>/tmp/dd.err
+    say "${1}_write_rc=$?"
+    # Read the block back from the device, not from the page cache.
+    sync
+    echo 3 >/proc/sys/vm/drop_caches
+    say "${1}_readback_sha256=$(dd if=/dev/$dev bs=4096 skip=$BLOCK count=1 \
+        iflag=direct 2>/dev/null | sha)"
+}
 
-if [ -n "$RO_BYTES" ]; then
-    ro=$(disk_with_size "$RO_BYTES")
-    say "ro_disk=${ro:-none}"
-    if [ -n "$ro" ]; then
-        say "ro_getro=$(blockdev --getro /dev/$ro)"
-        say "ro_sha256=$(dd if=/dev/$ro bs=64k 2>/dev/null | sha)"
-        make_pattern >/tmp/pattern
-        dd if=/tmp/pattern of=/dev/$ro bs=4096 seek=$BLOCK count=1 conv=fsync,notrunc \
-            2>/tmp/dd.err
-        say "ro_write_rc=$?"
-        sync
-        echo 3 >/proc/sys/vm/drop_caches
-        say "ro_after_sha256=$(dd if=/dev/$ro bs=64k iflag=direct 2>/dev/null | sha)"
+# Read-only disk: checksum, a write must fail, the contents stay.
+check_ro() {  # $1 = role, $2 = bytes
+    dev=$(disk_with_size "$2")
+    say "${1}_disk=${dev:-none}"
+    [ -n "$dev" ] || return
+    say "${1}_getro=$(blockdev --getro /dev/$dev)"
+    say "${1}_sha256=$(dd if=/dev/$dev bs=64k 2>/dev/null | sha)"
+    make_pattern >/tmp/pattern
+    dd if=/tmp/pattern of=/dev/$dev bs=4096 seek=$BLOCK count=1 conv=fsync,notrunc \
+        2>/tmp/dd.err
+    say "${1}_write_rc=$?"
+    sync
+    echo 3 >/proc/sys/vm/drop_caches
+    say "${1}_after_sha256=$(dd if=/dev/$dev bs=64k iflag=direct 2>/dev/null | sha)"
+}
+
+for d in $DISKS; do  # role:bytes; the role "ro" is the read-only disk
+    role=${d%%:*}
+    if [ "$role" = ro ]; then
+        check_ro "$role" "${d#*:}"
+    else
+        check_rw "$role" "${d#*:}"
     fi
-fi
+done
 
 if [ -n "$GUEST_IP" ]; then
     nic=""

@@ -46,7 +46,7 @@ PROFILES = {
         "kvm_modules": ["irqbypass", "kvm", "kvm_amd"],   # required
         "kvm_builtin": False,
         "extra_modules": ["tun", "vhost", "vhost_net", "tap", "macvtap",
-                          "bridge", "veth"],              # optional
+                          "bridge", "veth", "loop"],      # optional
         # Host programs packed (with their libraries) into L1; optional.
         # Busybox sh runs its own applet for a bare name, so call these by
         # path: iproute2's `/usr/bin/ip tuntap add T mode tap multi_queue`
