@@ -23,7 +23,44 @@ if [ -f /lib/modules/load-order ]; then
     done
 fi
 rm -f /tmp/insmod.err
+
+# A multiport virtio console (QEMU's virtio-serial) adds its ports from a
+# workqueue after the driver probed: give hvc0 a moment to appear.
+for d in /sys/bus/virtio/devices/*; do
+    [ "$(cat "$d/device" 2>/dev/null)" = 0x0003 ] && want_hvc=1
+done
+i=0
+while [ -n "$want_hvc" ] && [ ! -c /dev/hvc0 ] && [ $i -lt 30 ]; do
+    sleep 0.1
+    i=$((i + 1))
+done
+
+# The kernel opened /dev/console for us before any module was loaded. With
+# console=hvc0 the virtio console only exists now (virtio_console is a
+# module), so that open failed or fell back to another console: reopen it.
+# Test the open in a subshell first, since a failed `exec` redirection
+# would end this shell.
+if (: </dev/console >/dev/console) 2>/dev/null; then
+    exec </dev/console >/dev/console 2>&1
+elif ! [ -e /proc/self/fd/1 ] && (: >/dev/ttyS0) 2>/dev/null; then
+    exec </dev/ttyS0 >/dev/ttyS0 2>&1
+fi
 echo "SKIFF-GUEST: modules loaded=$loaded failed=${failed:- none}"
+
+# What the virtio drivers found (one line, for tests and humans).
+disks=$(echo $(cd /sys/block 2>/dev/null && ls -d vd* 2>/dev/null))
+nics=""
+for n in /sys/class/net/*; do
+    case "$(readlink "$n/device/driver" 2>/dev/null)" in
+        */virtio_net) nics="$nics ${n##*/}" ;;
+    esac
+done
+nics=$(echo $nics)
+hvc=""
+[ -c /dev/hvc0 ] && hvc=hvc0
+echo "SKIFF-GUEST: virtio disks=${disks:-none} nics=${nics:-none} console=${hvc:-none}"
+# A virtio console says hello on its own port, whatever the kernel console is.
+[ -n "$hvc" ] && echo "SKIFF-GUEST: hello from hvc0" >/dev/hvc0
 
 mem_kb=$(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)
 echo "SKIFF-GUEST: cpus=$(nproc) mem_kb=$mem_kb kernel=$(uname -r)"

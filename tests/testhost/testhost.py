@@ -46,7 +46,12 @@ PROFILES = {
         "kvm_modules": ["irqbypass", "kvm", "kvm_amd"],   # required
         "kvm_builtin": False,
         "extra_modules": ["tun", "vhost", "vhost_net", "tap", "macvtap",
-                          "bridge", "veth"],              # optional
+                          "bridge", "veth", "loop"],      # optional
+        # Host programs packed (with their libraries) into L1; optional.
+        # Busybox sh runs its own applet for a bare name, so call these by
+        # path: iproute2's `/usr/bin/ip tuntap add T mode tap multi_queue`
+        # makes the multi-queue taps busybox cannot.
+        "l1_tools": {"/usr/bin/ip": "ip"},
         # What --with-qemu packs to run QEMU inside L1.
         "l1_qemu": "qemu-system-x86_64",
         "l1_qemu_firmware": [
@@ -241,6 +246,13 @@ def base_layer(profile):
     layer.file("init", src=os.path.join(HERE, "l1-init.sh"), mode=0o755)
     layer.file("guest/vmlinuz", src=vmlinuz, mode=0o644)
     layer.file("guest/initramfs.cpio.gz", src=initrd, mode=0o644)
+    ld_dirs = []
+    for dest, name in profile.get("l1_tools", {}).items():
+        path = shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+        if not path:
+            log("testhost: note: %s not found on this machine; L1 has busybox's" % name)
+            continue
+        ld_dirs += [d for d in add_binary(layer, path, dest) if d not in ld_dirs]
     wanted = profile["kvm_modules"] + profile["extra_modules"]
     layer.h.update(("kernel=%s modules=%s " % (os.path.basename(root),
                                               ",".join(wanted))).encode())
@@ -258,7 +270,7 @@ def base_layer(profile):
         # the kernel's own kernel image, for reference
         cp.file("guest/l1-kernel-release", data=tree.release + "\n")
 
-    return layer.build(extra), os.path.basename(root)
+    return layer.build(extra), ld_dirs
 
 
 def qemu_layer(profile):
@@ -345,9 +357,8 @@ def cmd_run(a):
     nonce = secrets.token_hex(8)
     try:
         layers = []
-        base, krel = base_layer(profile)
+        base, ld_dirs = base_layer(profile)
         layers.append(base)
-        ld_dirs = []
         if a.with_qemu:
             ql, qdirs = qemu_layer(profile)
             layers.append(ql)
