@@ -117,6 +117,9 @@ class VirtioMmioTest : public ::testing::Test {
     auto memory = GuestMemory::Create({{0, ram_.size(), ram_.data()}});
     ASSERT_TRUE(memory.ok());
     memory_ = *memory;
+    auto loop = EventLoop::Create();
+    ASSERT_TRUE(loop.ok());
+    event_loop_ = *std::move(loop);
     MakeTransport(nullptr);
   }
 
@@ -133,8 +136,8 @@ class VirtioMmioTest : public ::testing::Test {
     transport_ = *std::move(transport);
   }
 
-  // Never dereferenced by the transport: only handed through to the device.
-  EventLoop* event_loop() { return reinterpret_cast<EventLoop*>(&event_loop_tag_); }
+  // Never run: the transport only hands it through to the device.
+  EventLoop* event_loop() { return event_loop_.get(); }
 
   uint32_t Read32(uint64_t offset) {
     uint8_t bytes[4];
@@ -184,7 +187,7 @@ class VirtioMmioTest : public ::testing::Test {
 
   std::vector<uint8_t> ram_;
   GuestMemory memory_;
-  int event_loop_tag_ = 0;
+  std::unique_ptr<EventLoop> event_loop_;
   std::shared_ptr<FakeVirtioDevice> device_ = std::make_shared<FakeVirtioDevice>();
   std::shared_ptr<FakeIrqLine> irq_ = std::make_shared<FakeIrqLine>();
   FakeIoEventRegistrar ioevents_;  // outlives transport_
