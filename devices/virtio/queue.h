@@ -57,7 +57,9 @@ class Virtqueue {
   // new. An error means the ring is malformed.
   absl::StatusOr<std::optional<DescriptorChain>> Pop(const GuestMemory& memory);
   // Hands the last popped chain back (e.g. net rx without room); the next
-  // Pop returns it again.
+  // Pop returns it again. May be repeated to hand back several chains,
+  // newest first, but never one already given to PushUsed. A no-op when
+  // nothing popped is left to hand back.
   void UndoPop();
   // Puts `head` in the used ring with `written` bytes written by the device.
   absl::Status PushUsed(const GuestMemory& memory, uint16_t head,
@@ -85,8 +87,12 @@ class Virtqueue {
   QueueFeatures features_;
   uint16_t next_avail_ = 0;
   uint16_t next_used_ = 0;
-  uint16_t signalled_used_ = 0;  // used idx at the last interrupt (EVENT_IDX)
-  bool signalled_used_valid_ = false;
+  // Used idx when ShouldNotify last decided (EVENT_IDX): the next decision
+  // covers the used entries added since. The ring starts at used idx 0,
+  // which the driver knows too, so no "unknown" state is needed.
+  uint16_t signalled_used_ = 0;
+  // Pops UndoPop may still hand back (at most `size`).
+  uint16_t undoable_ = 0;
 };
 
 // Copies bytes out of a chain's readable buffers, in order.
