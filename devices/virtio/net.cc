@@ -613,9 +613,9 @@ absl::StatusOr<bool> VirtioNet::HoldRxChain(Pair& pair) {
       pair.held.push_back(std::move(*chain));
       return true;
     }
-    if (pair.rx_kicks) return false;
     // Ask for a kick, then look again: the driver may have added buffers
-    // before it saw the request.
+    // before it saw the request. Re-armed on every miss: with EVENT_IDX
+    // the request names the next entry, which moves as we pop.
     RETURN_IF_ERROR(pair.rx->SetNotification(memory, true));
     pair.rx_kicks = true;
     ASSIGN_OR_RETURN(uint16_t pending, pair.rx->AvailableCount(memory));

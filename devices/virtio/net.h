@@ -78,7 +78,7 @@ class VirtioNet final : public VirtioDevice, public std::enable_shared_from_this
   // Largest frame (Ethernet header included) the device accepts from the
   // driver: the Linux TSO limit. The tap never sends more either.
   static constexpr uint32_t kMaxFrameSize = 64 * 1024;
-  static constexpr uint16_t kTxChainsPerPass = 256;
+  static constexpr uint16_t kTxChainsPerPass = 128;
   static constexpr uint16_t kRxFramesPerPass = 256;
   static constexpr uint16_t kCtrlCommandsPerPass = 64;
 
