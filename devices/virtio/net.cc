@@ -63,8 +63,11 @@ struct VirtioNet::Pair {
   std::optional<Virtqueue> rx, tx;
   int rx_notify_fd = -1;
   int tx_notify_fd = -1;
-  bool port_watched = false;  // port fd registered with the event loop
-  bool rx_polling = false;    // ...with EPOLLIN
+  // The port fd is in the event loop only while polled: a detached
+  // multiqueue tap queue (or a deleted tap) polls EPOLLERR even with no
+  // events requested, which would spin the loop.
+  bool rx_polling = false;
+  bool port_broken = false;   // a read failed: receive stopped until reset
   bool rx_waiting = false;    // a frame waits for the driver's buffers
   bool rx_kicks = true;       // rx notifications enabled in the ring
   std::vector<UniqueFd> call_relays;
@@ -247,6 +250,11 @@ absl::Status VirtioNet::ActivateLocked(ActivationContext& context) {
   Activation& act = *active_;
   act.memory = context.memory;
   act.features = context.features & features_;  // never trust more than was offered
+  if (!(act.features & Bit(VIRTIO_F_VERSION_1))) {
+    // Legacy drivers use a 10-byte header without MRG_RXBUF; Skiff and its
+    // tap speak only the 12-byte one.
+    return absl::FailedPreconditionError(name() + ": the driver did not accept VIRTIO_F_VERSION_1");
+  }
   act.interrupt = std::move(context.interrupt);
   act.loop = context.event_loop;
   failed_ = false;
@@ -273,6 +281,7 @@ absl::Status VirtioNet::ActivateLocked(ActivationContext& context) {
     ASSIGN_OR_RETURN(pair.tx, make_queue(2 * p + 1));
     pair.rx_notify_fd = context.queues[2 * p].notify_fd;
     pair.tx_notify_fd = context.queues[2 * p + 1].notify_fd;
+    if (pair.rx && !vhost_ && pair.frame.empty()) pair.frame.resize(kRxBufferSize);
   }
   const uint16_t ctrl_index = ctrl_queue_index();
   if ((act.features & Bit(vnet::kFCtrlVq)) && ctrl_index < context.queues.size()) {
@@ -295,13 +304,10 @@ absl::Status VirtioNet::ActivateLocked(ActivationContext& context) {
     }
     if (pair.tx) RETURN_IF_ERROR(Watch(pair.tx_notify_fd, EPOLLIN, Source::kTxNotify, p));
     if (pair.rx) {
-      if (pair.frame.empty()) pair.frame.resize(kRxBufferSize);
       RETURN_IF_ERROR(Watch(pair.rx_notify_fd, EPOLLIN, Source::kRxNotify, p));
       // Receive kicks are only needed while waiting for buffers.
       RETURN_IF_ERROR(pair.rx->SetNotification(act.memory, false));
       pair.rx_kicks = false;
-      RETURN_IF_ERROR(Watch(pair.port->fd(), 0, Source::kTap, p));
-      pair.port_watched = true;
       UpdateRxPolling(p);
     }
   }
@@ -359,12 +365,13 @@ void VirtioNet::StopLocked() {
     }
   }
   (void)pairs_[0]->port->SetOffload(0);
+  for (uint16_t p = 0; p < queue_pairs(); ++p) SetRxPolling(p, false);
   for (auto& pair : pairs_) {
     if (pair->frame_len > 0) ++counters_.rx_dropped_reset;
     pair->rx.reset();
     pair->tx.reset();
     pair->rx_notify_fd = pair->tx_notify_fd = -1;
-    pair->port_watched = pair->rx_polling = pair->rx_waiting = false;
+    pair->rx_waiting = pair->port_broken = false;
     pair->rx_kicks = true;
     pair->call_relays.clear();
     pair->frame_len = 0;
@@ -443,7 +450,7 @@ void VirtioNet::Fail(const absl::Status& why) {
   if (failed_) return;
   failed_ = true;
   LOG_ERROR("virtio-net", "%s: %s; device needs reset", name(), why.message());
-  for (auto& pair : pairs_) SetRxPolling(*pair, false);
+  for (uint16_t p = 0; p < queue_pairs(); ++p) SetRxPolling(p, false);
   active_->interrupt->NeedsReset();
 }
 
@@ -534,11 +541,23 @@ absl::Status VirtioNet::Transmit(Pair& pair, const DescriptorChain& chain) {
 // ---------------------------------------------------------------------------
 // Receive: tap -> guest.
 
-void VirtioNet::SetRxPolling(Pair& pair, bool on) {
-  if (!pair.port_watched || pair.rx_polling == on) return;
-  if (absl::Status s = active_->loop->Modify(pair.port->fd(), on ? uint32_t{EPOLLIN} : 0u); !s.ok()) {
-    LOG_ERROR("virtio-net", "%s: %s", name(), s.message());
-    return;
+void VirtioNet::SetRxPolling(uint16_t index, bool on) {
+  Pair& pair = *pairs_[index];
+  if (pair.rx_polling == on) return;
+  const int fd = pair.port->fd();
+  absl::Status status;
+  if (on) {
+    std::weak_ptr<VirtioNet> weak = weak_from_this();
+    const uint64_t generation = generation_;
+    status = active_->loop->Add(fd, EPOLLIN, [weak, generation, index, fd](uint32_t) {
+      if (auto self = weak.lock()) self->Dispatch(generation, Source::kTap, index, fd);
+    });
+  } else {
+    status = active_->loop->Remove(fd);
+  }
+  if (!status.ok()) {
+    LOG_ERROR("virtio-net", "%s: %s", name(), status.message());
+    if (on) return;
   }
   pair.rx_polling = on;
 }
@@ -547,7 +566,8 @@ void VirtioNet::SetRxPolling(Pair& pair, bool on) {
 // use, its receive queue is live and no frame already waits for buffers.
 void VirtioNet::UpdateRxPolling(uint16_t p) {
   Pair& pair = *pairs_[p];
-  SetRxPolling(pair, !failed_ && pair.rx && p < active_pairs_ && !pair.rx_waiting);
+  SetRxPolling(p, !vhost_ && !failed_ && !pair.port_broken && pair.rx && p < active_pairs_ &&
+                         !pair.rx_waiting);
 }
 
 void VirtioNet::RxLocked(uint16_t p) {
@@ -561,7 +581,12 @@ void VirtioNet::RxLocked(uint16_t p) {
       const iovec iov{pair.frame.data(), pair.frame.size()};
       auto read = pair.port->ReadPacket(std::span<const iovec>(&iov, 1));
       if (!read.ok()) {
-        if (WorthLogging(++counters_.rx_errors)) LOG_WARN("virtio-net", "%s", read.status().message());
+        // Only EAGAIN is transient on a tap; anything else (the tap was
+        // deleted, the queue detached) would fail again on every wake-up.
+        ++counters_.rx_errors;
+        LOG_ERROR("virtio-net", "%s: %s; receive stopped on queue pair %d until reset", name(),
+                  read.status().message(), p);
+        pair.port_broken = true;
         break;
       }
       if (!read->has_value()) break;  // the tap queue is empty

@@ -139,7 +139,7 @@ class VirtioNet final : public VirtioDevice, public std::enable_shared_from_this
   void RxLocked(uint16_t pair);
   absl::StatusOr<bool> DeliverFrame(Pair& pair, bool* pushed);
   absl::StatusOr<bool> HoldRxChain(Pair& pair);
-  void SetRxPolling(Pair& pair, bool on);
+  void SetRxPolling(uint16_t pair, bool on);
   void UpdateRxPolling(uint16_t pair);
   void CtrlLocked();
   absl::Status SetActivePairs(uint16_t pairs);

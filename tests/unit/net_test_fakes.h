@@ -54,6 +54,10 @@ class FakePacketPort final : public PacketPort {
     std::lock_guard lock(mutex_);
     return enabled_;
   }
+  void FailReads(bool fail) {
+    std::lock_guard lock(mutex_);
+    fail_reads_ = fail;
+  }
   void FailWrites(bool fail) {
     std::lock_guard lock(mutex_);
     fail_writes_ = fail;
@@ -64,6 +68,7 @@ class FakePacketPort final : public PacketPort {
   absl::StatusOr<std::optional<size_t>> ReadPacket(std::span<const iovec> iov) override {
     std::lock_guard lock(mutex_);
     ++reads_;
+    if (fail_reads_) return absl::InternalError("fake tap: read: File descriptor in bad state");
     if (incoming_.empty()) return std::nullopt;
     const std::vector<uint8_t> frame = std::move(incoming_.front());
     incoming_.pop_front();
@@ -112,6 +117,7 @@ class FakePacketPort final : public PacketPort {
   std::vector<unsigned> offloads_;
   std::optional<bool> enabled_;  // never set
   int reads_ = 0;
+  bool fail_reads_ = false;
   bool fail_writes_ = false;
 };
 

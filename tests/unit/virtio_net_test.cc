@@ -4,6 +4,7 @@
 #include <linux/virtio_config.h>
 #include <linux/virtio_ids.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 
 #include <chrono>
@@ -514,6 +515,56 @@ TEST_F(VirtioNetTest, ReceiveWakesOnTapReadinessThroughTheEventLoop) {
   ASSERT_TRUE(WaitFor([&] { return net_->counters().rx_packets == 1; }));
   StopLoop();
   EXPECT_EQ(rx().used(0).len, 312u);
+}
+
+TEST_F(VirtioNetTest, WaitingWithEventIdxRequestsAKickAtTheNextEntryEachTime) {
+  MakeDevice(1);
+  Activate(kV1 | kMrg | Bit(vnet::kFRingEventIdx));
+  PostRx({512});
+  ports_[0]->QueueFrame(Frame(1000, 1));  // needs two 512-byte chains
+  net_->OnTapReadable(0);
+  EXPECT_FALSE(net_->rx_polling(0));
+  EXPECT_EQ(rx().avail_event(), 1) << "kick me when entry 1 is posted";
+  PostRx({100});  // still not enough: 612 bytes
+  net_->OnRxNotify(0);
+  EXPECT_EQ(rx().used_idx(), 0);
+  // The request must move past the chain just taken, or the driver's next
+  // post would not kick (its event index would already be behind).
+  EXPECT_EQ(rx().avail_event(), 2);
+  PostRx({512});
+  net_->OnRxNotify(0);
+  ASSERT_EQ(rx().used_idx(), 3);
+  EXPECT_EQ(rx().used(2).len, 1012u - 612u);
+  EXPECT_TRUE(net_->rx_polling(0));
+}
+
+TEST_F(VirtioNetTest, TapReadErrorStopsPollingInsteadOfSpinning) {
+  MakeDevice(1);
+  Activate(kV1 | kMrg);
+  PostRx({2048});
+  ports_[0]->FailReads(true);
+  ports_[0]->QueueFrame(Frame(10, 1));
+  net_->OnTapReadable(0);
+  EXPECT_EQ(net_->counters().rx_errors, 1u);
+  EXPECT_FALSE(net_->rx_polling(0));
+  // Out of the event loop altogether (a dead tap polls EPOLLERR forever).
+  EXPECT_TRUE(loop_->Add(ports_[0]->fd(), EPOLLIN, [](uint32_t) {}).ok());
+  EXPECT_TRUE(loop_->Remove(ports_[0]->fd()).ok());
+  // Rx notifications do not bring polling back; a reset does.
+  net_->OnRxNotify(0);
+  EXPECT_FALSE(net_->rx_polling(0));
+  ports_[0]->FailReads(false);
+  net_->Reset();
+  Activate(kV1 | kMrg);
+  EXPECT_TRUE(net_->rx_polling(0));
+}
+
+TEST_F(VirtioNetTest, ActivateRefusesALegacyDriver) {
+  MakeDevice(1);
+  absl::Status status = net_->Activate(Context(kMrg));
+  ASSERT_FALSE(status.ok());
+  EXPECT_THAT(status.message(), HasSubstr("VIRTIO_F_VERSION_1"));
+  EXPECT_FALSE(net_->rx_polling(0));
 }
 
 TEST_F(VirtioNetTest, FrameTooBigForANonMergeableBufferIsDroppedAndCounted) {
