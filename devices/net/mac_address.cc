@@ -17,8 +17,8 @@ int HexValue(char c) {
 }
 
 absl::Status Malformed(std::string_view text) {
-  return absl::InvalidArgumentError(absl::StrFormat(
-      "mac '%s': expected six hex pairs like 52:54:00:12:34:56", text));
+  return absl::InvalidArgumentError(
+      absl::StrFormat("mac '%s': expected six hex pairs like 52:54:00:12:34:56", text));
 }
 
 }  // namespace
@@ -38,10 +38,10 @@ absl::StatusOr<MacAddress> ParseMac(std::string_view text) {
     mac[i] = static_cast<uint8_t>(high << 4 | low);
   }
   if (mac[0] & 0x01) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "mac '%s': multicast address (lowest bit of the first octet set); a NIC "
-        "needs a unicast address such as 52:54:00:12:34:56",
-        text));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("mac '%s': multicast address (lowest bit of the first octet set); a NIC "
+                        "needs a unicast address such as 52:54:00:12:34:56",
+                        text));
   }
   if (mac == MacAddress{}) {
     return absl::InvalidArgumentError(
@@ -63,8 +63,8 @@ MacAddress RandomMac() {
 }
 
 std::string FormatMac(const MacAddress& mac) {
-  return absl::StrFormat("%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
-                         mac[4], mac[5]);
+  return absl::StrFormat("%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4],
+                         mac[5]);
 }
 
 }  // namespace skiff::net

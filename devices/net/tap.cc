@@ -61,14 +61,14 @@ absl::StatusOr<UniqueFd> OpenTunDevice(const TapOptions& options) {
   if (fd) return fd;
   const int error = errno;
   if (error == ENOENT || error == ENODEV || error == ENXIO) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "tap %s: %s is missing (%s); load the tun module: modprobe tun", options.name,
-        options.tun_path, Errno(error)));
+    return absl::FailedPreconditionError(
+        absl::StrFormat("tap %s: %s is missing (%s); load the tun module: modprobe tun",
+                        options.name, options.tun_path, Errno(error)));
   }
   if (error == EACCES || error == EPERM) {
-    return absl::PermissionDeniedError(absl::StrFormat(
-        "tap %s: cannot open %s (%s); run Skiff as root or with access to it", options.name,
-        options.tun_path, Errno(error)));
+    return absl::PermissionDeniedError(
+        absl::StrFormat("tap %s: cannot open %s (%s); run Skiff as root or with access to it",
+                        options.name, options.tun_path, Errno(error)));
   }
   return absl::InternalError(
       absl::StrFormat("tap %s: open %s: %s", options.name, options.tun_path, Errno(error)));
@@ -101,8 +101,8 @@ absl::Status AttachError(const TapOptions& options, int error) {
           "or create it beforehand for this user: ip tuntap add %s mode tap user $USER%s",
           options.name, options.name, multi ? " multi_queue" : ""));
     case EBUSY:
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "tap %s: busy, another process is attached to it", options.name));
+      return absl::FailedPreconditionError(
+          absl::StrFormat("tap %s: busy, another process is attached to it", options.name));
     case EINVAL:
       return absl::FailedPreconditionError(absl::StrFormat(
           "tap %s: exists with incompatible flags (a tun device, or %s); recreate it with: "
@@ -126,8 +126,8 @@ absl::StatusOr<std::unique_ptr<TapQueue>> OpenQueue(const TapOptions& options, b
   if (::ioctl(fd.get(), TUNSETIFF, &request) < 0) return AttachError(options, errno);
   int header_size = kVnetHeaderSize;
   if (::ioctl(fd.get(), TUNSETVNETHDRSZ, &header_size) < 0) {
-    return absl::InternalError(absl::StrFormat("tap %s: TUNSETVNETHDRSZ %d: %s", options.name,
-                                               header_size, Errno(errno)));
+    return absl::InternalError(
+        absl::StrFormat("tap %s: TUNSETVNETHDRSZ %d: %s", options.name, header_size, Errno(errno)));
   }
   return std::make_unique<TapQueue>(std::move(fd), options.name, multi);
 }
@@ -135,15 +135,14 @@ absl::StatusOr<std::unique_ptr<TapQueue>> OpenQueue(const TapOptions& options, b
 absl::Status SetHostAddress(const std::string& name, const HostAddress& host) {
   UniqueFd socket(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (!socket) {
-    return absl::InternalError(
-        absl::StrFormat("tap %s: socket(AF_INET): %s", name, Errno(errno)));
+    return absl::InternalError(absl::StrFormat("tap %s: socket(AF_INET): %s", name, Errno(errno)));
   }
   auto failed = [&](std::string_view step) {
     const int error = errno;
     if (error == EPERM || error == EACCES) {
-      return absl::PermissionDeniedError(absl::StrFormat(
-          "tap %s: cannot set the host address (%s: %s): needs CAP_NET_ADMIN", name, step,
-          Errno(error)));
+      return absl::PermissionDeniedError(
+          absl::StrFormat("tap %s: cannot set the host address (%s: %s): needs CAP_NET_ADMIN", name,
+                          step, Errno(error)));
     }
     return absl::InternalError(absl::StrFormat("tap %s: %s: %s", name, step, Errno(error)));
   };
@@ -172,15 +171,15 @@ absl::StatusOr<std::optional<HostAddress>> ParseHostAddress(
     const std::optional<std::string>& mask) {
   if (!ip && !mask) return std::nullopt;
   if (!ip || !mask) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "tap %s: give both ip= and mask= for the host side, or neither", tap));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("tap %s: give both ip= and mask= for the host side, or neither", tap));
   }
   HostAddress host;
   ASSIGN_OR_RETURN(host.ip, ParseIpv4(tap, "ip", *ip));
   const uint32_t ip_host = ntohl(host.ip.s_addr);
   if (ip_host == 0 || ip_host == 0xffffffff || (ip_host >> 28) == 0xe) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "tap %s: ip '%s' is not a unicast address", tap, *ip));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("tap %s: ip '%s' is not a unicast address", tap, *ip));
   }
   int prefix = 0;
   uint32_t mask_host = 0;
@@ -196,8 +195,8 @@ absl::StatusOr<std::optional<HostAddress>> ParseHostAddress(
     // Contiguous: the inverted mask plus one is a power of two.
     const uint32_t inverted = ~mask_host;
     if (mask_host == 0 || (inverted & (inverted + 1)) != 0) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "tap %s: mask '%s' is not a contiguous, non-zero netmask", tap, *mask));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("tap %s: mask '%s' is not a contiguous, non-zero netmask", tap, *mask));
     }
   }
   host.mask.s_addr = htonl(mask_host);
@@ -253,8 +252,8 @@ absl::Status TapQueue::WritePacket(std::span<const iovec> iov) {
 
 absl::Status TapQueue::SetOffload(unsigned tun_flags) {
   if (::ioctl(fd_.get(), TUNSETOFFLOAD, static_cast<unsigned long>(tun_flags)) < 0) {
-    return absl::InternalError(absl::StrFormat("tap %s: TUNSETOFFLOAD 0x%x: %s", name_,
-                                               tun_flags, Errno(errno)));
+    return absl::InternalError(
+        absl::StrFormat("tap %s: TUNSETOFFLOAD 0x%x: %s", name_, tun_flags, Errno(errno)));
   }
   return absl::OkStatus();
 }

@@ -30,9 +30,9 @@ struct HostAddress {
 // Both or neither of ip/mask. `mask` is dotted ("255.255.255.0") or a
 // prefix length ("24"); it must be contiguous and non-zero, and the address
 // must be a unicast one. Errors name the tap.
-absl::StatusOr<std::optional<HostAddress>> ParseHostAddress(
-    std::string_view tap, const std::optional<std::string>& ip,
-    const std::optional<std::string>& mask);
+absl::StatusOr<std::optional<HostAddress>> ParseHostAddress(std::string_view tap,
+                                                            const std::optional<std::string>& ip,
+                                                            const std::optional<std::string>& mask);
 
 struct TapOptions {
   std::string name;

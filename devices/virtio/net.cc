@@ -27,11 +27,10 @@ constexpr uint64_t Bit(int n) { return 1ull << n; }
 // Everything the device offers, before vhost trims ring features.
 constexpr uint64_t kBaseFeatures =
     Bit(VIRTIO_F_VERSION_1) | Bit(vnet::kFRingEventIdx) | Bit(vnet::kFRingIndirectDesc) |
-    Bit(vnet::kFMac) | Bit(vnet::kFStatus) | Bit(vnet::kFMrgRxbuf) |
-    Bit(vnet::kFCsum) | Bit(vnet::kFGuestCsum) | Bit(vnet::kFGuestTso4) |
-    Bit(vnet::kFGuestTso6) | Bit(vnet::kFGuestEcn) | Bit(vnet::kFGuestUfo) |
-    Bit(vnet::kFHostTso4) | Bit(vnet::kFHostTso6) | Bit(vnet::kFHostEcn) |
-    Bit(vnet::kFHostUfo);
+    Bit(vnet::kFMac) | Bit(vnet::kFStatus) | Bit(vnet::kFMrgRxbuf) | Bit(vnet::kFCsum) |
+    Bit(vnet::kFGuestCsum) | Bit(vnet::kFGuestTso4) | Bit(vnet::kFGuestTso6) |
+    Bit(vnet::kFGuestEcn) | Bit(vnet::kFGuestUfo) | Bit(vnet::kFHostTso4) | Bit(vnet::kFHostTso6) |
+    Bit(vnet::kFHostEcn) | Bit(vnet::kFHostUfo);
 constexpr uint64_t kMultiqueueFeatures = Bit(vnet::kFCtrlVq) | Bit(vnet::kFMq);
 
 // The fields of struct virtio_net_config Skiff fills (mac, status,
@@ -67,9 +66,9 @@ struct VirtioNet::Pair {
   // multiqueue tap queue (or a deleted tap) polls EPOLLERR even with no
   // events requested, which would spin the loop.
   bool rx_polling = false;
-  bool port_broken = false;   // a read failed: receive stopped until reset
-  bool rx_waiting = false;    // a frame waits for the driver's buffers
-  bool rx_kicks = true;       // rx notifications enabled in the ring
+  bool port_broken = false;  // a read failed: receive stopped until reset
+  bool rx_waiting = false;   // a frame waits for the driver's buffers
+  bool rx_kicks = true;      // rx notifications enabled in the ring
   std::vector<UniqueFd> call_relays;
 
   // A frame read from the port and not yet delivered (frame_len > 0), and
@@ -92,15 +91,15 @@ struct VirtioNet::Activation {
 absl::StatusOr<std::shared_ptr<VirtioNet>> VirtioNet::Create(const NetOptions& options) {
   const std::string label = absl::StrFormat("tap %s", options.tap);
   if (options.queues < 1 || options.queues > kMaxQueuePairs) {
-    return absl::InvalidArgumentError(absl::StrFormat("%s: queues=%d is out of range 1-%d",
-                                                      label, options.queues, kMaxQueuePairs));
+    return absl::InvalidArgumentError(absl::StrFormat("%s: queues=%d is out of range 1-%d", label,
+                                                      options.queues, kMaxQueuePairs));
   }
   net::MacAddress mac;
   if (options.mac) {
     mac = *options.mac;
     if ((mac[0] & 1) || mac == net::MacAddress{}) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "%s: mac %s is not a unicast address", label, net::FormatMac(mac)));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s: mac %s is not a unicast address", label, net::FormatMac(mac)));
     }
   } else {
     mac = net::RandomMac();
@@ -132,9 +131,8 @@ absl::StatusOr<std::shared_ptr<VirtioNet>> VirtioNet::CreateWithBackends(std::st
                                                                          NetBackends backends) {
   const size_t pairs = backends.ports.size();
   if (pairs < 1 || pairs > kMaxQueuePairs) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("tap %s: %d queue pairs is out of range 1-%d", tap_name, pairs,
-                        kMaxQueuePairs));
+    return absl::InvalidArgumentError(absl::StrFormat("tap %s: %d queue pairs is out of range 1-%d",
+                                                      tap_name, pairs, kMaxQueuePairs));
   }
   for (const auto& port : backends.ports) {
     if (!port) return absl::InvalidArgumentError("virtio-net: missing packet port");
@@ -142,9 +140,9 @@ absl::StatusOr<std::shared_ptr<VirtioNet>> VirtioNet::CreateWithBackends(std::st
   uint64_t features = kBaseFeatures | (pairs > 1 ? kMultiqueueFeatures : 0);
   if (!backends.vhost.empty()) {
     if (backends.vhost.size() != pairs) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "tap %s: %d vhost-net handles for %d queue pairs", tap_name, backends.vhost.size(),
-          pairs));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("tap %s: %d vhost-net handles for %d queue pairs", tap_name,
+                          backends.vhost.size(), pairs));
     }
     // Offer only the ring features every vhost-net instance implements.
     uint64_t supported = VhostNet::kRingFeatures;
@@ -243,8 +241,7 @@ absl::Status VirtioNet::ActivateLocked(ActivationContext& context) {
   }
   if (context.queues.size() != num_queues()) {
     return absl::InvalidArgumentError(absl::StrFormat("%s: activated with %d queues, expected %d",
-                                                      name(), context.queues.size(),
-                                                      num_queues()));
+                                                      name(), context.queues.size(), num_queues()));
   }
   active_ = std::make_unique<Activation>();
   Activation& act = *active_;
@@ -567,7 +564,7 @@ void VirtioNet::SetRxPolling(uint16_t index, bool on) {
 void VirtioNet::UpdateRxPolling(uint16_t p) {
   Pair& pair = *pairs_[p];
   SetRxPolling(p, !vhost_ && !failed_ && !pair.port_broken && pair.rx && p < active_pairs_ &&
-                         !pair.rx_waiting);
+                      !pair.rx_waiting);
 }
 
 void VirtioNet::RxLocked(uint16_t p) {
@@ -677,8 +674,7 @@ absl::StatusOr<bool> VirtioNet::DeliverFrame(Pair& pair, bool* pushed) {
   }
   // The tap leaves num_buffers alone; it is ours to fill (§5.1.6.4).
   const uint16_t num_buffers = static_cast<uint16_t>(chains);
-  std::memcpy(pair.frame.data() + vnet::kNumBuffersOffset, &num_buffers,
-              sizeof(num_buffers));
+  std::memcpy(pair.frame.data() + vnet::kNumBuffersOffset, &num_buffers, sizeof(num_buffers));
   size_t offset = 0;
   for (size_t i = 0; i < chains; ++i) {
     const DescriptorChain& chain = pair.held[i];

@@ -35,11 +35,11 @@ namespace skiff::virtio {
 
 // One --net option, as the CLI parsed it.
 struct NetOptions {
-  std::string tap;                           // interface name; created if missing
-  std::optional<std::array<uint8_t, 6>> mac;  // random locally administered if unset
+  std::string tap;                                // interface name; created if missing
+  std::optional<std::array<uint8_t, 6>> mac;      // random locally administered if unset
   std::optional<std::string> host_ip, host_mask;  // host side of the tap, both or none
-  uint16_t queues = 1;                       // queue pairs; >1 means a multiqueue tap
-  bool vhost = false;                        // data path in the kernel's vhost-net
+  uint16_t queues = 1;                            // queue pairs; >1 means a multiqueue tap
+  bool vhost = false;                             // data path in the kernel's vhost-net
   // Device nodes; tests point them elsewhere.
   std::string tun_path = "/dev/net/tun";
   std::string vhost_path = "/dev/vhost-net";
@@ -48,10 +48,10 @@ struct NetOptions {
 // Why frames did not make it, for logs and tests. Monotonic.
 struct NetCounters {
   uint64_t tx_packets = 0;
-  uint64_t tx_bytes = 0;            // frame bytes, without the virtio-net header
-  uint64_t tx_dropped_short = 0;    // chain shorter than the virtio-net header
-  uint64_t tx_dropped_oversize = 0; // more than kMaxFrameSize after the header
-  uint64_t tx_errors = 0;           // the tap refused the frame
+  uint64_t tx_bytes = 0;             // frame bytes, without the virtio-net header
+  uint64_t tx_dropped_short = 0;     // chain shorter than the virtio-net header
+  uint64_t tx_dropped_oversize = 0;  // more than kMaxFrameSize after the header
+  uint64_t tx_errors = 0;            // the tap refused the frame
   uint64_t rx_packets = 0;
   uint64_t rx_bytes = 0;
   uint64_t rx_dropped_no_room = 0;  // the driver's buffers cannot hold the frame
@@ -154,7 +154,7 @@ class VirtioNet final : public VirtioDevice, public std::enable_shared_from_this
   std::unique_ptr<Activation> active_;        // set between Activate and Reset
   uint64_t generation_ = 0;                   // bumped by every reset
   uint16_t active_pairs_ = 1;
-  bool failed_ = false;                       // NEEDS_RESET reported
+  bool failed_ = false;  // NEEDS_RESET reported
   NetCounters counters_;
 };
 

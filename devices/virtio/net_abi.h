@@ -10,8 +10,8 @@
 namespace skiff::virtio::vnet {
 
 // Feature bit numbers.
-inline constexpr int kFCsum = 0;        // device handles partial checksums (host side)
-inline constexpr int kFGuestCsum = 1;   // driver handles partial checksums
+inline constexpr int kFCsum = 0;       // device handles partial checksums (host side)
+inline constexpr int kFGuestCsum = 1;  // driver handles partial checksums
 inline constexpr int kFMac = 5;
 inline constexpr int kFGuestTso4 = 7;
 inline constexpr int kFGuestTso6 = 8;

@@ -48,9 +48,9 @@ absl::StatusOr<std::unique_ptr<VhostNet>> VhostNet::Open(const std::string& path
   if (!fd) {
     const int error = errno;
     if (error == ENOENT || error == ENODEV || error == ENXIO) {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "%s: vhost=on but %s is missing (%s); load it with: modprobe vhost_net", label, path,
-          std::strerror(error)));
+      return absl::FailedPreconditionError(
+          absl::StrFormat("%s: vhost=on but %s is missing (%s); load it with: modprobe vhost_net",
+                          label, path, std::strerror(error)));
     }
     if (error == EACCES || error == EPERM) {
       return absl::PermissionDeniedError(absl::StrFormat(
@@ -97,8 +97,7 @@ std::vector<uint64_t> VhostNet::BuildMemTable(const GuestMemory& memory) {
   return table;
 }
 
-absl::Status VhostNet::StartRing(const GuestMemory& memory, unsigned index,
-                                 const VhostRing& ring) {
+absl::Status VhostNet::StartRing(const GuestMemory& memory, unsigned index, const VhostRing& ring) {
   const QueueConfig& config = ring.config;
   vhost_vring_state num{index, config.size};
   RETURN_IF_ERROR(Call(VHOST_SET_VRING_NUM, "VHOST_SET_VRING_NUM", &num));
@@ -107,12 +106,13 @@ absl::Status VhostNet::StartRing(const GuestMemory& memory, unsigned index,
   RETURN_IF_ERROR(Call(VHOST_SET_VRING_BASE, "VHOST_SET_VRING_BASE", &base));
 
   // vhost wants host addresses; each ring part must be in one region.
-  auto host_address = [&](uint64_t gpa, uint64_t bytes, const char* part) -> absl::StatusOr<uint64_t> {
+  auto host_address = [&](uint64_t gpa, uint64_t bytes,
+                          const char* part) -> absl::StatusOr<uint64_t> {
     auto span = memory.GetSpan(gpa, bytes);
     if (!span.ok()) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "%s: vring %u %s at 0x%x (%u bytes) is not in guest RAM", label_, index, part, gpa,
-          bytes));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s: vring %u %s at 0x%x (%u bytes) is not in guest RAM", label_, index,
+                          part, gpa, bytes));
     }
     return reinterpret_cast<uintptr_t>(span->data());
   };

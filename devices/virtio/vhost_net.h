@@ -7,12 +7,12 @@
 // interrupt eventfd per ring as calls, and the tap fd as back-end.
 #pragma once
 
+#include <linux/virtio_config.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <linux/virtio_config.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -85,8 +85,8 @@ class VhostNet {
   // Starts the data path: VHOST_SET_FEATURES (negotiated & supported),
   // VHOST_SET_MEM_TABLE, then per ring NUM, BASE 0, ADDR, KICK, CALL, and
   // last VHOST_NET_SET_BACKEND with `tap_fd` on both rings.
-  absl::Status Start(const GuestMemory& memory, uint64_t negotiated_features,
-                     const VhostRing& rx, const VhostRing& tx, int tap_fd);
+  absl::Status Start(const GuestMemory& memory, uint64_t negotiated_features, const VhostRing& rx,
+                     const VhostRing& tx, int tap_fd);
   // Detaches the tap (VHOST_NET_SET_BACKEND -1) and unbinds kick and call,
   // so vhost no longer touches guest memory. Safe when not started.
   void Stop();

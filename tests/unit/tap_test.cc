@@ -45,11 +45,10 @@ constexpr uint16_t kTestEtherType = 0x88b5;  // IEEE "local experimental"
 TEST(TunOffloadFlagsTest, MapsGuestFeaturesToTunFlags) {
   EXPECT_EQ(TunOffloadFlags(0), 0u);
   EXPECT_EQ(TunOffloadFlags(Bit(vnet::kFGuestCsum)), static_cast<unsigned>(TUN_F_CSUM));
-  EXPECT_EQ(TunOffloadFlags(Bit(vnet::kFGuestCsum) | Bit(vnet::kFGuestTso4) |
-                            Bit(vnet::kFGuestTso6) | Bit(vnet::kFGuestEcn) |
-                            Bit(vnet::kFGuestUfo)),
-            static_cast<unsigned>(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN |
-                                  TUN_F_UFO));
+  EXPECT_EQ(
+      TunOffloadFlags(Bit(vnet::kFGuestCsum) | Bit(vnet::kFGuestTso4) | Bit(vnet::kFGuestTso6) |
+                      Bit(vnet::kFGuestEcn) | Bit(vnet::kFGuestUfo)),
+      static_cast<unsigned>(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN | TUN_F_UFO));
   EXPECT_EQ(TunOffloadFlags(Bit(vnet::kFGuestCsum) | Bit(vnet::kFGuestTso6)),
             static_cast<unsigned>(TUN_F_CSUM | TUN_F_TSO6));
   // Host-side (transmit) offloads and other features do not concern the tap's
@@ -64,8 +63,7 @@ TEST(TunOffloadFlagsTest, NeverProducesCombinationsTunRefuses) {
   EXPECT_EQ(TunOffloadFlags(Bit(vnet::kFGuestTso4) | Bit(vnet::kFGuestUfo)), 0u);
   EXPECT_EQ(TunOffloadFlags(Bit(vnet::kFGuestCsum) | Bit(vnet::kFGuestEcn)),
             static_cast<unsigned>(TUN_F_CSUM));
-  EXPECT_EQ(TunOffloadFlags(Bit(vnet::kFGuestCsum) | Bit(vnet::kFGuestEcn) |
-                            Bit(vnet::kFGuestUfo)),
+  EXPECT_EQ(TunOffloadFlags(Bit(vnet::kFGuestCsum) | Bit(vnet::kFGuestEcn) | Bit(vnet::kFGuestUfo)),
             static_cast<unsigned>(TUN_F_CSUM | TUN_F_UFO));
 }
 
@@ -108,8 +106,7 @@ TEST(ParseHostAddressTest, RejectsBadAddressesNamingTheTap) {
 }
 
 TEST(OpenTapTest, RejectsInvalidInterfaceNames) {
-  for (const char* name : {"", "a/b", "a:b", "tap%d", "has space", ".", "..",
-                           "sixteen-chars-xx"}) {
+  for (const char* name : {"", "a/b", "a:b", "tap%d", "has space", ".", "..", "sixteen-chars-xx"}) {
     auto tap = OpenTap(TapOptions{name, 1, std::nullopt});
     ASSERT_FALSE(tap.ok()) << name;
     EXPECT_THAT(tap.status().message(), HasSubstr("not a valid interface name")) << name;
@@ -137,8 +134,8 @@ int IfIndex(const std::string& name) { return static_cast<int>(::if_nametoindex(
 class HostSide {
  public:
   explicit HostSide(const std::string& tap) : index_(IfIndex(tap)) {
-    fd_ = UniqueFd(::socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                            htons(kTestEtherType)));
+    fd_ = UniqueFd(
+        ::socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(kTestEtherType)));
     EXPECT_TRUE(fd_.valid()) << "AF_PACKET socket: " << std::strerror(errno);
     sockaddr_ll address{};
     address.sll_family = AF_PACKET;
@@ -149,8 +146,7 @@ class HostSide {
   }
 
   void Send(const std::vector<uint8_t>& frame) {
-    ASSERT_EQ(::send(fd_.get(), frame.data(), frame.size(), 0),
-              static_cast<ssize_t>(frame.size()))
+    ASSERT_EQ(::send(fd_.get(), frame.data(), frame.size(), 0), static_cast<ssize_t>(frame.size()))
         << std::strerror(errno);
   }
 

@@ -103,8 +103,8 @@ TEST(VhostNetTest, StartProgramsMemoryRingsAndBackendInOrder) {
   auto mem = FakeGuestMemory::WithRegions({{0, 0x100000}, {0x200000, 0x80000}});
   VirtqueueBuilder rx_ring(mem, 64, 0x10000);
   VirtqueueBuilder tx_ring(mem, 32, 0x210000);  // in the second region
-  const uint64_t supported = Bit(VIRTIO_F_VERSION_1) | Bit(vnet::kFMrgRxbuf) |
-                             Bit(vnet::kFRingEventIdx);
+  const uint64_t supported =
+      Bit(VIRTIO_F_VERSION_1) | Bit(vnet::kFMrgRxbuf) | Bit(vnet::kFRingEventIdx);
   auto ioctl = std::make_shared<FakeIoctl>(supported);
   auto vhost = VhostNet::Create(AnyFd(), ioctl, "tap t0");
   ASSERT_TRUE(vhost.ok());
@@ -223,8 +223,8 @@ TEST(VirtioNetVhostTest, ActivationHandsRingsToVhostWithIrqfdOrRelay) {
   FakePacketPort* fake_port = port.get();
   backends.ports.push_back(std::move(port));
   backends.vhost.push_back(std::move(VhostNet::Create(AnyFd(), ioctl, "t").value()));
-  auto net = std::move(VirtioNet::CreateWithBackends("t", {2, 0, 0, 0, 0, 1},
-                                                     std::move(backends)).value());
+  auto net = std::move(
+      VirtioNet::CreateWithBackends("t", {2, 0, 0, 0, 0, 1}, std::move(backends)).value());
   ioctl->Clear();
 
   VirtqueueBuilder rx_ring(mem, 16, 0x1000);

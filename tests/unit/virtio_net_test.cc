@@ -1,5 +1,3 @@
-#include "devices/virtio/net.h"
-
 #include <linux/if_tun.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ids.h>
@@ -13,6 +11,7 @@
 #include <map>
 #include <thread>
 
+#include "devices/virtio/net.h"
 #include "devices/virtio/net_abi.h"
 #include "devices/virtio/split_ring.h"
 #include "gmock/gmock.h"
@@ -186,11 +185,10 @@ TEST_F(VirtioNetTest, OffersNetFeaturesAndTwoQueuesForOnePair) {
   EXPECT_EQ(net_->device_id(), static_cast<uint32_t>(VIRTIO_ID_NET));
   EXPECT_EQ(net_->num_queues(), 2);
   const uint64_t features = net_->device_features();
-  for (int bit : {VIRTIO_F_VERSION_1, vnet::kFRingEventIdx, vnet::kFRingIndirectDesc,
-                  vnet::kFMac, vnet::kFStatus, vnet::kFMrgRxbuf, vnet::kFCsum,
-                  vnet::kFGuestCsum, vnet::kFGuestTso4, vnet::kFGuestTso6, vnet::kFGuestEcn,
-                  vnet::kFGuestUfo, vnet::kFHostTso4, vnet::kFHostTso6, vnet::kFHostEcn,
-                  vnet::kFHostUfo}) {
+  for (int bit : {VIRTIO_F_VERSION_1, vnet::kFRingEventIdx, vnet::kFRingIndirectDesc, vnet::kFMac,
+                  vnet::kFStatus, vnet::kFMrgRxbuf, vnet::kFCsum, vnet::kFGuestCsum,
+                  vnet::kFGuestTso4, vnet::kFGuestTso6, vnet::kFGuestEcn, vnet::kFGuestUfo,
+                  vnet::kFHostTso4, vnet::kFHostTso6, vnet::kFHostEcn, vnet::kFHostUfo}) {
     EXPECT_TRUE(features & Bit(bit)) << "bit " << bit;
   }
   EXPECT_FALSE(features & Bit(vnet::kFCtrlVq));
@@ -313,10 +311,10 @@ TEST_F(VirtioNetTest, TransmitGathersAFrameSpreadOverBuffers) {
 TEST_F(VirtioNetTest, TransmitDropsOversizeAndShortFramesWithoutReset) {
   MakeDevice(1);
   Activate(kV1);
-  PostTx({Frame(VirtioNet::kMaxFrameSize + 1, 1)});            // one byte too many
+  PostTx({Frame(VirtioNet::kMaxFrameSize + 1, 1)});  // one byte too many
   const std::vector<uint8_t> largest = Frame(VirtioNet::kMaxFrameSize, 2);
-  PostTx({largest});                                            // exactly the limit
-  PostTx({std::vector<uint8_t>(kHdr - 1, 0)});                 // not even a header
+  PostTx({largest});                            // exactly the limit
+  PostTx({std::vector<uint8_t>(kHdr - 1, 0)});  // not even a header
   const std::vector<uint8_t> after = Frame(40, 5);
   PostTx({after});
   net_->OnTxNotify(0);
