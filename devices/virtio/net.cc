@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstring>
 
@@ -23,6 +24,9 @@ namespace {
 using net::kVnetHeaderSize;
 
 constexpr uint64_t Bit(int n) { return 1ull << n; }
+
+// virtio 1.x fields are little-endian; Skiff copies them as native values.
+static_assert(std::endian::native == std::endian::little);
 
 // Everything the device offers, before vhost trims ring features.
 constexpr uint64_t kBaseFeatures =
