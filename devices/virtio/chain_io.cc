@@ -20,6 +20,14 @@ uint64_t TotalBytes(const std::vector<Buffer>& buffers) {
   return total;
 }
 
+// written() is what goes in the used ring's 32-bit len. Chains from Pop
+// never hold 4 GiB of writable buffers; a hand-built one might, and then an
+// underestimate is what the spec allows (§2.7.8), a wrapped count is not.
+uint32_t AddSaturating(uint32_t total, uint64_t bytes) {
+  const uint64_t sum = uint64_t{total} + bytes;
+  return sum > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(sum);
+}
+
 struct Cursor {
   size_t index = 0;     // buffer
   uint32_t offset = 0;  // bytes into it
@@ -47,8 +55,8 @@ absl::Status Advance(const std::vector<Buffer>& buffers, Cursor& cursor, uint64_
     uint64_t gpa;
     // Chains from Pop cannot overflow here; hand-built ones might.
     if (__builtin_add_overflow(buffer.addr, uint64_t{cursor.offset}, &gpa)) {
-      return absl::OutOfRangeError(absl::StrFormat(
-          "virtqueue chain: buffer 0x%x+0x%x overflows", buffer.addr, cursor.offset));
+      return absl::OutOfRangeError(absl::StrFormat("virtqueue chain: buffer 0x%x+0x%x overflows",
+                                                   buffer.addr, cursor.offset));
     }
     RETURN_IF_ERROR(visit(gpa, done, piece));
     done += piece;
@@ -83,10 +91,10 @@ ChainReader::ChainReader(const GuestMemory& memory, const DescriptorChain& chain
 absl::Status ChainReader::Read(std::span<uint8_t> out) {
   if (out.size() > remaining_) return NotEnough("readable", out.size(), remaining_);
   Cursor cursor{index_, offset_};
-  RETURN_IF_ERROR(Advance(buffers_, cursor, out.size(),
-                          [&](uint64_t gpa, uint64_t done, uint32_t length) {
-                            return memory_.Read(gpa, out.subspan(done, length));
-                          }));
+  RETURN_IF_ERROR(
+      Advance(buffers_, cursor, out.size(), [&](uint64_t gpa, uint64_t done, uint32_t length) {
+        return memory_.Read(gpa, out.subspan(done, length));
+      }));
   index_ = cursor.index;
   offset_ = cursor.offset;
   remaining_ -= out.size();
@@ -115,14 +123,14 @@ ChainWriter::ChainWriter(const GuestMemory& memory, const DescriptorChain& chain
 absl::Status ChainWriter::Write(std::span<const uint8_t> in) {
   if (in.size() > remaining_) return NotEnough("writable", in.size(), remaining_);
   Cursor cursor{index_, offset_};
-  RETURN_IF_ERROR(Advance(buffers_, cursor, in.size(),
-                          [&](uint64_t gpa, uint64_t done, uint32_t length) {
-                            return memory_.Write(gpa, in.subspan(done, length));
-                          }));
+  RETURN_IF_ERROR(
+      Advance(buffers_, cursor, in.size(), [&](uint64_t gpa, uint64_t done, uint32_t length) {
+        return memory_.Write(gpa, in.subspan(done, length));
+      }));
   index_ = cursor.index;
   offset_ = cursor.offset;
   remaining_ -= in.size();
-  written_ += static_cast<uint32_t>(in.size());
+  written_ = AddSaturating(written_, in.size());
   return absl::OkStatus();
 }
 
@@ -134,7 +142,7 @@ absl::Status ChainWriter::Skip(uint64_t bytes) {
   index_ = cursor.index;
   offset_ = cursor.offset;
   remaining_ -= bytes;
-  written_ += static_cast<uint32_t>(bytes);
+  written_ = AddSaturating(written_, bytes);
   return absl::OkStatus();
 }
 

@@ -149,9 +149,9 @@ class ChainWalker {
       RETURN_IF_ERROR(AddBuffer(desc, index, in_indirect));
       if (!(desc.flags & kDescFlagNext)) return absl::OkStatus();
       if (desc.next >= entries) {
-        return absl::InvalidArgumentError(absl::StrFormat(
-            "virtqueue: %sdescriptor %u links to %u, past the table's %u entries",
-            in_indirect ? "indirect " : "", index, desc.next, entries));
+        return absl::InvalidArgumentError(
+            absl::StrFormat("virtqueue: %sdescriptor %u links to %u, past the table's %u entries",
+                            in_indirect ? "indirect " : "", index, desc.next, entries));
       }
       index = desc.next;
     }
@@ -171,8 +171,8 @@ class ChainWalker {
           index));
     }
     if (desc.flags & kDescFlagNext) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "virtqueue: descriptor %u has both INDIRECT and NEXT", index));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("virtqueue: descriptor %u has both INDIRECT and NEXT", index));
     }
     // A table longer than the queue could only hold a chain the spec
     // forbids (longer than the queue size), so it is refused up front; this
@@ -207,16 +207,16 @@ class ChainWalker {
     uint64_t end;
     if (__builtin_add_overflow(desc.addr, uint64_t{desc.len}, &end) ||
         !memory_.Contains(desc.addr, desc.len)) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "virtqueue: %sdescriptor %u buffer 0x%x+0x%x is not inside guest RAM",
-          in_indirect ? "indirect " : "", index, desc.addr, desc.len));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("virtqueue: %sdescriptor %u buffer 0x%x+0x%x is not inside guest RAM",
+                          in_indirect ? "indirect " : "", index, desc.addr, desc.len));
     }
     std::vector<Buffer>& buffers = writable ? chain_.writable : chain_.readable;
     uint32_t& total = writable ? chain_.writable_bytes : chain_.readable_bytes;
     if (__builtin_add_overflow(total, desc.len, &total)) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "virtqueue: chain from head %u has more than 4 GiB of %s buffers", chain_.head,
-          writable ? "device-writable" : "device-readable"));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("virtqueue: chain from head %u has more than 4 GiB of %s buffers",
+                          chain_.head, writable ? "device-writable" : "device-readable"));
     }
     buffers.push_back(Buffer{desc.addr, desc.len});
     return absl::OkStatus();
@@ -256,9 +256,9 @@ absl::StatusOr<Virtqueue> Virtqueue::Create(const QueueConfig& config, uint16_t 
     return absl::FailedPreconditionError("virtqueue: the driver did not enable this queue");
   }
   if (max_size == 0 || max_size > kMaxQueueSize || !std::has_single_bit(max_size)) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "virtqueue: device maximum size %u is not a power of two in [1, %u]", max_size,
-        kMaxQueueSize));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("virtqueue: device maximum size %u is not a power of two in [1, %u]",
+                        max_size, kMaxQueueSize));
   }
   if (config.size == 0 || config.size > max_size || !std::has_single_bit(config.size)) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -294,15 +294,14 @@ absl::StatusOr<std::optional<DescriptorChain>> Virtqueue::Pop(const GuestMemory&
   if (pending == 0) return std::nullopt;
 
   const uint16_t slot = next_avail_ & (config_.size - 1);
-  ASSIGN_OR_RETURN(uint16_t head,
-                   LoadOnce<uint16_t>(memory,
-                                      config_.avail_ring + kRingEntriesOffset +
-                                          kAvailEntrySize * slot,
-                                      std::memory_order_relaxed, "available ring entry"));
+  ASSIGN_OR_RETURN(
+      uint16_t head,
+      LoadOnce<uint16_t>(memory, config_.avail_ring + kRingEntriesOffset + kAvailEntrySize * slot,
+                         std::memory_order_relaxed, "available ring entry"));
   if (head >= config_.size) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "virtqueue: available ring entry %u names head %u, past the queue size %u", slot, head,
-        config_.size));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("virtqueue: available ring entry %u names head %u, past the queue size %u",
+                        slot, head, config_.size));
   }
   ASSIGN_OR_RETURN(std::span<uint8_t> desc_table,
                    memory.GetSpan(config_.desc_table, DescTableBytes(config_.size)));
@@ -325,13 +324,13 @@ void Virtqueue::UndoPop() {
 
 absl::Status Virtqueue::PushUsed(const GuestMemory& memory, uint16_t head, uint32_t written) {
   if (head >= config_.size) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "virtqueue: used head %u is past the queue size %u", head, config_.size));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("virtqueue: used head %u is past the queue size %u", head, config_.size));
   }
   const uint16_t slot = next_used_ & (config_.size - 1);
   const uint64_t elem = config_.used_ring + kRingEntriesOffset + kUsedElemSize * slot;
-  RETURN_IF_ERROR(StoreOnce<uint32_t>(memory, elem, head, std::memory_order_relaxed,
-                                      "used element id"));
+  RETURN_IF_ERROR(
+      StoreOnce<uint32_t>(memory, elem, head, std::memory_order_relaxed, "used element id"));
   RETURN_IF_ERROR(StoreOnce<uint32_t>(memory, elem + 4, written, std::memory_order_relaxed,
                                       "used element len"));
   const uint16_t new_used = next_used_ + 1;
@@ -353,11 +352,11 @@ absl::StatusOr<bool> Virtqueue::ShouldNotify(const GuestMemory& memory) {
     signalled_used_ = next_used_;
     return !(flags & kAvailFlagNoInterrupt);
   }
-  ASSIGN_OR_RETURN(uint16_t used_event,
-                   LoadOnce<uint16_t>(memory,
-                                      config_.avail_ring + kRingEntriesOffset +
-                                          kAvailEntrySize * config_.size,
-                                      std::memory_order_relaxed, "used_event"));
+  ASSIGN_OR_RETURN(
+      uint16_t used_event,
+      LoadOnce<uint16_t>(memory,
+                         config_.avail_ring + kRingEntriesOffset + kAvailEntrySize * config_.size,
+                         std::memory_order_relaxed, "used_event"));
   const uint16_t old_used = signalled_used_;
   signalled_used_ = next_used_;
   return NeedEvent(used_event, next_used_, old_used);
@@ -375,8 +374,8 @@ absl::Status Virtqueue::SetNotification(const GuestMemory& memory, bool enabled)
     }
   } else {
     RETURN_IF_ERROR(StoreOnce<uint16_t>(memory, config_.used_ring + kRingFlagsOffset,
-                                        enabled ? 0 : kUsedFlagNoNotify,
-                                        std::memory_order_relaxed, "used ring flags"));
+                                        enabled ? 0 : kUsedFlagNoNotify, std::memory_order_relaxed,
+                                        "used ring flags"));
   }
   // The store above must be visible before the caller re-reads avail idx,
   // or a kick the driver suppressed meanwhile would be lost (see top).

@@ -8,6 +8,8 @@
 // refused, every buffer must lie in guest RAM, device-readable buffers must
 // precede device-writable ones and total lengths must fit in 32 bits. A
 // malformed ring yields an error: the device then reports NEEDS_RESET.
+// Zero-length descriptors are legal and dropped: a chain's buffers are never
+// empty. Only the split ring is implemented (no VIRTIO_F_RING_PACKED).
 #pragma once
 
 #include <cstdint>

@@ -78,7 +78,7 @@ TEST_F(ChainIoTest, ReaderSkipsAcrossBuffers) {
   ChainReader reader(mem(), chain_);
   ASSERT_TRUE(reader.Skip(3).ok());  // exactly the first buffer
   ASSERT_OK_AND_ASSIGN(uint8_t first, reader.ReadObj<uint8_t>());
-  EXPECT_EQ(first, 0x00);  // 0x200
+  EXPECT_EQ(first, 0x00);            // 0x200
   ASSERT_TRUE(reader.Skip(6).ok());  // rest of 0x200 buffer + 2 of 0x300
   ASSERT_OK_AND_ASSIGN(uint8_t later, reader.ReadObj<uint8_t>());
   EXPECT_EQ(later, 0x02);  // 0x302
@@ -156,6 +156,17 @@ TEST_F(ChainIoTest, EmptyDirectionsHaveNothingToGive) {
   EXPECT_FALSE(writer.WriteObj<uint8_t>(0).ok());
   ASSERT_OK_AND_ASSIGN(auto spans, writer.RemainingSpans(10));
   EXPECT_TRUE(spans.empty());
+}
+
+TEST_F(ChainIoTest, WrittenSaturatesInsteadOfWrapping) {
+  // Only a hand-built chain can exceed 4 GiB; Skip touches no memory.
+  DescriptorChain huge;
+  huge.writable = {{0, 0xffff0000}, {0, 0xffff0000}};
+  ChainWriter writer(mem(), huge);
+  EXPECT_EQ(writer.remaining(), 0x1'fffe'0000ull);
+  ASSERT_TRUE(writer.Skip(0x1'0000'0000ull).ok());
+  EXPECT_EQ(writer.written(), UINT32_MAX);
+  EXPECT_EQ(writer.remaining(), 0xfffe'0000ull);
 }
 
 TEST_F(ChainIoTest, WorksOnAChainPoppedFromAQueue) {

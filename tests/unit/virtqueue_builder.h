@@ -46,8 +46,11 @@ class VirtqueueBuilder {
   }
 
   QueueConfig config() const {
-    return QueueConfig{.size = size_, .desc_table = desc_, .avail_ring = avail_,
-                       .used_ring = used_, .ready = true};
+    return QueueConfig{.size = size_,
+                       .desc_table = desc_,
+                       .avail_ring = avail_,
+                       .used_ring = used_,
+                       .ready = true};
   }
 
   struct Buf {
@@ -80,22 +83,19 @@ class VirtqueueBuilder {
                         last ? 0 : static_cast<uint16_t>(i + 1));
     }
     const uint16_t head = NextFreeSlot();
-    WriteDescriptor(head, table_gpa, static_cast<uint32_t>(16 * bufs.size()),
-                    kDescFlagIndirect, 0);
+    WriteDescriptor(head, table_gpa, static_cast<uint32_t>(16 * bufs.size()), kDescFlagIndirect, 0);
     PublishHead(head);
     return head;
   }
 
   // Raw descriptor `index` of the queue's table (index < size).
-  void WriteDescriptor(uint16_t index, uint64_t addr, uint32_t len, uint16_t flags,
-                       uint16_t next) {
+  void WriteDescriptor(uint16_t index, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next) {
     if (index >= size_) Fail("WriteDescriptor index past the table");
     WriteDescriptorAt(desc_ + 16ull * index, addr, len, flags, next);
   }
 
   // Raw descriptor anywhere in guest memory (e.g. in an indirect table).
-  void WriteDescriptorAt(uint64_t gpa, uint64_t addr, uint32_t len, uint16_t flags,
-                         uint16_t next) {
+  void WriteDescriptorAt(uint64_t gpa, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next) {
     Put<uint64_t>(gpa, addr);
     Put<uint32_t>(gpa + 8, len);
     Put<uint16_t>(gpa + 12, flags);
@@ -139,8 +139,7 @@ class VirtqueueBuilder {
   }
 
   static uint16_t FlagsFor(const Buf& buf, bool last) {
-    return static_cast<uint16_t>((buf.writable ? kDescFlagWrite : 0) |
-                                 (last ? 0 : kDescFlagNext));
+    return static_cast<uint16_t>((buf.writable ? kDescFlagWrite : 0) | (last ? 0 : kDescFlagNext));
   }
 
   uint16_t NextFreeSlot() {

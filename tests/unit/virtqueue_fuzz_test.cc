@@ -41,22 +41,34 @@ class RandomRing {
 
   uint64_t Addr() {
     switch (Below(7)) {
-      case 0: return rng_();                                 // anywhere
-      case 1: return Below(kHighEnd + 0x2000);               // around RAM and the hole
-      case 2: return kLowEnd - Below(0x40);                  // end of the low region
-      case 3: return kHighEnd - Below(0x40);                 // end of RAM
-      case 4: return ~uint64_t{0} - Below(0x100);            // near 2^64
-      case 5: return kTables + 16 * Below(kTableEntries);    // an indirect table
-      default: return kHighBase + Below(0x2000);             // plain data
+      case 0:
+        return rng_();  // anywhere
+      case 1:
+        return Below(kHighEnd + 0x2000);  // around RAM and the hole
+      case 2:
+        return kLowEnd - Below(0x40);  // end of the low region
+      case 3:
+        return kHighEnd - Below(0x40);  // end of RAM
+      case 4:
+        return ~uint64_t{0} - Below(0x100);  // near 2^64
+      case 5:
+        return kTables + 16 * Below(kTableEntries);  // an indirect table
+      default:
+        return kHighBase + Below(0x2000);  // plain data
     }
   }
   uint32_t Len() {
     switch (Below(6)) {
-      case 0: return 0;
-      case 1: return static_cast<uint32_t>(rng_());
-      case 2: return static_cast<uint32_t>(16 * (1 + Below(kTableEntries)));
-      case 3: return static_cast<uint32_t>(Below(0x10000));
-      default: return static_cast<uint32_t>(1 + Below(0x100));
+      case 0:
+        return 0;
+      case 1:
+        return static_cast<uint32_t>(rng_());
+      case 2:
+        return static_cast<uint32_t>(16 * (1 + Below(kTableEntries)));
+      case 3:
+        return static_cast<uint32_t>(Below(0x10000));
+      default:
+        return static_cast<uint32_t>(1 + Below(0x100));
     }
   }
   uint16_t Flags() {
@@ -98,10 +110,10 @@ class RandomRing {
 };
 
 struct Outcome {
-  int chains = 0;            // chains accepted
-  int indirect_chains = 0;   // accepted chains that used an indirect table
-  int errors = 0;            // Pops refused
-  int empty = 0;             // Pops with nothing available
+  int chains = 0;           // chains accepted
+  int indirect_chains = 0;  // accepted chains that used an indirect table
+  int errors = 0;           // Pops refused
+  int empty = 0;            // Pops with nothing available
 };
 
 void CheckChain(const GuestMemory& memory, const DescriptorChain& chain, uint16_t size) {
@@ -218,8 +230,9 @@ TEST(VirtqueueFuzzTest, RandomRingsNeverCrashOrEscapeGuestRam) {
   // Not asserted (the test machines are shared), but recorded: it should
   // stay well under 2 s.
   const auto elapsed = std::chrono::steady_clock::now() - start;
-  RecordProperty("elapsed_ms",
-                 static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()));
+  RecordProperty(
+      "elapsed_ms",
+      static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()));
   RecordProperty("chains", outcome.chains);
   RecordProperty("indirect_chains", outcome.indirect_chains);
   RecordProperty("errors", outcome.errors);

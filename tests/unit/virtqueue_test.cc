@@ -130,8 +130,8 @@ TEST_F(VirtqueueTest, CreateRefusesRingsNotWhollyInRam) {
 
 TEST(VirtqueueCreateTest, RefusesARingAcrossAHoleInGuestRam) {
   auto mem = FakeGuestMemory::WithRegions({{0, 0x1000}, {0x2000, 0x1000}});
-  QueueConfig config{.size = 16, .desc_table = 0xf80, .avail_ring = 0x2000,
-                     .used_ring = 0x2100, .ready = true};
+  QueueConfig config{
+      .size = 16, .desc_table = 0xf80, .avail_ring = 0x2000, .used_ring = 0x2100, .ready = true};
   // 0xf80 + 256 bytes runs from the first region into the hole.
   EXPECT_THAT(Virtqueue::Create(config, 256, {}, mem.memory()).status().message(),
               HasSubstr("descriptor table 0xf80+0x100 is not inside guest RAM"));
@@ -313,8 +313,7 @@ TEST_F(VirtqueueTest, PopRefusesChainsLongerThanTheQueueIndirectIncluded) {
   // One direct buffer plus a full-size indirect table: size + 1 buffers.
   std::vector<Buf> bufs(kSize, Buf{kData, 8, false});
   for (uint16_t i = 0; i < kSize; ++i) {
-    vq_.WriteDescriptorAt(kTable + 16 * i, kData, 8, i + 1 < kSize ? kDescFlagNext : 0,
-                          i + 1);
+    vq_.WriteDescriptorAt(kTable + 16 * i, kData, 8, i + 1 < kSize ? kDescFlagNext : 0, i + 1);
   }
   vq_.WriteDescriptor(0, kData, 8, kDescFlagNext, 1);
   vq_.WriteDescriptor(1, kTable, 16 * kSize, kDescFlagIndirect, 0);
@@ -344,12 +343,12 @@ TEST_F(VirtqueueTest, PopRefusesBuffersOutsideRam) {
     uint64_t addr;
     uint32_t len;
   } bad[] = {
-      {kRamSize, 1},                      // just past the end
-      {kRamSize - 0x10, 0x11},            // straddles the end
-      {0x1'0000'0000ull, 0x10},           // far away
-      {0xffff'ffff'ffff'fff0ull, 0x20},   // addr + len overflows
-      {0xffff'ffff'ffff'ffffull, 1},      // ends exactly at 2^64
-      {0, 0xffff'ffff},                   // bigger than RAM
+      {kRamSize, 1},                     // just past the end
+      {kRamSize - 0x10, 0x11},           // straddles the end
+      {0x1'0000'0000ull, 0x10},          // far away
+      {0xffff'ffff'ffff'fff0ull, 0x20},  // addr + len overflows
+      {0xffff'ffff'ffff'ffffull, 1},     // ends exactly at 2^64
+      {0, 0xffff'ffff},                  // bigger than RAM
   };
   for (const auto& buffer : bad) {
     for (bool writable : {false, true}) {
@@ -366,8 +365,7 @@ TEST_F(VirtqueueTest, PopRefusesBuffersOutsideRam) {
 TEST(VirtqueueHoleTest, PopRefusesABufferStraddlingAHole) {
   auto mem = FakeGuestMemory::WithRegions({{0, 0x10000}, {0x20000, 0x10000}});
   VirtqueueBuilder vq(mem, kSize, kRingBase);
-  ASSERT_OK_AND_ASSIGN(Virtqueue queue,
-                       Virtqueue::Create(vq.config(), kMaxSize, {}, mem.memory()));
+  ASSERT_OK_AND_ASSIGN(Virtqueue queue, Virtqueue::Create(vq.config(), kMaxSize, {}, mem.memory()));
   // Fine on either side of the hole ...
   vq.AddChain({{0xff00, 0x100, false}, {0x20000, 0x100, true}});
   ASSERT_OK_AND_ASSIGN(auto chain, queue.Pop(mem.memory()));
@@ -500,12 +498,11 @@ TEST(VirtqueueTotalTest, PopRefusesChainsWithMoreThanFourGigabytesPerDirection) 
                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   ASSERT_NE(addr, MAP_FAILED);
   Mapping mapping(addr, kBig);
-  ASSERT_OK_AND_ASSIGN(GuestMemory memory,
-                       GuestMemory::Create({{0, kBig, mapping.data()}}));
+  ASSERT_OK_AND_ASSIGN(GuestMemory memory, GuestMemory::Create({{0, kBig, mapping.data()}}));
   for (bool writable : {false, true}) {
     // Overlapping buffers are legal but each counts: 0xffff0000 twice > 4 GiB.
-    QueueConfig config{.size = 16, .desc_table = 0x1000, .avail_ring = 0x1100,
-                       .used_ring = 0x1200, .ready = true};
+    QueueConfig config{
+        .size = 16, .desc_table = 0x1000, .avail_ring = 0x1100, .used_ring = 0x1200, .ready = true};
     std::memset(mapping.data(), 0, 0x2000);
     const uint16_t flags = (writable ? kDescFlagWrite : 0);
     auto put = [&](uint64_t gpa, auto value) { ASSERT_TRUE(memory.WriteObj(gpa, value).ok()); };
@@ -518,14 +515,143 @@ TEST(VirtqueueTotalTest, PopRefusesChainsWithMoreThanFourGigabytesPerDirection) 
     put(0x101c, uint16_t(flags));
     put(0x1102, uint16_t{1});  // avail idx; ring[0] = head 0
     ASSERT_OK_AND_ASSIGN(Virtqueue queue, Virtqueue::Create(config, 256, {}, memory));
-    ExpectPopError(queue, memory,
-                   writable ? "more than 4 GiB of device-writable" : "more than 4 GiB of device-readable");
+    ExpectPopError(
+        queue, memory,
+        writable ? "more than 4 GiB of device-writable" : "more than 4 GiB of device-readable");
     // One of them alone is fine.
     put(0x100c, uint16_t(flags));
     ASSERT_OK_AND_ASSIGN(auto chain, queue.Pop(memory));
     ASSERT_TRUE(chain.has_value());
     EXPECT_EQ(writable ? chain->writable_bytes : chain->readable_bytes, 0xffff0000u);
   }
+}
+
+TEST(VirtqueueHoleTest, PopRefusesAnIndirectTableStraddlingAHole) {
+  auto mem = FakeGuestMemory::WithRegions({{0, 0x10000}, {0x20000, 0x10000}});
+  VirtqueueBuilder vq(mem, kSize, kRingBase);
+  ASSERT_OK_AND_ASSIGN(Virtqueue queue, Virtqueue::Create(vq.config(), kMaxSize,
+                                                          {.indirect = true}, mem.memory()));
+  // Table in the second region: fine.
+  vq.AddIndirectChain(0x20000, {{0x100, 8, false}, {0x20100, 8, true}});
+  ASSERT_OK_AND_ASSIGN(auto chain, queue.Pop(mem.memory()));
+  ASSERT_TRUE(chain.has_value());
+  EXPECT_EQ(chain->readable_bytes + chain->writable_bytes, 16u);
+  // Two entries: the first in the low region, the second in the hole.
+  vq.WriteDescriptor(1, 0xfff0, 32, kDescFlagIndirect, 0);
+  vq.PublishHead(1);
+  ExpectPopError(queue, mem.memory(), "indirect table 0xfff0+0x20 is not inside guest RAM");
+}
+
+TEST(VirtqueueBigTest, HandlesTheLargestQueueSize) {
+  constexpr uint16_t kBig = 32768;
+  FakeGuestMemory mem(0x200000);
+  VirtqueueBuilder vq(mem, kBig, 0x10000);
+  ASSERT_OK_AND_ASSIGN(Virtqueue queue, Virtqueue::Create(vq.config(), kBig, {}, mem.memory()));
+  // A loop over the whole table is caught after 32768 descriptors.
+  for (uint32_t i = 0; i < kBig; ++i) {
+    vq.WriteDescriptor(static_cast<uint16_t>(i), 0x100, 1, kDescFlagNext,
+                       static_cast<uint16_t>((i + 1) % kBig));
+  }
+  vq.PublishHead(kBig - 1);
+  ExpectPopError(queue, mem.memory(), "longer than the queue size 32768 (or loops)");
+  // The same table with an end is a legal chain of exactly 32768 buffers.
+  vq.WriteDescriptor(kBig - 2, 0x100, 1, 0, 0);
+  ASSERT_OK_AND_ASSIGN(auto chain, queue.Pop(mem.memory()));
+  ASSERT_TRUE(chain.has_value());
+  EXPECT_EQ(chain->readable.size(), kBig);
+  EXPECT_EQ(chain->readable_bytes, kBig);
+}
+
+TEST_F(VirtqueueTest, AvailableCountTracksPops) {
+  ASSERT_OK_AND_ASSIGN(Virtqueue queue, Create());
+  for (int i = 0; i < 5; ++i) vq_.AddChain({{kData, 8, true}});
+  ASSERT_OK_AND_ASSIGN(uint16_t available, queue.AvailableCount(mem()));
+  EXPECT_EQ(available, 5);
+  ASSERT_TRUE(queue.Pop(mem()).ok());
+  ASSERT_TRUE(queue.Pop(mem()).ok());
+  ASSERT_OK_AND_ASSIGN(available, queue.AvailableCount(mem()));
+  EXPECT_EQ(available, 3);
+  queue.UndoPop();
+  ASSERT_OK_AND_ASSIGN(available, queue.AvailableCount(mem()));
+  EXPECT_EQ(available, 4);
+}
+
+TEST_F(VirtqueueTest, PopCopiesTheChainSoLaterDriverWritesDoNotChangeIt) {
+  ASSERT_OK_AND_ASSIGN(Virtqueue queue, Create());
+  const uint16_t head = vq_.AddChain({{kData, 8, false}, {kData + 0x100, 8, true}});
+  ASSERT_OK_AND_ASSIGN(auto chain, queue.Pop(mem()));
+  ASSERT_TRUE(chain.has_value());
+  // A hostile driver rewrites the descriptor to point outside RAM.
+  vq_.WriteDescriptor(head, 0xffff'ffff'0000ull, 0xffff, 0, 0);
+  EXPECT_THAT(chain->readable, ElementsAre(IsBuffer(kData, 8u)));
+  EXPECT_THAT(chain->writable, ElementsAre(IsBuffer(kData + 0x100, 8u)));
+}
+
+// ---- The test helpers other device tests rely on ----
+
+TEST(FakeGuestMemoryTest, DescribesItsRegions) {
+  FakeGuestMemory plain(0x3000, 0x100000);
+  EXPECT_EQ(plain.base(), 0x100000u);
+  EXPECT_EQ(plain.size(), 0x3000u);
+  EXPECT_TRUE(plain.memory().Contains(0x100000, 0x3000));
+  EXPECT_FALSE(plain.memory().Contains(0xfffff, 1));
+  *plain.host(0x100010) = 0x42;
+  ASSERT_OK_AND_ASSIGN(uint8_t byte, plain.memory().ReadObj<uint8_t>(0x100010));
+  EXPECT_EQ(byte, 0x42);
+
+  auto holed = FakeGuestMemory::WithRegions({{0x10000, 0x1000}, {0, 0x2000}});
+  EXPECT_EQ(holed.base(), 0u);
+  EXPECT_EQ(holed.size(), 0x3000u);
+  EXPECT_FALSE(holed.memory().Contains(0x2000, 1));
+  EXPECT_FALSE(holed.memory().Contains(0x1fff, 2));
+  EXPECT_TRUE(holed.memory().Contains(0x10000, 0x1000));
+}
+
+TEST(FakeGuestMemoryTest, HostAlignmentMatchesGuestAlignment) {
+  // A region at an odd page offset still maps naturally aligned fields to
+  // naturally aligned host addresses, as real page-aligned RAM does.
+  FakeGuestMemory mem(0x2000, 0x1234);
+  for (uint64_t gpa : {0x1240ull, 0x2000ull, 0x3000ull}) {
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(mem.host(gpa)) % 4096, gpa % 4096);
+  }
+  FakeGuestMemory moved = std::move(mem);
+  EXPECT_TRUE(moved.memory().Contains(0x1234, 0x2000));
+  *moved.host(0x1234) = 1;
+}
+
+TEST(VirtqueueBuilderTest, LaysOutTheRingsAsTheSpecSays) {
+  FakeGuestMemory mem(0x10000);
+  VirtqueueBuilder vq(mem, 8, 0x2000);
+  const QueueConfig config = vq.config();
+  EXPECT_TRUE(config.ready);
+  EXPECT_EQ(config.size, 8);
+  EXPECT_EQ(config.desc_table, 0x2000u);
+  EXPECT_EQ(config.avail_ring, 0x2000u + 16 * 8);
+  // avail: 6 + 2*8 = 22 bytes, used starts at the next 4-byte boundary.
+  EXPECT_EQ(config.used_ring, 0x2000u + 16 * 8 + 24);
+
+  const uint16_t head = vq.AddChain({{0x8000, 0x10, false}, {0x9000, 0x20, true}});
+  EXPECT_EQ(head, 0);
+  ASSERT_OK_AND_ASSIGN(uint64_t addr, mem.memory().ReadObj<uint64_t>(0x2000));
+  ASSERT_OK_AND_ASSIGN(uint16_t flags, mem.memory().ReadObj<uint16_t>(0x2000 + 12));
+  ASSERT_OK_AND_ASSIGN(uint16_t next, mem.memory().ReadObj<uint16_t>(0x2000 + 14));
+  ASSERT_OK_AND_ASSIGN(uint16_t flags1, mem.memory().ReadObj<uint16_t>(0x2010 + 12));
+  EXPECT_EQ(addr, 0x8000u);
+  EXPECT_EQ(flags, kDescFlagNext);
+  EXPECT_EQ(next, 1);
+  EXPECT_EQ(flags1, kDescFlagWrite);
+  EXPECT_EQ(vq.avail_idx(), 1);
+  ASSERT_OK_AND_ASSIGN(uint16_t ring0, mem.memory().ReadObj<uint16_t>(config.avail_ring + 4));
+  EXPECT_EQ(ring0, head);
+
+  // The next chain takes the next free slots.
+  EXPECT_EQ(vq.AddChain({{0x8000, 1, true}}), 2);
+  vq.SetUsedEvent(0x1234);
+  ASSERT_OK_AND_ASSIGN(uint16_t used_event,
+                       mem.memory().ReadObj<uint16_t>(config.avail_ring + 4 + 2 * 8));
+  EXPECT_EQ(used_event, 0x1234);
+  ASSERT_TRUE(mem.memory().WriteObj<uint16_t>(config.used_ring + 4 + 8 * 8, 0x4321).ok());
+  EXPECT_EQ(vq.avail_event(), 0x4321);
 }
 
 // ---- UndoPop ----

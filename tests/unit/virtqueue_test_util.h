@@ -14,10 +14,10 @@
 
 #ifndef ASSERT_OK_AND_ASSIGN
 // ASSERT_OK_AND_ASSIGN(auto x, F()); declares x = *F() or fails the test.
-#define ASSERT_OK_AND_ASSIGN(lhs, expr)                                           \
-  auto SKIFF_TEST_CONCAT(statusor_, __LINE__) = (expr);                           \
-  ASSERT_TRUE(SKIFF_TEST_CONCAT(statusor_, __LINE__).ok())                        \
-      << SKIFF_TEST_CONCAT(statusor_, __LINE__).status();                         \
+#define ASSERT_OK_AND_ASSIGN(lhs, expr)                    \
+  auto SKIFF_TEST_CONCAT(statusor_, __LINE__) = (expr);    \
+  ASSERT_TRUE(SKIFF_TEST_CONCAT(statusor_, __LINE__).ok()) \
+      << SKIFF_TEST_CONCAT(statusor_, __LINE__).status();  \
   lhs = *std::move(SKIFF_TEST_CONCAT(statusor_, __LINE__))
 #endif
 
