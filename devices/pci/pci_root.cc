@@ -129,13 +129,19 @@ absl::Status PciRoot::Attach(const Slot& slot, std::shared_ptr<PciDevice> device
   return absl::OkStatus();
 }
 
+void PciRoot::ReleaseSlot(const Slot& slot) {
+  std::lock_guard lock(mutex_);
+  if (slot.device < kDevicesPerBus && slots_[slot.device].device == nullptr) {
+    slots_[slot.device].reserved = false;
+  }
+}
+
 absl::StatusOr<PciRoot::Slot> PciRoot::Add(std::shared_ptr<PciDevice> device) {
   auto slot = ReserveSlot();
   if (!slot.ok()) return slot.status();
   auto status = Attach(*slot, std::move(device));
   if (!status.ok()) {
-    std::lock_guard lock(mutex_);
-    slots_[slot->device].reserved = false;
+    ReleaseSlot(*slot);
     return status;
   }
   return slot;

@@ -64,6 +64,8 @@ class PciRoot {
   // enables memory/I/O decode and maps the BARs. Errors: slot not reserved
   // or taken, windows exhausted, a BAR overlapping something on the bus.
   absl::Status Attach(const Slot& slot, std::shared_ptr<PciDevice> device);
+  // Gives back a reserved slot nothing was attached to (set-up failed).
+  void ReleaseSlot(const Slot& slot);
   // ReserveSlot + Attach, for devices that need neither BDF nor INTx.
   absl::StatusOr<Slot> Add(std::shared_ptr<PciDevice> device);
 

@@ -613,4 +613,22 @@ void VirtioPciTransport::UnregisterIoEventsLocked() {
   }
 }
 
+absl::StatusOr<std::shared_ptr<VirtioPciTransport>> AddVirtioPciDevice(
+    pci::PciRoot& root, std::shared_ptr<VirtioDevice> device, VirtioPciEnv env) {
+  ASSIGN_OR_RETURN(pci::PciRoot::Slot slot, root.ReserveSlot());
+  env.intx = slot.intx;
+  env.bdf = slot.bdf;
+  auto transport = VirtioPciTransport::Create(std::move(device), std::move(env));
+  if (!transport.ok()) {
+    root.ReleaseSlot(slot);
+    return transport.status();
+  }
+  absl::Status status = root.Attach(slot, *transport);
+  if (!status.ok()) {
+    root.ReleaseSlot(slot);
+    return status;
+  }
+  return transport;
+}
+
 }  // namespace skiff::virtio

@@ -30,6 +30,7 @@
 #include "devices/pci/msix_table.h"
 #include "devices/pci/pci_config_space.h"
 #include "devices/pci/pci_device.h"
+#include "devices/pci/pci_root.h"
 #include "devices/virtio/pci_interrupt.h"
 #include "devices/virtio/virtio_device.h"
 #include "vmm/event_loop.h"
@@ -146,5 +147,12 @@ class VirtioPciTransport : public pci::PciDevice {
   std::optional<uint64_t> bar_address_;  // where the root mapped the BAR
   std::vector<bool> ioevent_registered_;
 };
+
+// The usual way to add a virtio device behind PCI: reserves a slot on
+// `root`, fills env.intx and env.bdf from it, creates the transport and
+// attaches it (BARs assigned from the root's windows, decode on, mapped).
+// On error the slot is given back.
+absl::StatusOr<std::shared_ptr<VirtioPciTransport>> AddVirtioPciDevice(
+    pci::PciRoot& root, std::shared_ptr<VirtioDevice> device, VirtioPciEnv env);
 
 }  // namespace skiff::virtio

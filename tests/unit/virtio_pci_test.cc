@@ -605,6 +605,35 @@ TEST_F(VirtioPciTest, NotifyIoeventfdsFollowTheBar) {
   (*root).reset();
 }
 
+TEST_F(VirtioPciTest, AddVirtioPciDeviceFillsSlotAndAttaches) {
+  Bus mmio("mmio");
+  auto line = std::make_shared<FakeIrqLine>();
+  auto root = pci::PciRoot::Create(pci::PciRootConfig{.mmio32 = {0xc0000000, 0x10000000}}, &mmio,
+                                   nullptr, {line, line, line, line});
+  ASSERT_TRUE(root.ok());
+  VirtioPciEnv env;
+  env.msi = &msi_;
+  const size_t first_vector = msi_.states.size();  // SetUp's transport has the ones before
+  auto added = AddVirtioPciDevice(**root, device_, env);
+  ASSERT_TRUE(added.ok()) << added.status();
+  EXPECT_EQ((*root)->ReadConfig(0, 1, 0, pci::kVendorId, 4), 0x10421af4u);
+  EXPECT_EQ((*added)->ReadConfig(pci::kInterruptPin, 1), pci::kInterruptPinA);
+  EXPECT_TRUE((*root)->MappedAddress(1, 0).has_value());
+  // MSI messages carry 00:01.0 as requester ID.
+  transport_ = *added;
+  EnableMsix();
+  ProgramVector(0, 0x41);
+  ASSERT_EQ(msi_.states[first_vector]->message_log().size(), 1u);
+  EXPECT_EQ(msi_.states[first_vector]->message_log()[0].devid, 0x08u);
+  // A device the transport refuses gives its slot back.
+  auto bad = std::make_shared<FakeDevice>();
+  bad->features = 0;
+  EXPECT_FALSE(AddVirtioPciDevice(**root, bad, env).ok());
+  auto next = AddVirtioPciDevice(**root, std::make_shared<FakeDevice>(), env);
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ((*root)->ReadConfig(0, 2, 0, pci::kVendorId, 2), 0x1af4u);
+}
+
 TEST_F(VirtioPciTest, CreateRejectsDevicesItCannotHost) {
   VirtioPciEnv env;
   auto device = std::make_shared<FakeDevice>();
