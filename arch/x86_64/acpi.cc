@@ -152,32 +152,40 @@ constexpr uint32_t kIoapicPins = 24;  // KVM's in-kernel I/O APIC
 // \_SB.PCI0: the root bridge, its decode windows and INTx routing.
 aml::Result PciHostBridge(const PciHostInfo& host) {
   if (host.bus_start > host.bus_end) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "PCI host bridge: bus range %d-%d is empty", host.bus_start, host.bus_end));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("PCI host bridge: bus range %d-%d is empty",
+                        host.bus_start, host.bus_end));
   }
   if (host.intx_gsi_base + kPciIntxPins > kIoapicPins) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "PCI host bridge: INTx GSIs %d-%d are past the I/O APIC's %d pins", host.intx_gsi_base,
-        host.intx_gsi_base + kPciIntxPins - 1, kIoapicPins));
+        "PCI host bridge: INTx GSIs %d-%d are past the I/O APIC's %d pins",
+        host.intx_gsi_base, host.intx_gsi_base + kPciIntxPins - 1,
+        kIoapicPins));
   }
-  auto last = [](const AcpiWindow& w, uint64_t limit, const char* what) -> absl::StatusOr<uint64_t> {
+  auto last = [](const AcpiWindow& w, uint64_t limit,
+                 const char* what) -> absl::StatusOr<uint64_t> {
     uint64_t end;
-    if (w.size == 0 || __builtin_add_overflow(w.base, w.size - 1, &end) || end > limit) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "PCI host bridge: %s window at 0x%X (0x%X bytes) is empty or ends past 0x%X", what,
-          w.base, w.size, limit));
+    if (w.size == 0 || __builtin_add_overflow(w.base, w.size - 1, &end) ||
+        end > limit) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("PCI host bridge: %s window at 0x%X (0x%X bytes) is "
+                          "empty or ends past 0x%X",
+                          what, w.base, w.size, limit));
     }
     return end;
   };
-  std::vector<aml::Result> resources = {aml::WordBusNumber(host.bus_start, host.bus_end)};
+  std::vector<aml::Result> resources = {
+      aml::WordBusNumber(host.bus_start, host.bus_end)};
   if (host.io) {
     ASSIGN_OR_RETURN(uint64_t end, last(*host.io, 0xffff, "I/O"));
     resources.push_back(aml::WordIo(host.io->base, end));
   }
-  ASSIGN_OR_RETURN(uint64_t end32, last(host.mmio32, UINT32_MAX, "32-bit MMIO"));
+  ASSIGN_OR_RETURN(uint64_t end32,
+                   last(host.mmio32, UINT32_MAX, "32-bit MMIO"));
   resources.push_back(aml::DWordMemory(host.mmio32.base, end32));
   if (host.mmio64) {
-    ASSIGN_OR_RETURN(uint64_t end64, last(*host.mmio64, UINT64_MAX, "64-bit MMIO"));
+    ASSIGN_OR_RETURN(uint64_t end64,
+                     last(*host.mmio64, UINT64_MAX, "64-bit MMIO"));
     resources.push_back(aml::QWordMemory(host.mmio64->base, end64));
   }
 
@@ -187,17 +195,19 @@ aml::Result PciHostBridge(const PciHostInfo& host) {
   for (uint32_t slot = 0; slot < kPciSlots; ++slot) {
     for (uint32_t pin = 0; pin < kPciIntxPins; ++pin) {
       routes.push_back(aml::Package(
-          {aml::Integer(uint64_t{slot} << 16 | 0xffff), aml::Integer(pin), aml::Integer(0),
+          {aml::Integer(uint64_t{slot} << 16 | 0xffff), aml::Integer(pin),
+           aml::Integer(0),
            aml::Integer(host.intx_gsi_base + (slot + pin) % kPciIntxPins)}));
     }
   }
   return aml::Device(
-      "PCI0", {aml::Name("_HID", aml::EisaId("PNP0A08")),  // PCI Express root bridge
-               aml::Name("_CID", aml::EisaId("PNP0A03")),  // PCI root bridge
-               aml::Name("_UID", aml::Integer(0)), aml::Name("_SEG", aml::Integer(0)),
-               aml::Name("_BBN", aml::Integer(host.bus_start)),
-               aml::Name("_CRS", aml::ResourceTemplate(resources)),
-               aml::Name("_PRT", aml::Package(routes))});
+      "PCI0",
+      {aml::Name("_HID", aml::EisaId("PNP0A08")),  // PCI Express root bridge
+       aml::Name("_CID", aml::EisaId("PNP0A03")),  // PCI root bridge
+       aml::Name("_UID", aml::Integer(0)), aml::Name("_SEG", aml::Integer(0)),
+       aml::Name("_BBN", aml::Integer(host.bus_start)),
+       aml::Name("_CRS", aml::ResourceTemplate(resources)),
+       aml::Name("_PRT", aml::Package(routes))});
 }
 
 // A motherboard-resources device claiming the ECAM window: Linux uses
@@ -207,17 +217,21 @@ aml::Result EcamReservation(const EcamInfo& ecam) {
   // MCFG's base is where bus 0 would be; the window starts at start_bus.
   const uint64_t buses = uint64_t{ecam.end_bus} - ecam.start_bus + 1;
   const uint64_t base = ecam.base + ecam.start_bus * kEcamBytesPerBus;
-  if (ecam.start_bus > ecam.end_bus || base + buses * kEcamBytesPerBus - 1 > UINT32_MAX) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "PCI ECAM at 0x%X for buses %d-%d: the DSDT reserves windows below 4 GiB only", ecam.base,
-        ecam.start_bus, ecam.end_bus));
+  if (ecam.start_bus > ecam.end_bus ||
+      base + buses * kEcamBytesPerBus - 1 > UINT32_MAX) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("PCI ECAM at 0x%X for buses %d-%d: the DSDT reserves "
+                        "windows below 4 GiB only",
+                        ecam.base, ecam.start_bus, ecam.end_bus));
   }
   return aml::Device(
       "PRES",
-      {aml::Name("_HID", aml::EisaId("PNP0C02")), aml::Name("_UID", aml::Integer(1)),
-       aml::Name("_CRS", aml::ResourceTemplate({aml::Memory32Fixed(
-                             true, static_cast<uint32_t>(base),
-                             static_cast<uint32_t>(buses * kEcamBytesPerBus))}))});
+      {aml::Name("_HID", aml::EisaId("PNP0C02")),
+       aml::Name("_UID", aml::Integer(1)),
+       aml::Name("_CRS",
+                 aml::ResourceTemplate({aml::Memory32Fixed(
+                     true, static_cast<uint32_t>(base),
+                     static_cast<uint32_t>(buses * kEcamBytesPerBus))}))});
 }
 
 }  // namespace

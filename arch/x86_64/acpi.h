@@ -48,9 +48,9 @@ struct AcpiWindow {
 struct PciHostInfo {
   uint8_t bus_start = 0;
   uint8_t bus_end = 0;
-  AcpiWindow mmio32;                             // must lie below 4 GiB
-  std::optional<AcpiWindow> mmio64;              // 64-bit BARs, if any
-  std::optional<AcpiWindow> io;                  // I/O BARs, if any
+  AcpiWindow mmio32;                         // must lie below 4 GiB
+  std::optional<AcpiWindow> mmio64;          // 64-bit BARs, if any
+  std::optional<AcpiWindow> io;              // I/O BARs, if any
   uint32_t intx_gsi_base = kPciIntxGsiBase;  // the root's INTA-D: 4 GSIs
 };
 

@@ -76,13 +76,15 @@ Result WithPkgLength(Bytes prefix, const Bytes& body) {
 // One Word/DWord/QWord address space descriptor: tag, length, resource
 // type, flags, then granularity, min, max, translation and length, each
 // `width` bytes.
-Result AddressSpace(uint8_t tag, int width, uint8_t type, uint8_t type_flags, uint64_t min,
-                    uint64_t max) {
-  const uint64_t limit = width == 8 ? ~uint64_t{0} : (uint64_t{1} << (8 * width)) - 1;
+Result AddressSpace(uint8_t tag, int width, uint8_t type, uint8_t type_flags,
+                    uint64_t min, uint64_t max) {
+  const uint64_t limit =
+      width == 8 ? ~uint64_t{0} : (uint64_t{1} << (8 * width)) - 1;
   if (min > max || max > limit || (min == 0 && max == limit)) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "address space descriptor [0x%X, 0x%X]: need min <= max and a length that fits %d bytes",
-        min, max, width));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("address space descriptor [0x%X, 0x%X]: need min <= "
+                        "max and a length that fits %d bytes",
+                        min, max, width));
   }
   Bytes out = {tag};
   AppendLe(out, 3 + 5 * width, 2);
@@ -322,17 +324,18 @@ Result WordBusNumber(uint16_t min, uint16_t max) {
 }
 
 Result WordIo(uint16_t min, uint16_t max) {
-  return AddressSpace(kWordAddressTag, 2, kAddressSpaceIo, kIoEntireRange, min, max);
+  return AddressSpace(kWordAddressTag, 2, kAddressSpaceIo, kIoEntireRange, min,
+                      max);
 }
 
 Result DWordMemory(uint32_t min, uint32_t max) {
-  return AddressSpace(kDWordAddressTag, 4, kAddressSpaceMemory, kMemoryReadWriteNonCacheable, min,
-                      max);
+  return AddressSpace(kDWordAddressTag, 4, kAddressSpaceMemory,
+                      kMemoryReadWriteNonCacheable, min, max);
 }
 
 Result QWordMemory(uint64_t min, uint64_t max) {
-  return AddressSpace(kQWordAddressTag, 8, kAddressSpaceMemory, kMemoryReadWriteNonCacheable, min,
-                      max);
+  return AddressSpace(kQWordAddressTag, 8, kAddressSpaceMemory,
+                      kMemoryReadWriteNonCacheable, min, max);
 }
 
 Bytes EndTag() { return {kEndTag, 0x00}; }

@@ -13,8 +13,7 @@ constexpr uint32_t kEntryAddressHigh = 4;
 constexpr uint32_t kEntryData = 8;
 
 bool ValidAccess(uint64_t offset, size_t size, uint64_t limit) {
-  return (size == 4 || size == 8) && offset % size == 0 && offset < limit &&
-         size <= limit - offset;
+  return (size == 4 || size == 8) && offset % size == 0 && offset < limit && size <= limit - offset;
 }
 
 }  // namespace
@@ -23,9 +22,8 @@ absl::StatusOr<std::unique_ptr<MsixTable>> MsixTable::Create(uint32_t num_vector
                                                              MsiAllocator& allocator,
                                                              uint16_t devid) {
   if (num_vectors == 0 || num_vectors > kMsixMaxVectors) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("MSI-X: %d vectors requested; a table holds 1-%d", num_vectors,
-                        kMsixMaxVectors));
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "MSI-X: %d vectors requested; a table holds 1-%d", num_vectors, kMsixMaxVectors));
   }
   std::vector<std::unique_ptr<MsiVector>> vectors;
   for (uint32_t i = 0; i < num_vectors; ++i) {
@@ -46,20 +44,19 @@ absl::StatusOr<uint32_t> MsixTable::AddCapability(PciConfigSpace& config, int ba
                                                   uint32_t table_offset, uint32_t pba_offset) {
   if (bar < 0 || bar >= kNumBars || table_offset % 8 != 0 || pba_offset % 8 != 0) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "MSI-X capability: BAR %d, table at 0x%x, PBA at 0x%x (need BAR 0-5, 8-byte aligned)",
-        bar, table_offset, pba_offset));
+        "MSI-X capability: BAR %d, table at 0x%x, PBA at 0x%x (need BAR 0-5, 8-byte aligned)", bar,
+        table_offset, pba_offset));
   }
   const uint16_t control = num_vectors() - 1;  // "table size" is N-1
   const uint32_t table = table_offset | static_cast<uint32_t>(bar);
   const uint32_t pba = pba_offset | static_cast<uint32_t>(bar);
   // After ID and next pointer: message control, table offset/BIR, PBA
   // offset/BIR. Only enable and function mask are the guest's to write.
-  const uint8_t body[10] = {
-      static_cast<uint8_t>(control), static_cast<uint8_t>(control >> 8),
-      static_cast<uint8_t>(table),   static_cast<uint8_t>(table >> 8),
-      static_cast<uint8_t>(table >> 16), static_cast<uint8_t>(table >> 24),
-      static_cast<uint8_t>(pba),     static_cast<uint8_t>(pba >> 8),
-      static_cast<uint8_t>(pba >> 16), static_cast<uint8_t>(pba >> 24)};
+  const uint8_t body[10] = {static_cast<uint8_t>(control),     static_cast<uint8_t>(control >> 8),
+                            static_cast<uint8_t>(table),       static_cast<uint8_t>(table >> 8),
+                            static_cast<uint8_t>(table >> 16), static_cast<uint8_t>(table >> 24),
+                            static_cast<uint8_t>(pba),         static_cast<uint8_t>(pba >> 8),
+                            static_cast<uint8_t>(pba >> 16),   static_cast<uint8_t>(pba >> 24)};
   const uint8_t writable[10] = {
       0, (kMsixControlEnable | kMsixControlFunctionMask) >> 8, 0, 0, 0, 0, 0, 0, 0, 0};
   return config.AddCapability(kCapIdMsix, body, writable);
@@ -99,8 +96,7 @@ void MsixTable::WriteDwordLocked(uint64_t offset, uint32_t value) {
       entry.message.address = (entry.message.address & ~uint64_t{0xffffffff}) | (value & ~3u);
       break;
     case kEntryAddressHigh:
-      entry.message.address =
-          (entry.message.address & 0xffffffff) | (uint64_t{value} << 32);
+      entry.message.address = (entry.message.address & 0xffffffff) | (uint64_t{value} << 32);
       break;
     case kEntryData:
       entry.message.data = value;

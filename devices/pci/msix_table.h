@@ -31,8 +31,7 @@ class MsixTable {
  public:
   // Allocates `num_vectors` (1-2048) vectors from `allocator`.
   static absl::StatusOr<std::unique_ptr<MsixTable>> Create(uint32_t num_vectors,
-                                                           MsiAllocator& allocator,
-                                                           uint16_t devid);
+                                                           MsiAllocator& allocator, uint16_t devid);
   MsixTable(std::vector<std::unique_ptr<MsiVector>> vectors, uint16_t devid);
 
   uint32_t num_vectors() const { return static_cast<uint32_t>(entries_.size()); }

@@ -11,9 +11,7 @@ namespace {
 constexpr uint32_t kBarIoAddressMask = 0xfffffffc;
 constexpr uint32_t kBarMemAddressMask = 0xfffffff0;
 
-uint32_t AllOnes(uint32_t size) {
-  return size >= 4 ? 0xffffffff : (uint32_t{1} << (8 * size)) - 1;
-}
+uint32_t AllOnes(uint32_t size) { return size >= 4 ? 0xffffffff : (uint32_t{1} << (8 * size)) - 1; }
 
 }  // namespace
 
@@ -91,8 +89,8 @@ absl::StatusOr<uint32_t> PciConfigSpace::AddCapability(uint8_t id, std::span<con
   const uint64_t total = 2 + uint64_t{body.size()};
   if (offset + total > kLegacyConfigSpaceSize) {
     return absl::ResourceExhaustedError(absl::StrFormat(
-        "capability 0x%02x (%d bytes) does not fit in the 256-byte config space at 0x%x", id,
-        total, offset));
+        "capability 0x%02x (%d bytes) does not fit in the 256-byte config space at 0x%x", id, total,
+        offset));
   }
   if (!writable.empty() && writable.size() != body.size()) {
     return absl::InvalidArgumentError(absl::StrFormat(

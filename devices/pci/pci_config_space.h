@@ -50,8 +50,7 @@ class PciConfigSpace {
   // everything after the ID and next-pointer bytes; `writable` (empty, or
   // one mask byte per body byte) says which bits the guest may change.
   // Returns the capability's offset (dword-aligned).
-  absl::StatusOr<uint32_t> AddCapability(uint8_t id,
-                                         std::span<const uint8_t> body,
+  absl::StatusOr<uint32_t> AddCapability(uint8_t id, std::span<const uint8_t> body,
                                          std::span<const uint8_t> writable = {});
 
   // Guest accesses. Anything but 1, 2 or 4 bytes within one dword below
@@ -67,8 +66,7 @@ class PciConfigSpace {
   uint16_t command() const;
 
   // True when [offset, offset+size) and [begin, end) share a byte.
-  static bool Overlaps(uint32_t offset, uint32_t size, uint32_t begin,
-                       uint32_t end) {
+  static bool Overlaps(uint32_t offset, uint32_t size, uint32_t begin, uint32_t end) {
     return offset < end && begin < offset + size;
   }
   // A size/offset pair a config access may have.

@@ -19,15 +19,15 @@ inline constexpr uint8_t kFunctionsPerDevice = 8;
 inline constexpr int kNumBars = 6;
 
 // Type-0 header registers.
-inline constexpr uint32_t kVendorId = 0x00;        // 16 bits
-inline constexpr uint32_t kDeviceId = 0x02;        // 16 bits
-inline constexpr uint32_t kCommand = 0x04;         // 16 bits
-inline constexpr uint32_t kStatus = 0x06;          // 16 bits
-inline constexpr uint32_t kRevisionId = 0x08;      // 8 bits
-inline constexpr uint32_t kClassProgIf = 0x09;     // 8 bits; class code 0x09-0x0b
-inline constexpr uint32_t kCacheLineSize = 0x0c;   // 8 bits
-inline constexpr uint32_t kHeaderType = 0x0e;      // 8 bits
-inline constexpr uint32_t kBar0 = 0x10;            // six 32-bit BARs
+inline constexpr uint32_t kVendorId = 0x00;       // 16 bits
+inline constexpr uint32_t kDeviceId = 0x02;       // 16 bits
+inline constexpr uint32_t kCommand = 0x04;        // 16 bits
+inline constexpr uint32_t kStatus = 0x06;         // 16 bits
+inline constexpr uint32_t kRevisionId = 0x08;     // 8 bits
+inline constexpr uint32_t kClassProgIf = 0x09;    // 8 bits; class code 0x09-0x0b
+inline constexpr uint32_t kCacheLineSize = 0x0c;  // 8 bits
+inline constexpr uint32_t kHeaderType = 0x0e;     // 8 bits
+inline constexpr uint32_t kBar0 = 0x10;           // six 32-bit BARs
 inline constexpr uint32_t kBarsEnd = 0x28;
 inline constexpr uint32_t kSubsystemVendorId = 0x2c;
 inline constexpr uint32_t kSubsystemId = 0x2e;
@@ -45,9 +45,8 @@ inline constexpr uint16_t kCommandParity = 1 << 6;
 inline constexpr uint16_t kCommandSerr = 1 << 8;
 inline constexpr uint16_t kCommandIntxDisable = 1 << 10;
 // The bits a virtual function implements; the rest read as zero.
-inline constexpr uint16_t kCommandWritable = kCommandIo | kCommandMemory |
-                                             kCommandBusMaster | kCommandParity |
-                                             kCommandSerr | kCommandIntxDisable;
+inline constexpr uint16_t kCommandWritable = kCommandIo | kCommandMemory | kCommandBusMaster |
+                                             kCommandParity | kCommandSerr | kCommandIntxDisable;
 
 // Status register bits (all read-only here: Skiff never signals errors).
 inline constexpr uint16_t kStatusInterrupt = 1 << 3;
@@ -81,8 +80,7 @@ inline constexpr uint32_t kMsixVectorMasked = 1;
 
 // Bus/device/function as one 16-bit requester ID.
 constexpr uint16_t Bdf(uint8_t bus, uint8_t device, uint8_t function) {
-  return static_cast<uint16_t>(bus << 8 | (device & 0x1f) << 3 |
-                               (function & 0x7));
+  return static_cast<uint16_t>(bus << 8 | (device & 0x1f) << 3 | (function & 0x7));
 }
 
 }  // namespace skiff::pci

@@ -47,8 +47,7 @@ class PciDevice {
   // An access inside mapped BAR `index`: offset + data.size() <= size,
   // 1-8 bytes. Any thread (vCPUs); devices lock for themselves.
   virtual void ReadBar(int index, uint64_t offset, std::span<uint8_t> data) = 0;
-  virtual void WriteBar(int index, uint64_t offset,
-                        std::span<const uint8_t> data) = 0;
+  virtual void WriteBar(int index, uint64_t offset, std::span<const uint8_t> data) = 0;
 
   // The root mapped BAR `index` at `address`, or unmapped it (nullopt):
   // decoding was turned off or the BAR moved. Devices with KVM ioeventfds

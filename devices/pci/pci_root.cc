@@ -13,17 +13,15 @@ namespace {
 
 constexpr uint64_t kFourGiB = uint64_t{1} << 32;
 
-uint32_t AllOnes(uint32_t size) {
-  return size >= 4 ? 0xffffffff : (uint32_t{1} << (8 * size)) - 1;
-}
+uint32_t AllOnes(uint32_t size) { return size >= 4 ? 0xffffffff : (uint32_t{1} << (8 * size)) - 1; }
 
 absl::Status CheckWindow(const char* what, const PciWindow& window, uint64_t limit) {
   uint64_t end;
   if (window.size == 0 || __builtin_add_overflow(window.base, window.size - 1, &end) ||
       end >= limit) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "PCI %s window [0x%x, +0x%x) is empty, overflows or ends past 0x%x", what, window.base,
-        window.size, limit));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("PCI %s window [0x%x, +0x%x) is empty, overflows or ends past 0x%x", what,
+                        window.base, window.size, limit));
   }
   return absl::OkStatus();
 }
@@ -79,7 +77,8 @@ absl::StatusOr<std::shared_ptr<PciRoot>> PciRoot::Create(
     if (!status.ok()) return status;
   }
   if (config.io) {
-    if (pio_bus == nullptr) return absl::InvalidArgumentError("PCI root: I/O window without a port bus");
+    if (pio_bus == nullptr)
+      return absl::InvalidArgumentError("PCI root: I/O window without a port bus");
     status = CheckWindow("I/O", *config.io, 0x10000);
     if (!status.ok()) return status;
   }
@@ -173,9 +172,9 @@ absl::Status PciRoot::AssignBarsLocked(uint8_t device, PciDevice& dev) {
     }
     std::optional<uint64_t> address = alloc->Allocate(bar->size);
     if (!address) {
-      return absl::ResourceExhaustedError(absl::StrFormat(
-          "PCI device %s: no room for BAR %d (0x%x bytes) in the window at 0x%x", dev.name(), i,
-          bar->size, alloc->window.base));
+      return absl::ResourceExhaustedError(
+          absl::StrFormat("PCI device %s: no room for BAR %d (0x%x bytes) in the window at 0x%x",
+                          dev.name(), i, bar->size, alloc->window.base));
     }
     // Exactly what firmware does: program the BAR through config space.
     dev.WriteConfig(kBar0 + 4 * i, 4, static_cast<uint32_t>(*address));
@@ -239,8 +238,7 @@ absl::Status PciRoot::SyncMappingsLocked(uint8_t device) {
   return first_error;
 }
 
-std::shared_ptr<PciDevice> PciRoot::DeviceAt(uint8_t bus, uint8_t device,
-                                             uint8_t function) const {
+std::shared_ptr<PciDevice> PciRoot::DeviceAt(uint8_t bus, uint8_t device, uint8_t function) const {
   if (bus != 0 || device >= kDevicesPerBus || function != 0) return nullptr;
   std::lock_guard lock(mutex_);
   return slots_[device].device;

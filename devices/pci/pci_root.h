@@ -37,10 +37,10 @@ struct PciWindow {
 };
 
 struct PciRootConfig {
-  PciWindow mmio32 = {};            // required, below 4 GiB
+  PciWindow mmio32 = {};                           // required, below 4 GiB
   std::optional<PciWindow> mmio64 = std::nullopt;  // 64-bit BARs go here when given
   std::optional<PciWindow> io = std::nullopt;      // I/O BARs stay unassigned without it
-  bool host_bridge = true;          // a HostBridge at 00.0
+  bool host_bridge = true;                         // a HostBridge at 00.0
 };
 
 class PciRoot {

@@ -93,23 +93,22 @@ absl::StatusOr<std::shared_ptr<VirtioPciTransport>> VirtioPciTransport::Create(
   if (device == nullptr) return absl::InvalidArgumentError("virtio-pci: no device");
   const std::string name = device->name();
   if (device->num_queues() == 0 || device->num_queues() > kVirtioPciMaxQueues) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: %d queues; virtio-pci supports 1-%d", name, device->num_queues(),
-        kVirtioPciMaxQueues));
+    return absl::InvalidArgumentError(absl::StrFormat("%s: %d queues; virtio-pci supports 1-%d",
+                                                      name, device->num_queues(),
+                                                      kVirtioPciMaxQueues));
   }
   if (device->max_queue_size() == 0 || device->max_queue_size() > 32768) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: maximum queue size %d outside 1-32768", name, device->max_queue_size()));
+    return absl::InvalidArgumentError(absl::StrFormat("%s: maximum queue size %d outside 1-32768",
+                                                      name, device->max_queue_size()));
   }
   if (!(device->device_features() & (uint64_t{1} << VIRTIO_F_VERSION_1))) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("%s: does not offer VIRTIO_F_VERSION_1, which modern virtio-pci needs",
-                        name));
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: does not offer VIRTIO_F_VERSION_1, which modern virtio-pci needs", name));
   }
   if (device->config_size() > layout::kDeviceMaxSize) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: %d bytes of device configuration; at most %d fit", name, device->config_size(),
-        layout::kDeviceMaxSize));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: %d bytes of device configuration; at most %d fit", name,
+                        device->config_size(), layout::kDeviceMaxSize));
   }
   if (device->device_id() > 0xffff - layout::kDeviceIdBase) {
     return absl::InvalidArgumentError(
@@ -139,8 +138,8 @@ absl::Status VirtioPciTransport::Init() {
   for (uint16_t q = 0; q < num_queues_; ++q) {
     UniqueFd fd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (!fd) {
-      return absl::InternalError(absl::StrFormat("%s: eventfd for queue %d: %s", name(), q,
-                                                 std::strerror(errno)));
+      return absl::InternalError(
+          absl::StrFormat("%s: eventfd for queue %d: %s", name(), q, std::strerror(errno)));
     }
     notify_fds_.push_back(std::move(fd));
   }
@@ -154,7 +153,8 @@ absl::Status VirtioPciTransport::Init() {
     }
     msix_ = std::shared_ptr<pci::MsixTable>(*std::move(msix));
   }
-  notify_size_ = AlignUp(uint64_t{layout::kNotifyOffMultiplier} * num_queues_, layout::kRegionAlign);
+  notify_size_ =
+      AlignUp(uint64_t{layout::kNotifyOffMultiplier} * num_queues_, layout::kRegionAlign);
   uint64_t end = layout::kNotifyOffset + notify_size_;
   if (msix_) {
     msix_table_offset_ = end;
@@ -174,8 +174,7 @@ absl::Status VirtioPciTransport::Init() {
 absl::Status VirtioPciTransport::AddCapabilities() {
   // struct virtio_pci_cap after the ID/next bytes: cap_len, cfg_type, bar,
   // id, padding[2], offset, length; then `extra`.
-  auto add = [this](uint8_t type, uint64_t offset, uint64_t length,
-                    std::vector<uint8_t> extra = {},
+  auto add = [this](uint8_t type, uint64_t offset, uint64_t length, std::vector<uint8_t> extra = {},
                     bool window = false) -> absl::StatusOr<uint32_t> {
     std::vector<uint8_t> body(layout::kCapSize - 2, 0);
     body.insert(body.end(), extra.begin(), extra.end());
@@ -195,13 +194,14 @@ absl::Status VirtioPciTransport::AddCapabilities() {
     return config_.AddCapability(pci::kCapIdVendor, body, writable);
   };
   const uint32_t multiplier = layout::kNotifyOffMultiplier;
-  RETURN_IF_ERROR(add(VIRTIO_PCI_CAP_COMMON_CFG, layout::kCommonOffset, layout::kCommonSize).status());
-  RETURN_IF_ERROR(add(VIRTIO_PCI_CAP_NOTIFY_CFG, layout::kNotifyOffset,
-                      uint64_t{layout::kNotifyOffMultiplier} * num_queues_,
-                      {static_cast<uint8_t>(multiplier), static_cast<uint8_t>(multiplier >> 8),
-                       static_cast<uint8_t>(multiplier >> 16),
-                       static_cast<uint8_t>(multiplier >> 24)})
-                      .status());
+  RETURN_IF_ERROR(
+      add(VIRTIO_PCI_CAP_COMMON_CFG, layout::kCommonOffset, layout::kCommonSize).status());
+  RETURN_IF_ERROR(
+      add(VIRTIO_PCI_CAP_NOTIFY_CFG, layout::kNotifyOffset,
+          uint64_t{layout::kNotifyOffMultiplier} * num_queues_,
+          {static_cast<uint8_t>(multiplier), static_cast<uint8_t>(multiplier >> 8),
+           static_cast<uint8_t>(multiplier >> 16), static_cast<uint8_t>(multiplier >> 24)})
+          .status());
   RETURN_IF_ERROR(add(VIRTIO_PCI_CAP_ISR_CFG, layout::kIsrOffset, layout::kIsrSize).status());
   if (device_->config_size() > 0) {
     RETURN_IF_ERROR(
@@ -293,7 +293,8 @@ void VirtioPciTransport::WriteConfig(uint32_t offset, uint32_t size, uint32_t va
   }
   // Outside the lock: a BAR write may be a status write that activates or
   // resets the device.
-  if (window) WriteBar(layout::kBar, window->offset, std::span<const uint8_t>(bytes, window->length));
+  if (window)
+    WriteBar(layout::kBar, window->offset, std::span<const uint8_t>(bytes, window->length));
 }
 
 std::optional<pci::BarInfo> VirtioPciTransport::GetBar(int index) const {
@@ -315,7 +316,8 @@ void VirtioPciTransport::ReadBar(int index, uint64_t offset, std::span<uint8_t> 
     Store(ReadCommonLocked(offset - layout::kCommonOffset, data.size()), data);
   } else if (offset == layout::kIsrOffset) {
     data[0] = interrupt_->ReadAndClearIsr();
-  } else if (offset >= layout::kDeviceOffset && end <= layout::kDeviceOffset + layout::kDeviceMaxSize) {
+  } else if (offset >= layout::kDeviceOffset &&
+             end <= layout::kDeviceOffset + layout::kDeviceMaxSize) {
     device_->ReadConfig(offset - layout::kDeviceOffset, data);
   } else if (msix_ && offset >= msix_table_offset_ && offset < msix_pba_offset_) {
     msix_->ReadTable(offset - msix_table_offset_, data);
@@ -333,10 +335,12 @@ void VirtioPciTransport::WriteBar(int index, uint64_t offset, std::span<const ui
   const uint64_t end = offset + data.size();
   if (end <= layout::kCommonOffset + layout::kCommonSize) {
     WriteCommon(offset - layout::kCommonOffset, data.size(), Load(data));
-  } else if (offset >= layout::kDeviceOffset && end <= layout::kDeviceOffset + layout::kDeviceMaxSize) {
+  } else if (offset >= layout::kDeviceOffset &&
+             end <= layout::kDeviceOffset + layout::kDeviceMaxSize) {
     device_->WriteConfig(offset - layout::kDeviceOffset, data);
   } else if (offset >= layout::kNotifyOffset &&
-             offset < layout::kNotifyOffset + uint64_t{layout::kNotifyOffMultiplier} * num_queues_) {
+             offset <
+                 layout::kNotifyOffset + uint64_t{layout::kNotifyOffMultiplier} * num_queues_) {
     // KVM did not take this write (no ioeventfd, or an odd width): forward
     // it to the same eventfd so the back-end sees one kind of kick.
     const uint64_t relative = offset - layout::kNotifyOffset;

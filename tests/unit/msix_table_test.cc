@@ -141,14 +141,14 @@ TEST_F(MsixTableTest, DisabledOrOutOfRangeTriggersAreIgnored) {
 TEST_F(MsixTableTest, BadAccessesAreIgnored) {
   Program(0, 0xfee00000, 7);
   uint8_t two[2] = {0xff, 0xff};
-  table_->WriteTable(8, two);                      // 2 bytes
+  table_->WriteTable(8, two);  // 2 bytes
   uint8_t four[4] = {0xff, 0xff, 0xff, 0xff};
-  table_->WriteTable(9, four);                     // misaligned
-  table_->WriteTable(48, four);                    // past the table
-  table_->WriteTable(0xfffffffffffffffc, four);    // offset overflow
+  table_->WriteTable(9, four);                   // misaligned
+  table_->WriteTable(48, four);                  // past the table
+  table_->WriteTable(0xfffffffffffffffc, four);  // offset overflow
   uint8_t eight[8] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-  table_->WriteTable(4, eight);                    // qword not qword-aligned
-  table_->WriteTable(44, eight);                   // straddles the end
+  table_->WriteTable(4, eight);   // qword not qword-aligned
+  table_->WriteTable(44, eight);  // straddles the end
   EXPECT_EQ(Read32(0), 0xfee00000u);
   EXPECT_EQ(Read32(4), 0u);
   EXPECT_EQ(Read32(8), 7u);

@@ -24,8 +24,8 @@ TEST(PciConfigSpaceTest, HeaderFieldsAreReadOnly) {
   EXPECT_EQ(config.Read(kSubsystemVendorId, 4), 0x00401af4u);
   EXPECT_EQ(config.Read(kHeaderType, 1), 0u);
   EXPECT_EQ(config.Read(kInterruptPin, 1), kInterruptPinA);
-  for (uint32_t offset : {kVendorId, kRevisionId, kSubsystemVendorId, kExpansionRom,
-                          kCapabilitiesPointer}) {
+  for (uint32_t offset :
+       {kVendorId, kRevisionId, kSubsystemVendorId, kExpansionRom, kCapabilitiesPointer}) {
     const uint32_t before = config.Read(offset, 4);
     config.Write(offset, 4, 0xa5a5a5a5);
     EXPECT_EQ(config.Read(offset, 4), before) << "offset 0x" << std::hex << offset;

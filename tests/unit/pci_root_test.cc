@@ -23,7 +23,9 @@ class TestDevice : public PciDevice {
  public:
   explicit TestDevice(std::vector<std::pair<int, BarSpec>> bars, std::string name = "test")
       : name_(std::move(name)),
-        config_(PciIds{.vendor_id = 0x1234, .device_id = 0x5678, .class_code = 0xff0000,
+        config_(PciIds{.vendor_id = 0x1234,
+                       .device_id = 0x5678,
+                       .class_code = 0xff0000,
                        .interrupt_pin = kInterruptPinA}) {
     for (auto& [index, spec] : bars) EXPECT_TRUE(config_.AddBar(index, spec).ok());
   }
@@ -141,17 +143,16 @@ class PciRootTest : public ::testing::Test {
 };
 
 TEST_F(PciRootTest, HostBridgeAtSlotZero) {
-  EXPECT_EQ(CfgRead(0, kVendorId, 4),
-            uint32_t{kHostBridgeDeviceId} << 16 | kHostBridgeVendorId);
+  EXPECT_EQ(CfgRead(0, kVendorId, 4), uint32_t{kHostBridgeDeviceId} << 16 | kHostBridgeVendorId);
   EXPECT_EQ(CfgRead(0, kClassProgIf + 1, 2), 0x0600u);  // what Linux's type-1 probe checks
   EXPECT_EQ(CfgRead(0, kHeaderType, 1), 0u);
 }
 
 TEST_F(PciRootTest, AttachAssignsAlignedBarsInTheWindowAndMapsThem) {
   uint8_t slot_a = 0, slot_b = 0;
-  auto a = AddDevice({{0, {BarType::kMemory32, 0x1000, false}},
-                      {2, {BarType::kMemory64, 0x10000, false}}},
-                     &slot_a);
+  auto a = AddDevice(
+      {{0, {BarType::kMemory32, 0x1000, false}}, {2, {BarType::kMemory64, 0x10000, false}}},
+      &slot_a);
   auto b = AddDevice({{0, {BarType::kMemory32, 0x4000, false}}}, &slot_b);
   EXPECT_EQ(slot_a, 1);
   EXPECT_EQ(slot_b, 2);
@@ -183,8 +184,8 @@ TEST_F(PciRootTest, AttachAssignsAlignedBarsInTheWindowAndMapsThem) {
 TEST_F(PciRootTest, SixtyFourBitBarsUseTheHighWindowWhenGiven) {
   MakeRoot(PciRootConfig{.mmio32 = {kWindowBase, kWindowSize},
                          .mmio64 = PciWindow{0x8000000000, 0x100000000}});
-  auto dev = AddDevice({{0, {BarType::kMemory64, 0x4000, true}},
-                        {2, {BarType::kMemory32, 0x1000, false}}});
+  auto dev = AddDevice(
+      {{0, {BarType::kMemory64, 0x4000, true}}, {2, {BarType::kMemory32, 0x1000, false}}});
   EXPECT_EQ(dev->GetBar(0)->address, 0x8000000000u);
   EXPECT_EQ(dev->GetBar(2)->address, kWindowBase);
 }
@@ -247,8 +248,9 @@ TEST_F(PciRootTest, ConfigPortsAddressAndData) {
 
 TEST_F(PciRootTest, NonexistentFunctionsReadAllOnes) {
   AddDevice({});
-  struct Case { uint8_t bus, dev, fn; } cases[] = {{0, 2, 0}, {0, 31, 0}, {0, 1, 1}, {0, 1, 7},
-                                                  {1, 0, 0}, {255, 1, 0}};
+  struct Case {
+    uint8_t bus, dev, fn;
+  } cases[] = {{0, 2, 0}, {0, 31, 0}, {0, 1, 1}, {0, 1, 7}, {1, 0, 0}, {255, 1, 0}};
   for (auto c : cases) {
     Out(0xcf8, 4, Cf8(c.bus, c.dev, c.fn, 0));
     EXPECT_EQ(In(0xcfc, 4), 0xffffffffu);
@@ -358,8 +360,8 @@ TEST_F(PciRootTest, OverlappingMoveIsRefusedAndLeavesTheBarUnmapped) {
 TEST_F(PciRootTest, AttachFailures) {
   MakeRoot(PciRootConfig{.mmio32 = {kWindowBase, 0x2000}});
   AddDevice({{0, {BarType::kMemory32, 0x2000, false}}});
-  auto full = std::make_shared<TestDevice>(std::vector<std::pair<int, BarSpec>>{
-      {0, {BarType::kMemory32, 0x1000, false}}});
+  auto full = std::make_shared<TestDevice>(
+      std::vector<std::pair<int, BarSpec>>{{0, {BarType::kMemory32, 0x1000, false}}});
   auto slot = root_->Add(full);
   EXPECT_FALSE(slot.ok());
   EXPECT_NE(slot.status().message().find("no room for BAR 0"), std::string::npos);
@@ -372,14 +374,18 @@ TEST_F(PciRootTest, AttachFailures) {
   MakeRoot(PciRootConfig{.mmio32 = {kWindowBase, kWindowSize}});
   auto r2 = root_->ReserveSlot();
   ASSERT_TRUE(r2.ok());
-  ASSERT_TRUE(root_->Attach(*r2, std::make_shared<TestDevice>(std::vector<std::pair<int, BarSpec>>{})).ok());
-  EXPECT_FALSE(root_->Attach(*r2, std::make_shared<TestDevice>(std::vector<std::pair<int, BarSpec>>{})).ok());
+  ASSERT_TRUE(
+      root_->Attach(*r2, std::make_shared<TestDevice>(std::vector<std::pair<int, BarSpec>>{}))
+          .ok());
+  EXPECT_FALSE(
+      root_->Attach(*r2, std::make_shared<TestDevice>(std::vector<std::pair<int, BarSpec>>{}))
+          .ok());
 
   // A window that collides with something already on the bus.
   MakeRoot(PciRootConfig{.mmio32 = {kWindowBase, kWindowSize}});
   ASSERT_TRUE(mmio_->Register(kWindowBase, 0x1000, config_io_, "blocker").ok());
-  auto blocked = std::make_shared<TestDevice>(std::vector<std::pair<int, BarSpec>>{
-      {0, {BarType::kMemory32, 0x1000, false}}});
+  auto blocked = std::make_shared<TestDevice>(
+      std::vector<std::pair<int, BarSpec>>{{0, {BarType::kMemory32, 0x1000, false}}});
   EXPECT_FALSE(root_->Add(blocked).ok());
 }
 
@@ -396,9 +402,9 @@ TEST(PciRootCreateTest, RejectsBadWindows) {
   EXPECT_FALSE(PciRoot::Create({.mmio32 = {0xc0000000, 0}}, &mmio, nullptr, none).ok());
   EXPECT_FALSE(PciRoot::Create({.mmio32 = {0xf0000000, 0x20000000}}, &mmio, nullptr, none).ok());
   EXPECT_FALSE(PciRoot::Create({.mmio32 = {0xc0000000, 0x1000}}, nullptr, nullptr, none).ok());
-  EXPECT_FALSE(PciRoot::Create({.mmio32 = {0xc0000000, 0x1000},
-                                .mmio64 = PciWindow{~uint64_t{0} - 10, 0x1000}},
-                               &mmio, nullptr, none)
+  EXPECT_FALSE(PciRoot::Create(
+                   {.mmio32 = {0xc0000000, 0x1000}, .mmio64 = PciWindow{~uint64_t{0} - 10, 0x1000}},
+                   &mmio, nullptr, none)
                    .ok());
   EXPECT_FALSE(PciRoot::Create({.mmio32 = {0xc0000000, 0x1000}, .io = PciWindow{0x1000, 0x100}},
                                &mmio, nullptr, none)

@@ -48,8 +48,7 @@ class FakeMsiVector : public MsiVector {
  public:
   explicit FakeMsiVector(std::shared_ptr<FakeMsiState> state)
       : state_(std::move(state)), irqfd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
-  absl::Status SetMessage(uint64_t address, uint32_t data,
-                          std::optional<uint32_t> devid) override {
+  absl::Status SetMessage(uint64_t address, uint32_t data, std::optional<uint32_t> devid) override {
     std::lock_guard lock(state_->mutex);
     if (state_->fail_set_message) return absl::InternalError("fake: SetMessage refused");
     state_->messages.push_back({address, data, devid});

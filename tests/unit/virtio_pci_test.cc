@@ -1,22 +1,21 @@
-#include "devices/virtio/pci_transport.h"
-
 #include <linux/virtio_config.h>
 #include <linux/virtio_ids.h>
 #include <linux/virtio_pci.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <map>
 #include <mutex>
 #include <random>
 #include <thread>
-#include <atomic>
 #include <vector>
 
 #include "devices/pci/pci_constants.h"
 #include "devices/pci/pci_ecam.h"
 #include "devices/pci/pci_root.h"
 #include "devices/virtio/pci_layout.h"
+#include "devices/virtio/pci_transport.h"
 #include "devices/virtio/status_table.h"
 #include "gtest/gtest.h"
 #include "tests/unit/fake_irq_line.h"
@@ -203,7 +202,11 @@ TEST_F(VirtioPciTest, IdentityAndBar) {
 }
 
 TEST_F(VirtioPciTest, VendorCapabilitiesDescribeTheBar) {
-  struct Expect { uint8_t type; uint64_t offset; uint64_t min_length; };
+  struct Expect {
+    uint8_t type;
+    uint64_t offset;
+    uint64_t min_length;
+  };
   for (auto e : {Expect{VIRTIO_PCI_CAP_COMMON_CFG, layout::kCommonOffset, 0x38},
                  Expect{VIRTIO_PCI_CAP_NOTIFY_CFG, layout::kNotifyOffset, 8},
                  Expect{VIRTIO_PCI_CAP_ISR_CFG, layout::kIsrOffset, 1},
@@ -349,12 +352,12 @@ TEST_F(VirtioPciTest, QueueSetUpAndFreeze) {
 }
 
 TEST_F(VirtioPciTest, MisfitCommonAccessesAreIgnored) {
-  SetCommon(layout::kQueueSelect, 4, 1);       // 32-bit write to a 16-bit field
-  SetCommon(layout::kQueueSelect + 1, 1, 1);   // byte inside it
+  SetCommon(layout::kQueueSelect, 4, 1);      // 32-bit write to a 16-bit field
+  SetCommon(layout::kQueueSelect + 1, 1, 1);  // byte inside it
   EXPECT_EQ(Common(layout::kQueueSelect, 2), 0u);
   EXPECT_EQ(Common(layout::kNumQueues - 1, 2), 0u);  // straddles two fields
   EXPECT_EQ(Common(layout::kNumQueues, 4), 0u);
-  EXPECT_EQ(Common(layout::kQueueDesc + 2, 4), 0u);  // not a 32-bit half
+  EXPECT_EQ(Common(layout::kQueueDesc + 2, 4), 0u);   // not a 32-bit half
   EXPECT_EQ(Common(layout::kCommonSize - 4, 8), 0u);  // runs past the structure
   SetCommon(layout::kNumQueues, 2, 9);
   EXPECT_EQ(Common(layout::kNumQueues, 2), 2u);
@@ -538,12 +541,13 @@ TEST_F(VirtioPciTest, PciCfgWindowReachesTheBar) {
   EXPECT_EQ(Status(), kAck);
   EXPECT_EQ(transport_->ReadConfig(data, 1), kAck);
   // Bad windows do nothing.
-  struct Bad { uint32_t bar, offset, length; } bad[] = {
-      {1, layout::kDeviceStatus, 1},            // another BAR
-      {0, layout::kDeviceStatus, 3},            // odd length
-      {0, layout::kQueueSelect + 1, 2},         // misaligned
-      {0, static_cast<uint32_t>(transport_->bar_size()), 1},  // past the BAR
-      {0, 0xfffffffc, 4}};
+  struct Bad {
+    uint32_t bar, offset, length;
+  } bad[] = {{1, layout::kDeviceStatus, 1},                          // another BAR
+             {0, layout::kDeviceStatus, 3},                          // odd length
+             {0, layout::kQueueSelect + 1, 2},                       // misaligned
+             {0, static_cast<uint32_t>(transport_->bar_size()), 1},  // past the BAR
+             {0, 0xfffffffc, 4}};
   for (const Bad& b : bad) {
     transport_->WriteConfig(cap + layout::kCapBar, 1, b.bar);
     transport_->WriteConfig(cap + layout::kCapOffset, 4, b.offset);
@@ -713,9 +717,23 @@ TEST_F(VirtioPciTest, RandomizedConfigAndBarWritesAreSurvived) {
 
   std::mt19937_64 rng(12345);
   const size_t sizes[] = {1, 2, 4, 8, 3};
-  const uint64_t interesting[] = {0,    1,     2,    0xff, 0xffff, 0xffffffff, ~uint64_t{0},
-                                  kAck, kDrv,  kFeat, kLive, kOffered & 0xffffffff,
-                                  kOffered >> 32, 0xc0000000, 0xfee00000, 0x8000, 0x4000};
+  const uint64_t interesting[] = {0,
+                                  1,
+                                  2,
+                                  0xff,
+                                  0xffff,
+                                  0xffffffff,
+                                  ~uint64_t{0},
+                                  kAck,
+                                  kDrv,
+                                  kFeat,
+                                  kLive,
+                                  kOffered & 0xffffffff,
+                                  kOffered >> 32,
+                                  0xc0000000,
+                                  0xfee00000,
+                                  0x8000,
+                                  0x4000};
   const uint64_t bar_size = (*transport)->bar_size();
   // Offsets where the BAR's registers are, so that the storm mostly hits
   // something that reacts.
@@ -725,7 +743,9 @@ TEST_F(VirtioPciTest, RandomizedConfigAndBarWritesAreSurvived) {
         return layout::kDeviceStatus;
       case 9:
         return layout::kQueueSelect + 2 * (rng() % 4);  // select/size/vector/enable
-      case 0: case 1: case 2:
+      case 0:
+      case 1:
+      case 2:
         return layout::kCommonOffset + rng() % 0x40;
       case 3:
         return layout::kIsrOffset + rng() % 4;
@@ -794,8 +814,8 @@ TEST_F(VirtioPciTest, RandomizedConfigAndBarWritesAreSurvived) {
         const uint64_t offset = bar_offset();
         const size_t n = std::min<size_t>(size, 8);
         if (rng() % 2) {
-          (*transport)->WriteBar(rng() % 8 == 0 ? 1 : 0, offset,
-                                 std::span<const uint8_t>(bytes, n));
+          (*transport)
+              ->WriteBar(rng() % 8 == 0 ? 1 : 0, offset, std::span<const uint8_t>(bytes, n));
         } else {
           (*transport)->ReadBar(0, offset, std::span<uint8_t>(out, n));
         }
