@@ -67,7 +67,8 @@ inline constexpr uint32_t kPciIntxGsiCount = 4;
 // Interrupts. The IOAPIC has 24 pins; GSIs from 24 up carry MSI routes.
 inline constexpr uint32_t kIoapicPins = 24;
 // Level-triggered lines for virtio-mmio devices, one each: the IOAPIC-only
-// pins PCI INTx leaves free, then ISA IRQs no Skiff device uses.
-inline constexpr uint32_t kVirtioMmioGsis[] = {20, 21, 22, 23, 5, 6, 7, 10, 11};
+// pins PCI INTx (kPciIntxGsiBase...) leaves free, then ISA IRQs no Skiff
+// device uses.
+inline constexpr uint32_t kVirtioMmioGsis[] = {16, 17, 18, 19, 5, 6, 7, 10, 11};
 
 }  // namespace skiff::x86
