@@ -50,6 +50,7 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(const VmConfig& config)
   if (config.initramfs_path) {
     RETURN_IF_ERROR(RegularFileSize(*config.initramfs_path, "initramfs").status());
   }
+  ASSIGN_OR_RETURN(OpenedVirtioDevices devices, OpenVirtioDevices(config));
   ASSIGN_OR_RETURN(Kvm kvm, Kvm::Open(config.kvm_device));
   RETURN_IF_ERROR(kvm.Require(kGenericCapabilities));
   RETURN_IF_ERROR(kvm.Require(arch::RequiredCapabilities()));
@@ -90,7 +91,7 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(const VmConfig& config)
     m.vcpus_.push_back(std::move(vcpu));
   }
   LOG_DEBUG("vmm", "vCPUs created");
-  RETURN_IF_ERROR(AttachVirtioDevices(m, config));
+  RETURN_IF_ERROR(AttachVirtioDevices(m, std::move(devices)));
   ASSIGN_OR_RETURN(arch::BootState boot, arch::SetupPlatform(m, config));
   LOG_DEBUG("vmm", "platform described and guest loaded");
   for (const auto& vcpu : m.vcpus_) {

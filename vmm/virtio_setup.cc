@@ -71,22 +71,27 @@ absl::Status Attach(Machine& machine, std::shared_ptr<virtio::VirtioDevice> devi
   return absl::InternalError("unknown transport");
 }
 
+// A file the operator named that does not exist is a bad value (exit 2),
+// as for --kernel; other failures keep their code.
+absl::Status OperatorError(absl::string_view option, const absl::Status& status) {
+  absl::StatusCode code = status.code() == absl::StatusCode::kNotFound
+                              ? absl::StatusCode::kInvalidArgument
+                              : status.code();
+  return absl::Status(code, absl::StrCat(option, ": ", status.message()));
+}
+
 }  // namespace
 
-absl::Status AttachVirtioDevices(Machine& machine, const VmConfig& config) {
-  // The console first: with --console virtio it is hvc0 and the first
-  // device the guest finds.
+absl::StatusOr<OpenedVirtioDevices> OpenVirtioDevices(const VmConfig& config) {
+  OpenedVirtioDevices opened;
+  uint32_t mmio_devices = 0;
+  auto count = [&](VirtioTransport transport) {
+    if (transport == VirtioTransport::kMmio) ++mmio_devices;
+    return transport;
+  };
   if (config.console == ConsoleDevice::kVirtio) {
-    Console* console = &machine.console();
-    Console::WindowSize size = console->window_size();
-    virtio::VirtioConsoleOptions options;
-    options.output = [console](std::span<const uint8_t> bytes) { console->Output(bytes); };
-    options.cols = size.cols;
-    options.rows = size.rows;
-    std::shared_ptr<virtio::VirtioConsole> device = virtio::VirtioConsole::Create(options);
-    RETURN_IF_ERROR(Attach(machine, device, config.default_transport));
-    virtio::ConnectConsoleInput(*console, device);
-    machine.AddKernelArg("console=hvc0");
+    opened.virtio_console = true;
+    opened.console_transport = count(config.default_transport);
   }
   for (const DiskConfig& disk : config.disks) {
     block::DiskOptions options;
@@ -96,10 +101,10 @@ absl::Status AttachVirtioDevices(Machine& machine, const VmConfig& config) {
     options.serial = disk.serial;
     auto device = virtio::VirtioBlk::Create(options);
     if (!device.ok()) {
-      return absl::Status(device.status().code(),
-                          absl::StrCat("--disk: ", device.status().message()));
+      return OperatorError("--disk", device.status());
     }
-    RETURN_IF_ERROR(Attach(machine, *device, disk.transport.value_or(config.default_transport)));
+    opened.devices.push_back(
+        {*std::move(device), count(disk.transport.value_or(config.default_transport))});
   }
   for (const NetConfig& net : config.nets) {
     virtio::NetOptions options;
@@ -111,10 +116,38 @@ absl::Status AttachVirtioDevices(Machine& machine, const VmConfig& config) {
     options.vhost = net.vhost;
     auto device = virtio::VirtioNet::Create(options);
     if (!device.ok()) {
-      return absl::Status(device.status().code(),
-                          absl::StrCat("--net: ", device.status().message()));
+      return OperatorError("--net", device.status());
     }
-    RETURN_IF_ERROR(Attach(machine, *device, net.transport.value_or(config.default_transport)));
+    opened.devices.push_back(
+        {*std::move(device), count(net.transport.value_or(config.default_transport))});
+  }
+  if (mmio_devices > 0) {
+    auto last = arch::VirtioMmioSlot(mmio_devices - 1);
+    if (!last.ok()) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%u virtio-mmio devices asked for: %s", mmio_devices, last.status().message()));
+    }
+  }
+  return opened;
+}
+
+absl::Status AttachVirtioDevices(Machine& machine, OpenedVirtioDevices opened) {
+  // The console first: with --console virtio it is hvc0 and the first
+  // device the guest finds.
+  if (opened.virtio_console) {
+    Console* console = &machine.console();
+    Console::WindowSize size = console->window_size();
+    virtio::VirtioConsoleOptions options;
+    options.output = [console](std::span<const uint8_t> bytes) { console->Output(bytes); };
+    options.cols = size.cols;
+    options.rows = size.rows;
+    std::shared_ptr<virtio::VirtioConsole> device = virtio::VirtioConsole::Create(options);
+    RETURN_IF_ERROR(Attach(machine, device, opened.console_transport));
+    virtio::ConnectConsoleInput(*console, device);
+    machine.AddKernelArg("console=hvc0");
+  }
+  for (OpenedVirtioDevices::Entry& entry : opened.devices) {
+    RETURN_IF_ERROR(Attach(machine, std::move(entry.device), entry.transport));
   }
   return absl::OkStatus();
 }
