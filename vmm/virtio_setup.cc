@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "devices/block/disk_options.h"
+#include "devices/pci/pci_constants.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/console.h"
 #include "devices/virtio/mmio_transport.h"
@@ -85,8 +86,9 @@ absl::Status OperatorError(absl::string_view option, const absl::Status& status)
 absl::StatusOr<OpenedVirtioDevices> OpenVirtioDevices(const VmConfig& config) {
   OpenedVirtioDevices opened;
   uint32_t mmio_devices = 0;
+  uint32_t pci_devices = 0;
   auto count = [&](VirtioTransport transport) {
-    if (transport == VirtioTransport::kMmio) ++mmio_devices;
+    ++(transport == VirtioTransport::kMmio ? mmio_devices : pci_devices);
     return transport;
   };
   if (config.console == ConsoleDevice::kVirtio) {
@@ -127,6 +129,13 @@ absl::StatusOr<OpenedVirtioDevices> OpenVirtioDevices(const VmConfig& config) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "%u virtio-mmio devices asked for: %s", mmio_devices, last.status().message()));
     }
+  }
+  // Bus 0 is all Skiff has; the host bridge takes device 0.
+  constexpr uint32_t kPciDeviceRoom = pci::kDevicesPerBus - 1;
+  if (pci_devices > kPciDeviceRoom) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%u virtio-pci devices asked for: PCI bus 0 has room for %u (use transport=mmio for "
+        "some)", pci_devices, kPciDeviceRoom));
   }
   return opened;
 }

@@ -110,6 +110,15 @@ TEST_F(DeviceErrorsTest, MoreMmioDevicesThanSlots) {
   ExpectOneLineError(Run(args), 2, "too many virtio-mmio devices");
 }
 
+TEST_F(DeviceErrorsTest, MorePciDevicesThanTheBusHolds) {
+  std::vector<std::string> args;
+  for (int i = 0; i < 32; ++i) {
+    args.push_back("--disk");
+    args.push_back("path=" + disk_ + ",readonly=on");
+  }
+  ExpectOneLineError(Run(args), 2, "PCI bus 0 has room for 31");
+}
+
 TEST_F(DeviceErrorsTest, VhostNetMissing) {
   if (::access("/dev/vhost-net", F_OK) == 0) {
     GTEST_SKIP() << "this machine has /dev/vhost-net; the missing-device path is unit-tested";
