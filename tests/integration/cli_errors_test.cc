@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/integration/fake_kernel.h"
 #include "tests/integration/run_skiff.h"
 
 namespace skiff {
@@ -33,30 +34,6 @@ void WriteFile(const std::string& path, const std::vector<uint8_t>& bytes) {
   ASSERT_NE(f, nullptr);
   std::fwrite(bytes.data(), 1, bytes.size(), f);
   std::fclose(f);
-}
-
-// A minimal bzImage header (boot protocol 2.15, 64-bit entry) with a small
-// payload: enough for Skiff to accept the file as a kernel.
-std::vector<uint8_t> FakeBzImage() {
-  std::vector<uint8_t> image(0x1000 + 0x1000, 0);
-  auto put16 = [&](size_t off, uint16_t v) { std::memcpy(&image[off], &v, 2); };
-  auto put32 = [&](size_t off, uint32_t v) { std::memcpy(&image[off], &v, 4); };
-  auto put64 = [&](size_t off, uint64_t v) { std::memcpy(&image[off], &v, 8); };
-  image[0x1f1] = 7;                       // setup_sects: (7+1)*512 = 0x1000
-  put16(0x1fe, 0xaa55);
-  image[0x200] = 0xeb;                    // jmp
-  image[0x201] = 0x6a;                    // header ends at 0x26c
-  std::memcpy(&image[0x202], "HdrS", 4);
-  put16(0x206, 0x020f);
-  image[0x211] = 0x01;                    // LOADED_HIGH
-  put32(0x22c, 0x7fffffff);               // initrd_addr_max
-  put32(0x230, 0x200000);                 // kernel_alignment
-  image[0x234] = 1;                       // relocatable
-  put16(0x236, 0x0003);                   // XLF_KERNEL_64 | above 4G
-  put32(0x238, 2048);                     // cmdline_size
-  put64(0x258, 0x1000000);                // pref_address
-  put32(0x260, 0x100000);                 // init_size
-  return image;
 }
 
 void ExpectUsageError(const SkiffResult& r, const std::string& needle) {
@@ -86,7 +63,7 @@ TEST(CliErrorsTest, UnknownOptionsAndCommands) {
 
 TEST(CliErrorsTest, BadSizesAndCpuCounts) {
   std::string kernel = TempPath("kernel");
-  WriteFile(kernel, FakeBzImage());
+  WriteFile(kernel, testing::FakeBzImage());
   ExpectUsageError(RunSkiff({"run", "--kernel", kernel, "--memory", "0"}), "--memory");
   ExpectUsageError(RunSkiff({"run", "--kernel", kernel, "--memory", "12Q"}), "12Q");
   ExpectUsageError(RunSkiff({"run", "--kernel", kernel, "--cpus", "0"}), "--cpus 0");
@@ -114,7 +91,7 @@ TEST(CliErrorsTest, AKernelThatIsNotABzImage) {
 
 TEST(CliErrorsTest, AnInitramfsThatDoesNotFit) {
   std::string kernel = TempPath("kernel2");
-  WriteFile(kernel, FakeBzImage());
+  WriteFile(kernel, testing::FakeBzImage());
   std::string initrd = TempPath("initrd");
   int fd = ::open(initrd.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
   ASSERT_GE(fd, 0);
@@ -129,7 +106,7 @@ TEST(CliErrorsTest, AnInitramfsThatDoesNotFit) {
 
 TEST(CliErrorsTest, NoKvmDevice) {
   std::string kernel = TempPath("kernel3");
-  WriteFile(kernel, FakeBzImage());
+  WriteFile(kernel, testing::FakeBzImage());
   SkiffResult r = RunSkiff({"run", "--kernel", kernel, "--kvm-device", "/nonexistent/kvm"});
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_EQ(CountLines(r.err), 1) << r.err;

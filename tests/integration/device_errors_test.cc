@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/integration/fake_kernel.h"
 #include "tests/integration/run_skiff.h"
 
 namespace skiff {
@@ -25,7 +26,11 @@ class DeviceErrorsTest : public ::testing::Test {
     base_ = std::string(dir ? dir : "/tmp") + "/skiff-dev-err-" + std::to_string(::getpid());
     kernel_ = base_ + "-kernel";
     disk_ = base_ + "-disk.img";
-    WriteFakeKernel(kernel_);
+    std::vector<uint8_t> image = testing::FakeBzImage();
+    FILE* f = std::fopen(kernel_.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    std::fwrite(image.data(), 1, image.size(), f);
+    std::fclose(f);
     int fd = ::open(disk_.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
     ASSERT_GE(fd, 0);
     ASSERT_EQ(::ftruncate(fd, 1 << 20), 0);
@@ -34,32 +39,6 @@ class DeviceErrorsTest : public ::testing::Test {
   void TearDown() override {
     ::unlink(kernel_.c_str());
     ::unlink(disk_.c_str());
-  }
-
-  // A bzImage header good enough for Skiff to accept the file as a kernel.
-  static void WriteFakeKernel(const std::string& path) {
-    std::vector<uint8_t> image(0x2000, 0);
-    auto put16 = [&](size_t off, uint16_t v) { std::memcpy(&image[off], &v, 2); };
-    auto put32 = [&](size_t off, uint32_t v) { std::memcpy(&image[off], &v, 4); };
-    auto put64 = [&](size_t off, uint64_t v) { std::memcpy(&image[off], &v, 8); };
-    image[0x1f1] = 7;
-    put16(0x1fe, 0xaa55);
-    image[0x200] = 0xeb;
-    image[0x201] = 0x6a;
-    std::memcpy(&image[0x202], "HdrS", 4);
-    put16(0x206, 0x020f);
-    image[0x211] = 0x01;
-    put32(0x22c, 0x7fffffff);
-    put32(0x230, 0x200000);
-    image[0x234] = 1;
-    put16(0x236, 0x0003);
-    put32(0x238, 2048);
-    put64(0x258, 0x1000000);
-    put32(0x260, 0x100000);
-    FILE* f = std::fopen(path.c_str(), "wb");
-    ASSERT_NE(f, nullptr);
-    std::fwrite(image.data(), 1, image.size(), f);
-    std::fclose(f);
   }
 
   SkiffResult Run(std::vector<std::string> extra) {
