@@ -77,6 +77,10 @@ struct PciLayout {
 };
 PciLayout PlatformPciLayout();
 
+// `skiff --help` lines: one-line examples of how guest userspace picks
+// Skiff's exit code on this architecture (exit device, isa-debug-exit).
+std::string GuestExitExamples();
+
 // Register state and instruction bytes, for crash reports.
 std::string DescribeVcpu(const Vcpu& vcpu, const GuestMemory& memory);
 

@@ -5,7 +5,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "arch/arch.h"
 #include "cxxopts.hpp"
+#include "vmm/duration.h"
 #include "vmm/device_config.h"
 #include "vmm/log.h"
 #include "vmm/status_macros.h"
@@ -26,14 +28,20 @@ constexpr char kTopHelp[] =
     "\n"
     "Run `skiff run --help` for the options.\n"
     "\n"
-    "Exit codes:\n"
-    "  0  the guest powered off or rebooted\n"
-    "  1  Skiff failed at run time\n"
-    "  2  usage error (bad option or value)\n"
-    "  3  the guest kernel panicked (pvpanic)\n"
-    "  4  the guest crashed (triple fault, KVM emulation or entry failure)\n"
-    "  5  timeout\n"
-    "  6  stopped by a signal or the console escape (Ctrl-A x)\n";
+    "Exit codes (docs/exit-codes.md):\n"
+    "  0      the guest powered off or rebooted, or every --expect pattern was seen\n"
+    "  1      Skiff failed at run time\n"
+    "  2      usage error (bad option or value)\n"
+    "  3      the guest kernel panicked (pvpanic)\n"
+    "  4      the guest crashed (triple fault, KVM emulation or entry failure)\n"
+    "  5      --timeout expired\n"
+    "  6      stopped by a signal or the console escape (Ctrl-A x)\n"
+    "  7-119  chosen by the guest through the exit device (0 too)\n"
+    "  120    an --expect-fail pattern was seen, or the guest ended with 0\n"
+    "         before every --expect pattern was seen\n"
+    "  odd    isa-debug-exit (QEMU's convention): (value << 1) | 1\n"
+    "\n"
+    "Choosing the exit code from guest userspace:\n";
 
 cxxopts::Options RunOptions() {
   cxxopts::Options options("skiff run", "Boot a Linux guest.");
@@ -57,6 +65,19 @@ cxxopts::Options RunOptions() {
        cxxopts::value<std::string>()->default_value("pci"), "KIND")
       ("log-level", "error, warn, info or debug", cxxopts::value<std::string>()->default_value("warn"), "LEVEL")
       ("kvm-device", "KVM device node", cxxopts::value<std::string>()->default_value("/dev/kvm"), "PATH")
+      ("timeout", "stop the guest after DURATION (e.g. 30s, 2m, 500ms) and exit 5",
+       cxxopts::value<std::string>(), "DURATION")
+      ("expect", "exit 0 once every such pattern (RE2 syntax) has matched a console line "
+                 "(repeatable)", cxxopts::value<std::vector<std::string>>(), "REGEX")
+      ("expect-fail", "exit 120 as soon as this pattern matches a console line (repeatable)",
+       cxxopts::value<std::vector<std::string>>(), "REGEX")
+      ("serial-log", "also write the guest console output to FILE", cxxopts::value<std::string>(),
+       "FILE")
+      ("serial-log-timestamps", "start each --serial-log line with seconds since the run began")
+      ("junit", "write a JUnit XML report of the run to FILE", cxxopts::value<std::string>(),
+       "FILE")
+      ("print-cmdline", "print the guest's kernel command line (Skiff's words, then --cmdline) "
+                        "and exit without booting")
       ("h,help", "show this help");
   return options;
 }
@@ -90,12 +111,33 @@ absl::Status ParseDeviceOptions(const cxxopts::ParseResult& result, VmConfig& co
   return absl::OkStatus();
 }
 
+absl::Status ParseCiOptions(const cxxopts::ParseResult& result, CiOptions& ci) {
+  if (result.count("timeout")) {
+    const std::string text = result["timeout"].as<std::string>();
+    absl::StatusOr<absl::Duration> timeout = ParseDuration(text);
+    if (!timeout.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--timeout: ", timeout.status().message()));
+    }
+    ci.timeout = *timeout;
+  }
+  // Raw occurrences: cxxopts would split a pattern such as "a{1,3}" at its comma.
+  for (const cxxopts::KeyValue& kv : result.arguments()) {
+    if (kv.key() == "expect") ci.expect.push_back(kv.value());
+    if (kv.key() == "expect-fail") ci.expect_fail.push_back(kv.value());
+  }
+  if (result.count("serial-log")) ci.serial_log = result["serial-log"].as<std::string>();
+  ci.serial_log_timestamps = result.count("serial-log-timestamps") > 0;
+  if (result.count("junit")) ci.junit = result["junit"].as<std::string>();
+  return absl::OkStatus();
+}
+
 absl::StatusOr<CliCommand> ParseRun(const std::vector<std::string>& args) {
   cxxopts::Options options = RunOptions();
   std::vector<const char*> argv;
   argv.push_back("skiff run");
   for (const std::string& a : args) argv.push_back(a.c_str());
   CliCommand command;
+  bool print_cmdline = false;
   try {
     cxxopts::ParseResult result =
         options.parse(static_cast<int>(argv.size()), argv.data());
@@ -127,6 +169,8 @@ absl::StatusOr<CliCommand> ParseRun(const std::vector<std::string>& args) {
     config.hugepages = result.count("hugepages") > 0;
     config.kvm_device = result["kvm-device"].as<std::string>();
     RETURN_IF_ERROR(ParseDeviceOptions(result, config));
+    RETURN_IF_ERROR(ParseCiOptions(result, config.ci));
+    print_cmdline = result.count("print-cmdline") > 0;
     std::string level = result["log-level"].as<std::string>();
     if (!ParseLogLevel(level, &config.log_level)) {
       return absl::InvalidArgumentError(absl::StrFormat(
@@ -137,7 +181,7 @@ absl::StatusOr<CliCommand> ParseRun(const std::vector<std::string>& args) {
         absl::StrCat(e.what(), " (see skiff run --help)"));
   }
   RETURN_IF_ERROR(ValidateConfig(command.config));
-  command.kind = CliCommand::Kind::kRun;
+  command.kind = print_cmdline ? CliCommand::Kind::kPrintCmdline : CliCommand::Kind::kRun;
   return command;
 }
 
@@ -147,7 +191,7 @@ absl::StatusOr<CliCommand> ParseCli(const std::vector<std::string>& args) {
   CliCommand command;
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     command.kind = CliCommand::Kind::kHelp;
-    command.text = kTopHelp;
+    command.text = absl::StrCat(kTopHelp, arch::GuestExitExamples());
     return command;
   }
   if (args[0] == "--version" || args[0] == "-V") {

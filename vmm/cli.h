@@ -10,10 +10,12 @@
 namespace skiff {
 
 struct CliCommand {
-  enum class Kind { kHelp, kVersion, kRun };
+  // kPrintCmdline: build the machine as for kRun, print the kernel command
+  // line the guest would get, and exit without starting it.
+  enum class Kind { kHelp, kVersion, kRun, kPrintCmdline };
   Kind kind = Kind::kHelp;
   std::string text;   // help or version text to print
-  VmConfig config;    // for kRun
+  VmConfig config;    // for kRun and kPrintCmdline
 };
 
 // Errors are usage errors (exit code 2); their message is one line.

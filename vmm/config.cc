@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "vmm/console_matcher.h"
 
 namespace skiff {
 
@@ -45,6 +46,30 @@ absl::StatusOr<uint64_t> ParseSize(std::string_view text) {
   return value << shift;
 }
 
+absl::Status ValidateCiOptions(const CiOptions& ci) {
+  if (ci.timeout && *ci.timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--timeout must be positive");
+  }
+  for (const std::string& pattern : ci.expect) {
+    absl::Status valid = ValidateConsolePattern("--expect", pattern);
+    if (!valid.ok()) return valid;
+  }
+  for (const std::string& pattern : ci.expect_fail) {
+    absl::Status valid = ValidateConsolePattern("--expect-fail", pattern);
+    if (!valid.ok()) return valid;
+  }
+  if (ci.serial_log_timestamps && !ci.serial_log) {
+    return absl::InvalidArgumentError("--serial-log-timestamps needs --serial-log FILE");
+  }
+  if (ci.serial_log && ci.serial_log->empty()) {
+    return absl::InvalidArgumentError("--serial-log: the file name is empty");
+  }
+  if (ci.junit && ci.junit->empty()) {
+    return absl::InvalidArgumentError("--junit: the file name is empty");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateConfig(const VmConfig& config) {
   if (config.kernel_path.empty()) {
     return absl::InvalidArgumentError("--kernel is required");
@@ -60,7 +85,7 @@ absl::Status ValidateConfig(const VmConfig& config) {
     return absl::InvalidArgumentError(
         "--memory must be a multiple of 2 MiB with --hugepages");
   }
-  return absl::OkStatus();
+  return ValidateCiOptions(config.ci);
 }
 
 }  // namespace skiff

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "vmm/device_config.h"
 #include "vmm/log.h"
 
@@ -15,6 +16,16 @@ namespace skiff {
 
 inline constexpr uint32_t kMaxCpus = 255;  // xAPIC IDs, and GIC redistributors
 inline constexpr uint64_t kDefaultMemory = 256ull << 20;
+
+// How a run is judged and recorded, for CI (docs/exit-codes.md).
+struct CiOptions {
+  std::optional<absl::Duration> timeout;  // --timeout: then exit kExitTimeout
+  std::vector<std::string> expect;        // --expect: RE2 patterns, all must be seen
+  std::vector<std::string> expect_fail;   // --expect-fail: any one fails the run
+  std::optional<std::string> serial_log;  // --serial-log FILE
+  bool serial_log_timestamps = false;
+  std::optional<std::string> junit;  // --junit FILE
+};
 
 struct VmConfig {
   std::string kernel_path;
@@ -30,6 +41,7 @@ struct VmConfig {
   ConsoleDevice console = ConsoleDevice::kSerial;
   // For devices whose option names no transport.
   VirtioTransport default_transport = VirtioTransport::kPci;
+  CiOptions ci;
 };
 
 // "256M", "1G", "512K", "2T", with optional "iB"/"B" ("1GiB"); a bare number
@@ -38,5 +50,7 @@ absl::StatusOr<uint64_t> ParseSize(std::string_view text);
 
 // Checks cross-field rules that do not need the kernel or KVM.
 absl::Status ValidateConfig(const VmConfig& config);
+// The CI part of it: patterns compile, flags that need a file have one.
+absl::Status ValidateCiOptions(const CiOptions& ci);
 
 }  // namespace skiff

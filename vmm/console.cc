@@ -56,8 +56,16 @@ Console::WindowSize Console::window_size() const {
   return WindowSize{};
 }
 
+void Console::AddOutputObserver(OutputObserver observer) {
+  std::lock_guard lock(output_mutex_);
+  output_observers_.push_back(std::move(observer));
+}
+
 void Console::Output(std::span<const uint8_t> bytes) {
   std::lock_guard lock(output_mutex_);
+  // Observers first: a serial log must keep the output even if stdout,
+  // a pipe nobody drains, blocks below.
+  for (const OutputObserver& observer : output_observers_) observer(bytes);
   size_t done = 0;
   while (done < bytes.size()) {
     ssize_t n = ::write(out_fd_, bytes.data() + done, bytes.size() - done);

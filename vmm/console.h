@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <span>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "vmm/event_loop.h"
@@ -37,8 +38,14 @@ class Console {
   Console(const Console&) = delete;
   Console& operator=(const Console&) = delete;
 
-  // Guest output; any thread.
+  using OutputObserver = std::function<void(std::span<const uint8_t>)>;
+
+  // Guest output; any thread. Observers see it first, then stdout.
   void Output(std::span<const uint8_t> bytes);
+  // Adds a watcher of guest output (serial log, --expect matching), called
+  // in order, one call at a time, with the output lock held: it must not
+  // call back into the Console. Add observers before the guest runs.
+  void AddOutputObserver(OutputObserver observer);
   // Where typed bytes go; the sink returns how many leading bytes it took.
   // It is called with the console's input lock held, so it must not call
   // back into the Console other than InputReady(). A sink that takes fewer
@@ -83,6 +90,7 @@ class Console {
   bool raw_mode_ = false;
   termios saved_termios_{};
   std::mutex output_mutex_;
+  std::vector<OutputObserver> output_observers_;  // guarded by output_mutex_
   std::mutex input_mutex_;
   InputSink sink_;
   std::deque<uint8_t> pending_;

@@ -10,36 +10,86 @@
 #include "vmm/exit_codes.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
+#include "vmm/run_monitor.h"
+
+namespace {
+
+using namespace skiff;
+
+void PrintError(const absl::Status& status) {
+  std::fprintf(stderr, "skiff: %s\n", std::string(status.message()).c_str());
+}
+
+// Operator mistakes (bad values, missing files) are usage errors.
+int SetupExitCode(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kInvalidArgument ? kExitUsage : kExitVmmError;
+}
+
+int PrintCmdline(const VmConfig& config) {
+  // The command line is only final once every device is placed, so build
+  // the machine (without starting it) rather than guess.
+  absl::StatusOr<std::unique_ptr<Machine>> machine = Machine::Create(config);
+  if (!machine.ok()) {
+    PrintError(machine.status());
+    return SetupExitCode(machine.status());
+  }
+  std::string cmdline = (*machine)->KernelCmdline(config.cmdline);
+  machine->reset();  // restores the terminal before we print
+  std::printf("%s\n", cmdline.c_str());
+  return kExitOk;
+}
+
+int Run(const VmConfig& config) {
+  // The monitor opens the operator's output files first: a typo in a path
+  // should not cost a KVM set-up.
+  absl::StatusOr<std::unique_ptr<RunMonitor>> monitor = RunMonitor::Create(config);
+  if (!monitor.ok()) {
+    PrintError(monitor.status());
+    return SetupExitCode(monitor.status());
+  }
+  ExitStatus status;
+  absl::StatusOr<std::unique_ptr<Machine>> machine = Machine::Create(config);
+  absl::Status attached = machine.ok() ? (*monitor)->Attach(**machine) : machine.status();
+  if (attached.ok()) {
+    status = (*monitor)->Finish((*machine)->Run());
+  } else {
+    status = ExitStatus{SetupExitCode(attached), std::string(attached.message())};
+  }
+  if (machine.ok()) machine->reset();  // restores the terminal before we print
+  if (status.code != kExitOk) {
+    std::fprintf(stderr, "skiff: %s\n", status.reason.c_str());
+  }
+  absl::Status reported = (*monitor)->WriteReport(status);
+  if (!reported.ok()) {
+    PrintError(reported);
+    if (status.code == kExitOk) return kExitVmmError;  // CI must not miss its report
+  }
+  return status.code;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
-  using namespace skiff;
   // A closed stdout (a CI runner that went away) must not kill us mid-run.
   signal(SIGPIPE, SIG_IGN);
 
   std::vector<std::string> args(argv + 1, argv + argc);
   absl::StatusOr<CliCommand> command = ParseCli(args);
   if (!command.ok()) {
-    std::fprintf(stderr, "skiff: %s\n", std::string(command.status().message()).c_str());
+    PrintError(command.status());
     return kExitUsage;
   }
-  if (command->kind != CliCommand::Kind::kRun) {
-    std::fputs(command->text.c_str(), stdout);
-    return kExitOk;
+  switch (command->kind) {
+    case CliCommand::Kind::kHelp:
+    case CliCommand::Kind::kVersion:
+      std::fputs(command->text.c_str(), stdout);
+      return kExitOk;
+    case CliCommand::Kind::kPrintCmdline:
+    case CliCommand::Kind::kRun:
+      break;
   }
-
   SetLogLevel(command->config.log_level);
+  if (command->kind == CliCommand::Kind::kPrintCmdline) return PrintCmdline(command->config);
   LOG_INFO("vmm", "skiff starting");
-  absl::StatusOr<std::unique_ptr<Machine>> machine = Machine::Create(command->config);
-  if (!machine.ok()) {
-    std::fprintf(stderr, "skiff: %s\n", std::string(machine.status().message()).c_str());
-    return machine.status().code() == absl::StatusCode::kInvalidArgument
-               ? kExitUsage
-               : kExitVmmError;
-  }
-  ExitStatus status = (*machine)->Run();
-  machine->reset();  // restores the terminal before we print
-  if (status.code != kExitOk) {
-    std::fprintf(stderr, "skiff: %s\n", status.reason.c_str());
-  }
-  return status.code;
+  return Run(command->config);
 }

@@ -121,6 +121,18 @@ aml::Result Pvpanic() {
                                      kPvpanicPort, kPvpanicPort, 1, 1)}))});
 }
 
+// Skiff's exit device, so the guest's OS knows the register is taken (and
+// tests can find it). No driver binds it: userspace writes it via /dev/mem,
+// which the kernel allows for MMIO no driver has claimed.
+aml::Result ExitDevice() {
+  return aml::Device(
+      "SKEX", {aml::Name("_HID", aml::String(kExitDeviceHid)),
+               aml::Name("_UID", aml::Integer(0)),
+               aml::Name("_CRS", aml::ResourceTemplate({aml::Memory32Fixed(
+                                     true, static_cast<uint32_t>(kExitDeviceAddress),
+                                     kExitDeviceRegisterSize)}))});
+}
+
 aml::Result VirtioMmio(size_t index, const AcpiMmioDevice& dev) {
   if (dev.size == 0 || dev.base > UINT32_MAX || dev.size > UINT32_MAX ||
       dev.base + dev.size - 1 > UINT32_MAX) {
@@ -316,7 +328,7 @@ absl::StatusOr<Bytes> BuildDsdt(const AcpiConfig& config) {
         "%d virtio-mmio devices: the DSDT names at most 256 (VR00-VRFF)",
         config.virtio_mmio.size()));
   }
-  std::vector<aml::Result> devices = {Com1(), Pvpanic()};
+  std::vector<aml::Result> devices = {Com1(), Pvpanic(), ExitDevice()};
   for (size_t i = 0; i < config.virtio_mmio.size(); ++i) {
     devices.push_back(VirtioMmio(i, config.virtio_mmio[i]));
   }

@@ -1,7 +1,7 @@
 // ACPI tables describing the x86 guest platform (ACPI 6.x chapter 5): a
 // hardware-reduced machine with a local APIC per vCPU, one I/O APIC, COM1,
-// pvpanic, virtio-mmio devices and, optionally, a PCI host bridge and its
-// ECAM window.
+// pvpanic, Skiff's exit device, virtio-mmio devices and, optionally, a PCI
+// host bridge and its ECAM window.
 //
 // Debian's cloud kernels parse no MP table, so the MADT is how an x86 guest
 // learns about its CPUs at all.
@@ -64,6 +64,9 @@ struct AcpiConfig {
 };
 
 inline constexpr uint32_t kAcpiMaxCpus = 255;
+// The exit device's ACPI hardware ID and register size (kExitDeviceAddress).
+inline constexpr char kExitDeviceHid[] = "SKIF0001";
+inline constexpr uint32_t kExitDeviceRegisterSize = 4;
 inline constexpr uint64_t kAcpiTableHeaderSize = 36;
 inline constexpr uint64_t kRsdpSize = 36;
 inline constexpr uint64_t kFadtSize = 276;  // ACPI 6.x FADT, revision 6

@@ -32,6 +32,10 @@ inline constexpr uint64_t kPciEcamSize = 0x10000000;
 // DSDT's PCI0 _CRS): the first 256 MiB of the hole, below virtio-mmio.
 inline constexpr uint64_t kPciMmio32Base = 0xc0000000;
 inline constexpr uint64_t kPciMmio32Size = 0x10000000;
+// Skiff's exit device (devices/legacy/exit_device.h, ACPI "SKIF0001"): one
+// 32-bit register in a page of its own, between virtio-mmio and ECAM, so a
+// guest's /dev/mem mapping of it touches nothing else.
+inline constexpr uint64_t kExitDeviceAddress = 0xd8000000;
 inline constexpr uint64_t kIoapicAddress = 0xfec00000;
 inline constexpr uint64_t kLapicAddress = 0xfee00000;
 // KVM needs three pages for the TSS and one for the EPT identity map on
@@ -45,6 +49,8 @@ inline constexpr uint32_t kCom1Irq = 4;
 inline constexpr uint16_t kI8042DataPort = 0x60;
 inline constexpr uint16_t kI8042CommandPort = 0x64;
 inline constexpr uint16_t kPvpanicPort = 0x505;   // QEMU's pvpanic ISA port
+// isa-debug-exit where QEMU users put it (iobase=0xf4,iosize=0x04).
+inline constexpr uint16_t kIsaDebugExitPort = 0xf4;
 // Hardware-reduced ACPI sleep control/status and reset registers.
 inline constexpr uint16_t kAcpiSleepControlPort = 0x600;
 inline constexpr uint16_t kAcpiSleepStatusPort = 0x601;

@@ -3,12 +3,16 @@
 #include <memory>
 
 #include "arch/x86_64/layout.h"
+#include "arch/x86_64/acpi.h"
 #include "devices/legacy/acpi_pm.h"
+#include "devices/legacy/exit_device.h"
 #include "devices/legacy/i8042.h"
+#include "devices/legacy/isa_debug_exit.h"
 #include "devices/legacy/pvpanic.h"
 #include "devices/legacy/serial_16550.h"
 #include "vmm/log.h"
 #include "vmm/exit_codes.h"
+#include "vmm/guest_exit.h"
 #include "vmm/machine.h"
 #include "vmm/status_macros.h"
 
@@ -54,8 +58,27 @@ absl::Status AddLegacyDevices(Machine& machine, bool uart_takes_input) {
   auto pvpanic = std::make_shared<Pvpanic>(
       [shutdown] { shutdown->Request(kExitGuestPanic, "guest kernel panic (pvpanic)"); },
       [] { LOG_INFO("pvpanic", "guest loaded a crash kernel"); });
-  return machine.pio_bus().Register(kPvpanicPort, Pvpanic::kRegisterCount, pvpanic,
-                                    "pvpanic");
+  RETURN_IF_ERROR(machine.pio_bus().Register(kPvpanicPort, Pvpanic::kRegisterCount, pvpanic,
+                                             "pvpanic"));
+  return AddGuestExitDevices(machine);
+}
+
+absl::Status AddGuestExitDevices(Machine& machine) {
+  static_assert(ExitDevice::kRegisterSize == kExitDeviceRegisterSize,
+                "the DSDT must describe the register the bus decodes");
+  Shutdown* shutdown = &machine.shutdown();
+  auto exit_device = std::make_shared<ExitDevice>([shutdown](uint32_t value) {
+    ExitStatus status = ExitDeviceStatus(value);
+    shutdown->Request(status.code, std::move(status.reason));
+  });
+  RETURN_IF_ERROR(machine.mmio_bus().Register(kExitDeviceAddress, ExitDevice::kRegisterSize,
+                                              exit_device, "exit device"));
+  auto debug_exit = std::make_shared<IsaDebugExit>([shutdown](uint32_t value) {
+    ExitStatus status = IsaDebugExitStatus(value);
+    shutdown->Request(status.code, std::move(status.reason));
+  });
+  return machine.pio_bus().Register(kIsaDebugExitPort, IsaDebugExit::kPortCount, debug_exit,
+                                    "isa-debug-exit");
 }
 
 }  // namespace skiff::x86

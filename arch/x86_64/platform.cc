@@ -151,6 +151,13 @@ absl::StatusOr<BootState> SetupPlatform(Machine& machine, const VmConfig& config
   return boot;
 }
 
+std::string GuestExitExamples() {
+  return absl::StrFormat(
+      "  exit device (x86-64):  busybox devmem 0x%x 32 7                      -> exits 7\n"
+      "  isa-debug-exit (0x%x): printf '\\x05' | dd of=/dev/port bs=1 seek=%d -> exits 11\n",
+      x86::kExitDeviceAddress, x86::kIsaDebugExitPort, x86::kIsaDebugExitPort);
+}
+
 absl::Status SetupVcpu(const Kvm& kvm, const Vcpu& vcpu, uint32_t num_cpus,
                        const BootState& boot, const GuestMemory& /*memory*/) {
   ASSIGN_OR_RETURN(std::vector<kvm_cpuid_entry2> cpuid, kvm.SupportedCpuid());

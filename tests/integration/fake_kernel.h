@@ -31,4 +31,16 @@ inline std::vector<uint8_t> FakeBzImage() {
   return image;
 }
 
+// The same kernel with `code` at its 64-bit entry point (0x200 into the
+// payload, which Skiff loads at 1 MiB): a tiny 64-bit guest that Skiff
+// boots as it would boot Linux, with paging on and the low 4 GiB
+// identity-mapped.
+inline std::vector<uint8_t> FakeBzImageRunning(const std::vector<uint8_t>& code) {
+  std::vector<uint8_t> image = FakeBzImage();
+  constexpr size_t kEntry = 0x1000 + 0x200;  // setup sectors, then the entry
+  if (kEntry + code.size() > image.size()) image.resize(kEntry + code.size());
+  std::memcpy(&image[kEntry], code.data(), code.size());
+  return image;
+}
+
 }  // namespace skiff::testing

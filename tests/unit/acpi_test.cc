@@ -216,6 +216,11 @@ TEST(AcpiTest, DsdtHasS5PackageDevicesAndResources) {
   EXPECT_TRUE(Contains(t.dsdt, Text("QEMU0001")));
   EXPECT_TRUE(Contains(
       t.dsdt, {0x47, 0x01, 0x05, 0x05, 0x05, 0x05, 0x01, 0x01, 0x79, 0x00}));
+  // The exit device: _HID "SKIF0001", Memory32Fixed(ReadWrite, 0xd8000000, 4).
+  EXPECT_TRUE(Contains(t.dsdt, Text("SKEX")));
+  EXPECT_TRUE(Contains(t.dsdt, Text("SKIF0001")));
+  EXPECT_TRUE(Contains(t.dsdt, {0x86, 0x09, 0x00, 0x01, 0x00, 0x00, 0x00, 0xd8, 0x04, 0x00,
+                                0x00, 0x00, 0x79, 0x00}));
   // Two LNRO0005 devices with their windows and level/high interrupts.
   EXPECT_EQ(Count(t.dsdt, Text("LNRO0005")), 2u);
   EXPECT_TRUE(Contains(t.dsdt, Text("VR00")));
@@ -544,6 +549,9 @@ TEST(AcpiIaslTest, DsdtDisassemblesCleanly) {
   EXPECT_THAT(dsl, HasSubstr("Name (_S5, Package (0x02)"));
   EXPECT_THAT(dsl, HasSubstr("EisaId (\"PNP0501\")"));
   EXPECT_THAT(dsl, HasSubstr("\"QEMU0001\""));
+  EXPECT_THAT(dsl, HasSubstr("Device (SKEX)"));
+  EXPECT_THAT(dsl, HasSubstr("\"SKIF0001\""));
+  EXPECT_THAT(dsl, HasSubstr("Memory32Fixed (ReadWrite,\n                    0xD8000000,"));
   EXPECT_THAT(dsl, HasSubstr("\"LNRO0005\""));
   EXPECT_THAT(dsl, HasSubstr("Memory32Fixed (ReadWrite"));
   EXPECT_THAT(dsl, HasSubstr("Interrupt (ResourceConsumer, Level, ActiveHigh"));

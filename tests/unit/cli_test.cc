@@ -71,5 +71,69 @@ TEST(ParseCliTest, HelpAndVersion) {
   EXPECT_NE(run_help->text.find("--memory"), std::string::npos);
 }
 
+TEST(ParseCliTest, CiOptions) {
+  auto cmd = ParseCli({"run", "--kernel", "k", "--timeout", "2m", "--expect", "login:",
+                       "--expect", "ok a{1,3}", "--expect-fail", "Kernel panic",
+                       "--expect-fail=BUG: x,y", "--serial-log", "/tmp/log",
+                       "--serial-log-timestamps", "--junit", "/tmp/j.xml"});
+  ASSERT_TRUE(cmd.ok()) << cmd.status();
+  EXPECT_EQ(cmd->kind, CliCommand::Kind::kRun);
+  const CiOptions& ci = cmd->config.ci;
+  EXPECT_EQ(ci.timeout, absl::Minutes(2));
+  // Whole patterns, in order, commas and all.
+  EXPECT_EQ(ci.expect, (std::vector<std::string>{"login:", "ok a{1,3}"}));
+  EXPECT_EQ(ci.expect_fail, (std::vector<std::string>{"Kernel panic", "BUG: x,y"}));
+  EXPECT_EQ(ci.serial_log, "/tmp/log");
+  EXPECT_TRUE(ci.serial_log_timestamps);
+  EXPECT_EQ(ci.junit, "/tmp/j.xml");
+}
+
+TEST(ParseCliTest, CiDefaultsAreOff) {
+  auto cmd = ParseCli({"run", "--kernel", "k"});
+  ASSERT_TRUE(cmd.ok());
+  const CiOptions& ci = cmd->config.ci;
+  EXPECT_FALSE(ci.timeout.has_value());
+  EXPECT_TRUE(ci.expect.empty());
+  EXPECT_TRUE(ci.expect_fail.empty());
+  EXPECT_FALSE(ci.serial_log.has_value());
+  EXPECT_FALSE(ci.junit.has_value());
+}
+
+TEST(ParseCliTest, CiUsageErrorsNameTheOption) {
+  auto message = [](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"run", "--kernel", "k"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto cmd = ParseCli(args);
+    EXPECT_FALSE(cmd.ok());
+    EXPECT_EQ(cmd.status().code(), absl::StatusCode::kInvalidArgument);
+    return std::string(cmd.status().message());
+  };
+  EXPECT_NE(message({"--timeout", "0"}).find("--timeout"), std::string::npos);
+  EXPECT_NE(message({"--timeout", "soon"}).find("'soon'"), std::string::npos);
+  EXPECT_NE(message({"--expect", "(oops"}).find("--expect '(oops'"), std::string::npos);
+  EXPECT_NE(message({"--expect-fail", "*"}).find("--expect-fail '*'"), std::string::npos);
+  EXPECT_NE(message({"--serial-log-timestamps"}).find("needs --serial-log"), std::string::npos);
+  EXPECT_NE(message({"--junit", ""}).find("--junit"), std::string::npos);
+}
+
+TEST(ParseCliTest, PrintCmdline) {
+  auto cmd = ParseCli({"run", "--kernel", "k", "--cmdline", "quiet", "--print-cmdline"});
+  ASSERT_TRUE(cmd.ok()) << cmd.status();
+  EXPECT_EQ(cmd->kind, CliCommand::Kind::kPrintCmdline);
+  EXPECT_EQ(cmd->config.cmdline, "quiet");
+  // Still validated as for a run.
+  EXPECT_FALSE(ParseCli({"run", "--print-cmdline"}).ok());
+}
+
+TEST(ParseCliTest, TopHelpListsExitCodesAndGuestExamples) {
+  const std::string help = ParseCli({"--help"}).value().text;
+  for (const char* needle : {"0      the guest powered off", "5      --timeout expired",
+                             "7-119  chosen by the guest", "120    an --expect-fail",
+                             "(value << 1) | 1", "busybox devmem 0xd8000000 32 7",
+                             "seek=244 -> exits 11"}) {
+    EXPECT_NE(help.find(needle), std::string::npos) << needle << "\n" << help;
+  }
+}
+
 }  // namespace
 }  // namespace skiff

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -224,6 +226,41 @@ TEST_F(ConsoleTest, OutputWritesEveryByte) {
   std::vector<uint8_t> got(text.size());
   ASSERT_EQ(::read(read_end.get(), got.data(), got.size()), static_cast<ssize_t>(got.size()));
   EXPECT_EQ(got, text);
+}
+
+}  // namespace
+}  // namespace skiff
+
+namespace skiff {
+namespace {
+
+TEST(ConsoleObserverTest, ObserversSeeAllOutputInOrderEvenWithoutStdout) {
+  auto shutdown = Shutdown::Create();
+  ASSERT_TRUE(shutdown.ok());
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  ::close(pipe_fds[0]);  // stdout is a pipe nobody reads: writes fail (SIGPIPE ignored below)
+  auto console = Console::Create(-1, pipe_fds[1], shutdown->get());
+  ASSERT_TRUE(console.ok());
+  std::string first, second;
+  std::vector<int> order;
+  (*console)->AddOutputObserver([&](std::span<const uint8_t> bytes) {
+    first.append(bytes.begin(), bytes.end());
+    order.push_back(1);
+  });
+  (*console)->AddOutputObserver([&](std::span<const uint8_t> bytes) {
+    second.append(bytes.begin(), bytes.end());
+    order.push_back(2);
+  });
+  ::signal(SIGPIPE, SIG_IGN);
+  const std::string text = "hello\r\n";
+  (*console)->Output(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), 5));
+  (*console)->Output(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()) + 5, 2));
+  EXPECT_EQ(first, text);
+  EXPECT_EQ(second, text);
+  EXPECT_EQ(order, (std::vector<int>{1, 2, 1, 2}));
+  ::close(pipe_fds[1]);
 }
 
 }  // namespace

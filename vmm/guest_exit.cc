@@ -1,0 +1,26 @@
+#include "vmm/guest_exit.h"
+
+#include "absl/strings/str_format.h"
+#include "vmm/exit_codes.h"
+
+namespace skiff {
+
+ExitStatus ExitDeviceStatus(uint32_t value) {
+  if (value == 0 || (value >= kGuestExitCodeMin && value <= kGuestExitCodeMax)) {
+    return ExitStatus{static_cast<int>(value),
+                      absl::StrFormat("guest chose exit code %u (exit device)", value)};
+  }
+  return ExitStatus{kExitGuestCrash,
+                    absl::StrFormat("guest wrote %u to the exit device; guest exit codes are "
+                                    "0 and %d-%d",
+                                    value, kGuestExitCodeMin, kGuestExitCodeMax)};
+}
+
+ExitStatus IsaDebugExitStatus(uint32_t value) {
+  const int code = static_cast<int>(((value << 1) | 1) & 0xff);
+  return ExitStatus{code, absl::StrFormat("guest wrote 0x%x to isa-debug-exit: exit code %d "
+                                          "((value << 1) | 1)",
+                                          value, code)};
+}
+
+}  // namespace skiff
