@@ -153,9 +153,11 @@ absl::StatusOr<BootState> SetupPlatform(Machine& machine, const VmConfig& config
 
 std::string GuestExitExamples() {
   return absl::StrFormat(
-      "  exit device (x86-64):  busybox devmem 0x%x 32 7                      -> exits 7\n"
-      "  isa-debug-exit (0x%x): printf '\\x05' | dd of=/dev/port bs=1 seek=%d -> exits 11\n",
-      x86::kExitDeviceAddress, x86::kIsaDebugExitPort, x86::kIsaDebugExitPort);
+      "  exit device:    busybox devmem 0x%x 32 7                       -> exits 7\n"
+      "  isa-debug-exit: ioperm(0x%x, 1, 1); outb(5, 0x%x);                  -> exits 11\n"
+      "                  (or, with /dev/port: printf '\\005' | dd of=/dev/port bs=1 seek=%d)\n",
+      x86::kExitDeviceAddress, x86::kIsaDebugExitPort, x86::kIsaDebugExitPort,
+      x86::kIsaDebugExitPort);
 }
 
 absl::Status SetupVcpu(const Kvm& kvm, const Vcpu& vcpu, uint32_t num_cpus,

@@ -130,7 +130,7 @@ TEST(ParseCliTest, TopHelpListsExitCodesAndGuestExamples) {
   for (const char* needle : {"0      the guest powered off", "5      --timeout expired",
                              "7-119  chosen by the guest", "120    an --expect-fail",
                              "(value << 1) | 1", "busybox devmem 0xd8000000 32 7",
-                             "seek=244 -> exits 11"}) {
+                             "outb(5, 0xf4);", "-> exits 11", "seek=244"}) {
     EXPECT_NE(help.find(needle), std::string::npos) << needle << "\n" << help;
   }
 }

@@ -1,0 +1,259 @@
+#!/usr/bin/env python3
+"""End-to-end tests of Skiff's CI features: Debian's stock cloud kernel in
+the test host (tests/testhost) chooses Skiff's exit code, and Skiff watches
+its console, times it out and reports the run.
+
+Usage: ci_e2e.py --skiff PATH [--print-command]
+
+One L1 boot runs Skiff five times on one initramfs; the guest's
+/autorun (tests/e2e/ci_guest.sh) does what `skiff.e2e=MODE` on the kernel
+command line says. Each check is one `PASS: <check>` or `FAIL: ...` line;
+the exit status is 1 if any check failed:
+
+  exit-device     `busybox devmem 0xd8000000 32 7` -> Skiff exits 7, and the
+                  guest's ACPI scan found SKIF0001
+  isa-debug-exit  `outb 0xf4 5` (tests/e2e/outb.c: Debian's cloud kernel
+                  has no /dev/port) -> 11
+  expect          --expect on the userspace banner and a line of a guest that
+                  then sleeps forever -> 0 right after the second one
+  expect-fail     --expect-fail on the kernel's first console line (a verbose
+                  boot) -> 120 at once: the kernel prints nothing after it
+  timeout         --timeout 8s on a verbose boot -> 5 within 8-12 s;
+                  --serial-log (timestamped) and --junit (valid XML, the run
+                  and each pattern as test cases) written
+The boots that end early keep the added CI time near a minute. A test-host
+failure makes every check FAIL, never skip.
+"""
+import argparse
+import base64
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+TESTHOST = os.path.join(ROOT, "tests", "testhost", "testhost.py")
+GUEST_SCRIPT = os.path.join(HERE, "ci_guest.sh")
+OUTB_SOURCE = os.path.join(HERE, "outb.c")
+sys.path.insert(0, os.path.join(ROOT, "images"))
+import skiffimg  # noqa: E402
+
+CMDLINE = "console=ttyS0 reboot=k panic=-1"
+QUIET = CMDLINE + " quiet"
+# A verbose boot whose first line comes at once (earlycon needs no driver).
+VERBOSE = CMDLINE + " earlycon=uart8250,io,0x3f8"
+TIMEOUT_S = 8
+FIRST_LINE = r"Linux version \S+"  # the kernel's first console line
+# name: (guest mode, kernel command line, extra Skiff options)
+RUNS = {
+    "exit-device": ("exitdev", QUIET, []),
+    "isa-debug-exit": ("isa", QUIET, []),
+    "expect": ("sleep", QUIET, ["--expect", "SKIFF-GUEST: cpus=1 ",
+                                "--expect", "SKIFF-E2E: sleep(ing)?$"]),
+    "expect-fail": ("sleep", VERBOSE, ["--expect", "never printed", "--expect-fail", FIRST_LINE]),
+    "timeout": ("sleep", VERBOSE, ["--timeout", "%ds" % TIMEOUT_S, "--expect", FIRST_LINE,
+                                   "--expect", "never printed", "--serial-log",
+                                   "/tmp/serial.log", "--serial-log-timestamps",
+                                   "--junit", "/tmp/junit.xml"]),
+}
+
+
+def quote(word):
+    return "'" + word.replace("'", "'\\''") + "'"
+
+
+def l1_command():
+    lines = ["cat /guest/initramfs.cpio.gz /e2e/autorun.cpio.gz > /tmp/initrd",
+             "up() { cut -d' ' -f1 /proc/uptime; }"]
+    for name, (mode, cmdline, options) in RUNS.items():
+        argv = ["skiff", "run", "--kernel", "/guest/vmlinuz", "--initramfs", "/tmp/initrd",
+                "--memory", "256M", "--cmdline", "%s skiff.e2e=%s" % (cmdline, mode)] + options
+        lines += [
+            "t0=$(up)",
+            "timeout -s KILL 120 %s > /tmp/out 2> /tmp/err; rc=$?" % " ".join(map(quote, argv)),
+            "echo \"CI-E2E: run=%s rc=$rc t0=$t0 t1=$(up)\"" % name,
+            "sed 's/^/CI-E2E-OUT %s: /' /tmp/out; echo" % name,  # the last line may lack \n
+            "sed 's/^/CI-E2E-ERR %s: /' /tmp/err" % name,
+        ]
+    # Binary-safe through the serial console.
+    lines += ["echo \"CI-E2E-FILE junit: $(base64 /tmp/junit.xml 2>/dev/null | tr -d '\\n')\"",
+              "echo \"CI-E2E-FILE serial: $(base64 /tmp/serial.log 2>/dev/null | tr -d '\\n')\""]
+    return "\n".join(lines)
+
+
+def parse(out):
+    """run name -> {rc, seconds, out, err}, and file name -> bytes."""
+    runs, files = {}, {}
+    for line in out.splitlines():
+        m = re.search(r"CI-E2E: run=(\S+) rc=(\d+) t0=([\d.]+) t1=([\d.]+)", line)
+        if m:
+            runs[m.group(1)] = {"rc": int(m.group(2)),
+                                "seconds": float(m.group(4)) - float(m.group(3)),
+                                "out": "", "err": ""}
+            continue
+        m = re.search(r"CI-E2E-(OUT|ERR) (\S+): (.*)", line)
+        if m and m.group(2) in runs:
+            runs[m.group(2)][m.group(1).lower()] += m.group(3) + "\n"
+            continue
+        m = re.search(r"CI-E2E-FILE (\w+): (\S*)", line)
+        if m:
+            files[m.group(1)] = base64.b64decode(m.group(2)) if m.group(2) else b""
+    return runs, files
+
+
+def check_rc(run, want, problems):
+    if run["rc"] != want:
+        problems.append("skiff exited %d, expected %d (stderr: %s)"
+                        % (run["rc"], want, run["err"].strip()[-300:]))
+
+
+def check_exit_device(runs, files):
+    p = []
+    run = runs["exit-device"]
+    check_rc(run, 7, p)
+    if "acpi_exit_device=1" not in run["out"]:
+        p.append("the guest found no SKIF0001 ACPI device")
+    if "guest chose exit code 7 (exit device)" not in run["err"]:
+        p.append("stderr does not name the exit device")
+    if "still running after devmem" in run["out"]:
+        p.append("the guest ran on after writing the exit device")
+    return p
+
+
+def check_isa_debug_exit(runs, files):
+    p = []
+    run = runs["isa-debug-exit"]
+    check_rc(run, 11, p)
+    if "isa-debug-exit" not in run["err"]:
+        p.append("stderr does not name isa-debug-exit")
+    if "still running after isa-debug-exit" in run["out"]:
+        p.append("the guest ran on after the port write")
+    return p
+
+
+def check_expect(runs, files):
+    p = []
+    run = runs["expect"]
+    check_rc(run, 0, p)
+    if "SKIFF-E2E: sleeping" not in run["out"]:
+        p.append("the expected line is not in the output")
+    if "SKIFF-GUEST: poweroff" in run["out"]:
+        p.append("the guest powered off by itself: nothing shows --expect stopped it")
+    if run["err"].strip():
+        p.append("a successful run printed on stderr: " + run["err"].strip()[-300:])
+    return p
+
+
+def check_expect_fail(runs, files):
+    p = []
+    run = runs["expect-fail"]
+    check_rc(run, 120, p)
+    if "--expect-fail '%s': " % FIRST_LINE not in run["err"] or "Linux version" not in run["err"]:
+        p.append("stderr does not quote the fail pattern and line: " + run["err"].strip()[-300:])
+    # Skiff stops the vCPU in the exit that completed the line.
+    lines = [l for l in run["out"].splitlines() if l.strip()]
+    if not lines or "Linux version" not in lines[-1]:
+        p.append("the guest printed on after the fail pattern: %r" % lines[-3:])
+    return p
+
+
+def check_timeout(runs, files):
+    p = []
+    run = runs["timeout"]
+    check_rc(run, 5, p)
+    if not TIMEOUT_S <= run["seconds"] <= TIMEOUT_S + 5:
+        p.append("skiff ran %.1f s with --timeout %ds" % (run["seconds"], TIMEOUT_S))
+    if "--timeout" not in run["err"]:
+        p.append("stderr does not say it was the timeout: " + run["err"].strip()[-300:])
+    serial = files.get("serial", b"").decode("utf-8", "replace")
+    # Skiff's stamp, then the kernel's own: "[   1.234567] [    0.000000] Linux version".
+    if not re.search(r"^\[ *\d+\.\d{6}\] \[ *\d+\.\d+\] Linux version", serial, re.M):
+        p.append("the serial log has no timestamped 'Linux version' line")
+    junit = files.get("junit", b"")
+    try:
+        root = ET.fromstring(junit)
+    except ET.ParseError as e:
+        return p + ["the JUnit file is not XML (%s): %r" % (e, junit[:200])]
+    suite = root.find("testsuite")
+    if root.tag != "testsuites" or suite is None:
+        return p + ["the JUnit file has no <testsuites><testsuite>"]
+    cases = suite.findall("testcase")
+    names = [(c.get("classname"), c.get("name")) for c in cases]
+    want = [("skiff", "boot vmlinuz"), ("skiff.expect", FIRST_LINE),
+            ("skiff.expect", "never printed")]
+    if names != want:
+        p.append("JUnit test cases %s, expected %s" % (names, want))
+    failed = [c.get("name") for c in cases if c.find("failure") is not None]
+    if failed != ["boot vmlinuz", "never printed"]:
+        p.append("JUnit failures %s, expected the run and 'never printed'" % failed)
+    if (suite.get("tests"), suite.get("failures"), suite.get("errors")) != ("3", "2", "0"):
+        p.append("JUnit counts tests=%s failures=%s errors=%s"
+                 % (suite.get("tests"), suite.get("failures"), suite.get("errors")))
+    props = {q.get("name"): q.get("value") for q in suite.iter("property")}
+    if props.get("exit_code") != "5":
+        p.append("JUnit exit_code property %s" % props.get("exit_code"))
+    out = cases[0].find("system-out") if cases else None
+    if out is None or "Linux version" not in (out.text or ""):
+        p.append("the JUnit console tail lacks the guest's last lines")
+    return p
+
+
+CHECKS = {
+    "exit-device": check_exit_device,
+    "isa-debug-exit": check_isa_debug_exit,
+    "expect": check_expect,
+    "expect-fail": check_expect_fail,
+    "timeout": check_timeout,
+}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--skiff", required=True)
+    parser.add_argument("--print-command", action="store_true")
+    args = parser.parse_args()
+    command = l1_command()
+    if args.print_command:
+        print(command)
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        outb = os.path.join(tmp, "outb")
+        subprocess.run(["gcc", "-static", "-O2", "-s", "-o", outb, OUTB_SOURCE], check=True)
+        with open(GUEST_SCRIPT) as f:
+            body = f.read()
+        # /autorun and /bin/outb, appended to the guest's initramfs in L1.
+        cpio = skiffimg.Cpio()
+        cpio.file("autorun", data="#!/bin/sh\n" + body, mode=0o755)
+        cpio.file("bin/outb", src=outb, mode=0o755)
+        extra = os.path.join(tmp, "autorun.cpio.gz")
+        cpio.write(extra)
+        proc = subprocess.run(
+            [sys.executable, TESTHOST, "run", "--arch", "x86_64", "--skiff", args.skiff,
+             "--timeout", "300", "--put", "%s:/e2e/autorun.cpio.gz" % extra, "--", command],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+    out = proc.stdout
+    sys.stdout.write("\n".join(l for l in out.splitlines() if "CI-E2E-FILE" not in l) + "\n")
+    print("----")
+    runs, files = parse(out)
+    failed = 0
+    for name, check in CHECKS.items():
+        if proc.returncode != 0 or "TESTHOST FAILURE" in out:
+            problems = ["test host failed (exit %d)" % proc.returncode]
+        elif name not in runs:
+            problems = ["the run's exit status was not reported"]
+        else:
+            problems = check(runs, files)
+        if problems:
+            failed += 1
+            print("FAIL: %s: %s" % (name, "; ".join(problems)))
+        else:
+            print("PASS: %s (%.1f s)" % (name, runs[name]["seconds"]))
+    print("%d of %d checks passed" % (len(CHECKS) - failed, len(CHECKS)))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Checks of tests/e2e/ci_e2e.py fed with made-up L1 output: healthy runs
+pass every check, and each way a CI feature can break makes its check (and
+only that one) fail.  No KVM, no test host."""
+import base64
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ci_e2e as e2e  # noqa: E402
+
+LINUX = "[    0.000000] Linux version 6.1.0-56-cloud-amd64 (gcc-12) #1 SMP"
+JUNIT = """<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="skiff" tests="3" failures="2" errors="0" skipped="0" time="8.001">
+  <testsuite name="skiff" tests="3" failures="2" errors="0" skipped="0" time="8.001">
+    <properties><property name="exit_code" value="5"/></properties>
+    <testcase classname="skiff" name="boot vmlinuz" time="8.001">
+      <failure type="exit code 5" message="timeout">timeout</failure>
+      <system-out>%s
+[    0.1] more</system-out>
+    </testcase>
+    <testcase classname="skiff.expect" name="Linux version \\S+" time="1.000"/>
+    <testcase classname="skiff.expect" name="never printed" time="8.001">
+      <failure type="expect" message="not seen on the console">not seen</failure>
+    </testcase>
+  </testsuite>
+</testsuites>
+""" % LINUX
+SERIAL = "[   1.000000] %s\r\n[   1.100000] [    0.1] more\r\n" % LINUX
+
+
+def healthy():
+    return {
+        "exit-device": {"rc": 7, "out": ["SKIFF-E2E: mode=exitdev", "SKIFF-E2E: acpi_exit_device=1"],
+                        "err": ["skiff: guest chose exit code 7 (exit device)"]},
+        "isa-debug-exit": {"rc": 11, "out": ["SKIFF-E2E: mode=isa"],
+                           "err": ["skiff: guest wrote 0x5 to isa-debug-exit: exit code 11"]},
+        "expect": {"rc": 0, "out": ["SKIFF-GUEST: cpus=1 mem_kb=1", "SKIFF-E2E: sleeping"],
+                   "err": []},
+        "expect-fail": {"rc": 120, "out": [LINUX],
+                        "err": ["skiff: the console matched --expect-fail '%s': %s"
+                                % (e2e.FIRST_LINE, LINUX)]},
+        "timeout": {"rc": 5, "seconds": 9.0, "out": [LINUX],
+                    "err": ["skiff: timeout: the guest was still running after 8s (--timeout)"]},
+    }
+
+
+def render(runs, junit=JUNIT, serial=SERIAL):
+    lines, t = [], 10.0
+    for name, run in runs.items():
+        seconds = run.get("seconds", 15.0)
+        lines.append("CI-E2E: run=%s rc=%d t0=%.2f t1=%.2f" % (name, run["rc"], t, t + seconds))
+        t += seconds
+        lines += ["CI-E2E-OUT %s: %s" % (name, l) for l in run["out"]]
+        lines += ["CI-E2E-ERR %s: %s" % (name, l) for l in run["err"]]
+    for key, text in (("junit", junit), ("serial", serial)):
+        lines.append("CI-E2E-FILE %s: %s" % (key, base64.b64encode(text.encode()).decode()))
+    return "\n".join(lines) + "\n"
+
+
+def failing(out):
+    runs, files = e2e.parse(out)
+    return sorted(name for name, check in e2e.CHECKS.items() if check(runs, files))
+
+
+class CiChecksTest(unittest.TestCase):
+    def test_healthy_runs_pass(self):
+        self.assertEqual(failing(render(healthy())), [])
+
+    def test_exit_device_wrong_code_or_no_acpi_node(self):
+        runs = healthy()
+        runs["exit-device"]["rc"] = 0
+        self.assertEqual(failing(render(runs)), ["exit-device"])
+        runs = healthy()
+        runs["exit-device"]["out"][1] = "SKIFF-E2E: acpi_exit_device=0"
+        self.assertEqual(failing(render(runs)), ["exit-device"])
+
+    def test_isa_debug_exit_ignored(self):
+        runs = healthy()
+        runs["isa-debug-exit"].update(rc=0, err=[])
+        runs["isa-debug-exit"]["out"].append("SKIFF-E2E: still running after isa-debug-exit")
+        self.assertEqual(failing(render(runs)), ["isa-debug-exit"])
+
+    def test_expect_never_stopping_the_guest(self):
+        runs = healthy()
+        runs["expect"]["out"].append("SKIFF-GUEST: poweroff")
+        self.assertEqual(failing(render(runs)), ["expect"])
+
+    def test_expect_fail_not_stopping_at_once(self):
+        runs = healthy()
+        runs["expect-fail"]["out"].append("[    0.000000] Command line: console=ttyS0")
+        self.assertEqual(failing(render(runs)), ["expect-fail"])
+        runs = healthy()
+        runs["expect-fail"]["rc"] = 0
+        self.assertEqual(failing(render(runs)), ["expect-fail"])
+
+    def test_timeout_late_or_wrong_code(self):
+        runs = healthy()
+        runs["timeout"]["seconds"] = 30.0
+        self.assertEqual(failing(render(runs)), ["timeout"])
+        runs = healthy()
+        runs["timeout"]["rc"] = 0
+        self.assertEqual(failing(render(runs)), ["timeout"])
+
+    def test_broken_reports(self):
+        self.assertEqual(failing(render(healthy(), junit="<testsuites><oops")), ["timeout"])
+        self.assertEqual(failing(render(healthy(), junit=JUNIT.replace('failures="2"', 'failures="1"'))),
+                         ["timeout"])
+        self.assertEqual(failing(render(healthy(), serial=LINUX + "\n")), ["timeout"])
+
+
+if __name__ == "__main__":
+    unittest.main()
