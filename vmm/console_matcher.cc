@@ -16,9 +16,8 @@ absl::StatusOr<std::unique_ptr<re2::RE2>> Compile(std::string_view option,
   options.set_log_errors(false);  // the error becomes our one-line message
   auto re = std::make_unique<re2::RE2>(pattern, options);
   if (!re->ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("%s '%s': not a valid regular expression (RE2 syntax): %s", option,
-                        pattern, re->error()));
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s '%s': not a valid regular expression (RE2 syntax): %s", option, pattern, re->error()));
   }
   return re;
 }
@@ -29,8 +28,8 @@ absl::Status ValidateConsolePattern(std::string_view option, const std::string& 
   return Compile(option, pattern).status();
 }
 
-absl::StatusOr<ConsoleMatcher> ConsoleMatcher::Create(
-    const std::vector<std::string>& expect, const std::vector<std::string>& expect_fail) {
+absl::StatusOr<ConsoleMatcher> ConsoleMatcher::Create(const std::vector<std::string>& expect,
+                                                      const std::vector<std::string>& expect_fail) {
   ConsoleMatcher matcher;
   for (const std::string& pattern : expect) {
     auto re = Compile("--expect", pattern);

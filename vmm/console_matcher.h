@@ -33,7 +33,7 @@ class ConsoleMatcher {
   struct Pattern {
     std::string regex;
     bool seen = false;
-    std::string line;       // the first line it matched
+    std::string line;        // the first line it matched
     absl::Duration seen_at;  // when, as given to OnLine
   };
   enum class Verdict { kUndecided, kAllExpectedSeen, kFailSeen };

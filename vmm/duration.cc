@@ -23,15 +23,14 @@ absl::StatusOr<absl::Duration> ParseDuration(std::string_view text) {
     parsed = absl::ParseDuration(trimmed, &duration);
   }
   if (!parsed || duration == absl::InfiniteDuration() || duration == -absl::InfiniteDuration()) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "'%s' is not a duration (use e.g. 30s, 2m, 500ms or 1h30m)", text));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("'%s' is not a duration (use e.g. 30s, 2m, 500ms or 1h30m)", text));
   }
   if (duration <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(absl::StrFormat("duration '%s' is not positive", text));
   }
   if (duration > kMaxDuration) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("duration '%s' is longer than a year", text));
+    return absl::InvalidArgumentError(absl::StrFormat("duration '%s' is longer than a year", text));
   }
   return duration;
 }

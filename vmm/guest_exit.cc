@@ -23,4 +23,18 @@ ExitStatus IsaDebugExitStatus(uint32_t value) {
                                           value, code)};
 }
 
+std::shared_ptr<ExitDevice> MakeExitDevice(Shutdown& shutdown) {
+  return std::make_shared<ExitDevice>([&shutdown](uint32_t value) {
+    ExitStatus status = ExitDeviceStatus(value);
+    shutdown.Request(status.code, std::move(status.reason));
+  });
+}
+
+std::shared_ptr<IsaDebugExit> MakeIsaDebugExit(Shutdown& shutdown) {
+  return std::make_shared<IsaDebugExit>([&shutdown](uint32_t value) {
+    ExitStatus status = IsaDebugExitStatus(value);
+    shutdown.Request(status.code, std::move(status.reason));
+  });
+}
+
 }  // namespace skiff

@@ -4,7 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
+#include "devices/legacy/exit_device.h"
+#include "devices/legacy/isa_debug_exit.h"
 #include "vmm/shutdown.h"
 
 namespace skiff {
@@ -20,5 +23,12 @@ ExitStatus ExitDeviceStatus(uint32_t value);
 // the result is odd and can coincide with Skiff's codes 1, 3 and 5 - the
 // price of the convention.
 ExitStatus IsaDebugExitStatus(uint32_t value);
+
+// The devices, wired to end the run through `shutdown` (which must outlive
+// them) with the statuses above. An architecture only places them: on its
+// MMIO bus and in its platform description (ACPI _HID "SKIF0001" on x86,
+// a device-tree node on ARM64), and isa-debug-exit on x86's port bus.
+std::shared_ptr<ExitDevice> MakeExitDevice(Shutdown& shutdown);
+std::shared_ptr<IsaDebugExit> MakeIsaDebugExit(Shutdown& shutdown);
 
 }  // namespace skiff

@@ -85,18 +85,16 @@ std::string Seconds(double seconds) { return absl::StrFormat("%.3f", seconds); }
 void AppendPatternCase(std::string& out, const char* kind, const JunitPattern& p,
                        bool fails_when_seen, double run_seconds) {
   const bool failed = p.seen == fails_when_seen;
-  absl::StrAppend(&out, "    <testcase classname=\"skiff.", kind, "\" name=\"",
-                  XmlEscape(p.regex), "\" time=\"",
-                  Seconds(p.seen ? p.seen_at_seconds : run_seconds), "\"");
+  absl::StrAppend(&out, "    <testcase classname=\"skiff.", kind, "\" name=\"", XmlEscape(p.regex),
+                  "\" time=\"", Seconds(p.seen ? p.seen_at_seconds : run_seconds), "\"");
   if (!failed) {
     absl::StrAppend(&out, "/>\n");
     return;
   }
   std::string message = p.seen ? absl::StrCat("seen on the console: ", p.line)
-                                : std::string("not seen on the console");
-  absl::StrAppend(&out, ">\n      <failure type=\"", kind, "\" message=\"",
-                  XmlEscape(message), "\">", XmlEscapeText(message), "</failure>\n",
-                  "    </testcase>\n");
+                               : std::string("not seen on the console");
+  absl::StrAppend(&out, ">\n      <failure type=\"", kind, "\" message=\"", XmlEscape(message),
+                  "\">", XmlEscapeText(message), "</failure>\n", "    </testcase>\n");
 }
 
 }  // namespace
@@ -110,17 +108,34 @@ std::string Escape(std::string_view text, bool attribute) {
   while (i < text.size()) {
     const uint32_t cp = DecodeUtf8(text, &i);
     switch (cp) {
-      case '&': out += "&amp;"; continue;
-      case '<': out += "&lt;"; continue;
-      case '>': out += "&gt;"; continue;
-      case '"': out += "&quot;"; continue;
-      case '\'': out += "&apos;"; continue;
+      case '&':
+        out += "&amp;";
+        continue;
+      case '<':
+        out += "&lt;";
+        continue;
+      case '>':
+        out += "&gt;";
+        continue;
+      case '"':
+        out += "&quot;";
+        continue;
+      case '\'':
+        out += "&apos;";
+        continue;
       // References keep these exact in attributes (which parsers would
       // turn into spaces) and CR through parsers' line-end normalization.
-      case '\t': out += attribute ? "&#9;" : "\t"; continue;
-      case '\n': out += attribute ? "&#10;" : "\n"; continue;
-      case '\r': out += "&#13;"; continue;
-      default: break;
+      case '\t':
+        out += attribute ? "&#9;" : "\t";
+        continue;
+      case '\n':
+        out += attribute ? "&#10;" : "\n";
+        continue;
+      case '\r':
+        out += "&#13;";
+        continue;
+      default:
+        break;
     }
     if (XmlAllows(cp)) {
       AppendUtf8(out, cp);  // malformed bytes arrive here as U+FFFD
@@ -149,9 +164,9 @@ std::string JunitXml(const JunitRun& run) {
   for (const JunitPattern& p : run.fail_patterns) failures += p.seen ? 1 : 0;
   const size_t tests = 1 + run.expected.size() + run.fail_patterns.size();
   const std::string time = Seconds(run.duration_seconds);
-  const std::string counts = absl::StrFormat(
-      "tests=\"%d\" failures=\"%d\" errors=\"%d\" skipped=\"0\" time=\"%s\"", tests, failures,
-      errors, time);
+  const std::string counts =
+      absl::StrFormat("tests=\"%d\" failures=\"%d\" errors=\"%d\" skipped=\"0\" time=\"%s\"", tests,
+                      failures, errors, time);
 
   std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   absl::StrAppend(&out, "<testsuites name=\"", XmlEscape(run.suite_name), "\" ", counts, ">\n");
@@ -173,11 +188,9 @@ std::string JunitXml(const JunitRun& run) {
                   "\" time=\"", time, "\">\n");
   if (run_failed) {
     const char* element = run_error ? "error" : "failure";
-    const std::string message =
-        absl::StrFormat("exit code %d: %s", run.exit_code, run.exit_reason);
-    absl::StrAppend(&out, "      <", element, " type=\"exit code ", run.exit_code,
-                    "\" message=\"", XmlEscape(message), "\">", XmlEscapeText(message), "</",
-                    element, ">\n");
+    const std::string message = absl::StrFormat("exit code %d: %s", run.exit_code, run.exit_reason);
+    absl::StrAppend(&out, "      <", element, " type=\"exit code ", run.exit_code, "\" message=\"",
+                    XmlEscape(message), "\">", XmlEscapeText(message), "</", element, ">\n");
   }
   absl::StrAppend(&out, "      <system-out>", XmlEscapeText(run.console_tail), "</system-out>\n",
                   "    </testcase>\n");
@@ -194,8 +207,8 @@ std::string JunitXml(const JunitRun& run) {
 absl::Status WriteJunitFile(int fd, const std::string& path, const JunitRun& run) {
   const std::string xml = JunitXml(run);
   if (::ftruncate(fd, 0) != 0 || ::lseek(fd, 0, SEEK_SET) != 0 ||
-      !WriteAll(fd, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(xml.data()),
-                                             xml.size()))) {
+      !WriteAll(
+          fd, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(xml.data()), xml.size()))) {
     return absl::InternalError(
         absl::StrFormat("--junit %s: write failed (%s)", path, std::strerror(errno)));
   }

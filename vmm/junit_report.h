@@ -19,7 +19,7 @@ namespace skiff {
 struct JunitPattern {
   std::string regex;
   bool seen = false;
-  std::string line;         // the first matching line, if seen
+  std::string line;  // the first matching line, if seen
   double seen_at_seconds = 0;
 };
 

@@ -14,12 +14,12 @@ absl::StatusOr<UniqueFd> CreateOutputFile(std::string_view option, const std::st
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644));
   if (!fd) {
     const int error = errno;
-    absl::StatusCode code = error == ENOENT || error == EACCES || error == EROFS ||
-                                    error == EISDIR || error == ENOTDIR
-                                ? absl::StatusCode::kInvalidArgument
-                                : absl::StatusCode::kInternal;
-    return absl::Status(code, absl::StrFormat("%s %s: cannot create it (%s)", option, path,
-                                              std::strerror(error)));
+    absl::StatusCode code =
+        error == ENOENT || error == EACCES || error == EROFS || error == EISDIR || error == ENOTDIR
+            ? absl::StatusCode::kInvalidArgument
+            : absl::StatusCode::kInternal;
+    return absl::Status(
+        code, absl::StrFormat("%s %s: cannot create it (%s)", option, path, std::strerror(error)));
   }
   return fd;
 }

@@ -90,8 +90,7 @@ absl::Status RunMonitor::Attach(Shutdown& shutdown, Console& console, EventLoop&
   kernel_cmdline_ = std::move(kernel_cmdline);
   const bool has_patterns = !config_.ci.expect.empty() || !config_.ci.expect_fail.empty();
   if (serial_log_ || junit_ || has_patterns) {
-    console.AddOutputObserver(
-        [this](std::span<const uint8_t> bytes) { OnOutput(bytes); });
+    console.AddOutputObserver([this](std::span<const uint8_t> bytes) { OnOutput(bytes); });
   }
   if (!config_.ci.timeout) return absl::OkStatus();
 
@@ -110,8 +109,8 @@ absl::Status RunMonitor::Attach(Shutdown& shutdown, Console& console, EventLoop&
     uint64_t expirations;
     if (::read(timer_.get(), &expirations, sizeof(expirations)) != sizeof(expirations)) return;
     shutdown_->Request(kExitTimeout, absl::StrFormat("timeout: the guest was still running after "
-                                                    "%s (--timeout)",
-                                                    absl::FormatDuration(timeout)));
+                                                     "%s (--timeout)",
+                                                     absl::FormatDuration(timeout)));
   });
 }
 
@@ -157,8 +156,8 @@ ExitStatus RunMonitor::Finish(const ExitStatus& status) {
   if (status.code != kExitOk) return status;
   if (const ConsoleMatcher::Pattern* failed = matcher_.failed_by()) {
     return ExitStatus{kExitConsoleCheck,
-                      absl::StrFormat("the console matched --expect-fail '%s': %s",
-                                      failed->regex, Quote(failed->line))};
+                      absl::StrFormat("the console matched --expect-fail '%s': %s", failed->regex,
+                                      Quote(failed->line))};
   }
   std::vector<std::string> missing;
   for (const ConsoleMatcher::Pattern& p : matcher_.expected()) {

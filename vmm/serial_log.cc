@@ -33,8 +33,8 @@ void SerialLog::Write(std::span<const uint8_t> bytes, absl::Duration at) {
       out.push_back(static_cast<char>(b));
       at_line_start_ = b == '\n';
     }
-    ok = WriteAll(fd_.get(), std::span<const uint8_t>(
-                                 reinterpret_cast<const uint8_t*>(out.data()), out.size()));
+    ok = WriteAll(fd_.get(), std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(out.data()),
+                                                      out.size()));
   }
   if (!ok) {
     failed_ = true;

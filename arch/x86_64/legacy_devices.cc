@@ -2,12 +2,10 @@
 
 #include <memory>
 
-#include "arch/x86_64/layout.h"
 #include "arch/x86_64/acpi.h"
+#include "arch/x86_64/layout.h"
 #include "devices/legacy/acpi_pm.h"
-#include "devices/legacy/exit_device.h"
 #include "devices/legacy/i8042.h"
-#include "devices/legacy/isa_debug_exit.h"
 #include "devices/legacy/pvpanic.h"
 #include "devices/legacy/serial_16550.h"
 #include "vmm/log.h"
@@ -66,19 +64,11 @@ absl::Status AddLegacyDevices(Machine& machine, bool uart_takes_input) {
 absl::Status AddGuestExitDevices(Machine& machine) {
   static_assert(ExitDevice::kRegisterSize == kExitDeviceRegisterSize,
                 "the DSDT must describe the register the bus decodes");
-  Shutdown* shutdown = &machine.shutdown();
-  auto exit_device = std::make_shared<ExitDevice>([shutdown](uint32_t value) {
-    ExitStatus status = ExitDeviceStatus(value);
-    shutdown->Request(status.code, std::move(status.reason));
-  });
   RETURN_IF_ERROR(machine.mmio_bus().Register(kExitDeviceAddress, ExitDevice::kRegisterSize,
-                                              exit_device, "exit device"));
-  auto debug_exit = std::make_shared<IsaDebugExit>([shutdown](uint32_t value) {
-    ExitStatus status = IsaDebugExitStatus(value);
-    shutdown->Request(status.code, std::move(status.reason));
-  });
-  return machine.pio_bus().Register(kIsaDebugExitPort, IsaDebugExit::kPortCount, debug_exit,
-                                    "isa-debug-exit");
+                                              MakeExitDevice(machine.shutdown()),
+                                              "exit device"));
+  return machine.pio_bus().Register(kIsaDebugExitPort, IsaDebugExit::kPortCount,
+                                    MakeIsaDebugExit(machine.shutdown()), "isa-debug-exit");
 }
 
 }  // namespace skiff::x86

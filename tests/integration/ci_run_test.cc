@@ -27,20 +27,20 @@ using Code = std::vector<uint8_t>;
 
 // x86-64 machine code for the tiny guests.
 Code WriteExitDevice(uint32_t value) {
-  return {0xb8, 0x00, 0x00, 0x00, 0xd8,  // mov eax, 0xd8000000 (the exit device)
-          0xc7, 0x00,                    // mov dword [rax], value
-          static_cast<uint8_t>(value), static_cast<uint8_t>(value >> 8),
-          static_cast<uint8_t>(value >> 16), static_cast<uint8_t>(value >> 24)};
+  Code code = {0xb8, 0x00, 0x00, 0x00, 0xd8,  // mov eax, 0xd8000000 (the exit device)
+               0xc7, 0x00};                   // mov dword [rax], imm32: the value
+  for (int i = 0; i < 4; ++i) code.push_back(static_cast<uint8_t>(value >> (8 * i)));
+  return code;
 }
 Code OutIsaDebugExit(uint8_t value) {
-  return {0xb0, value,   // mov al, value
-          0xe6, 0xf4};   // out 0xf4, al
+  return {0xb0, value,  // mov al, value
+          0xe6, 0xf4};  // out 0xf4, al
 }
 Code PrintSerial(const std::string& text) {
   Code code = {0x66, 0xba, 0xf8, 0x03};  // mov dx, 0x3f8 (COM1)
   for (char c : text) {
     code.insert(code.end(), {0xb0, static_cast<uint8_t>(c),  // mov al, c
-                             0xee});                          // out dx, al
+                             0xee});                         // out dx, al
   }
   return code;
 }
@@ -124,17 +124,16 @@ TEST_F(CiRunTest, TimeoutStopsAGuestThatNeverEnds) {
 
 TEST_F(CiRunTest, ExpectSucceedsOnceEveryPatternWasSeen) {
   SkiffResult r = Boot(Then(PrintSerial("booting\r\nSKIFF-READY 42\r\n"), HaltForever()),
-                       {"--timeout", "20s", "--expect", "booting", "--expect",
-                        R"(READY \d+)"});
+                       {"--timeout", "20s", "--expect", "booting", "--expect", R"(READY \d+)"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(r.err.empty()) << r.err;
   EXPECT_NE(r.out.find("SKIFF-READY 42"), std::string::npos) << r.out;
 }
 
 TEST_F(CiRunTest, ExpectFailFailsAtOnce) {
-  SkiffResult r = Boot(Then(PrintSerial("test 1 FAILED\r\n"), HaltForever()),
-                       {"--timeout", "20s", "--expect", "never printed", "--expect-fail",
-                        "FAIL(ED)?"});
+  SkiffResult r =
+      Boot(Then(PrintSerial("test 1 FAILED\r\n"), HaltForever()),
+           {"--timeout", "20s", "--expect", "never printed", "--expect-fail", "FAIL(ED)?"});
   EXPECT_EQ(r.exit_code, 120) << r.err;
   EXPECT_NE(r.err.find("--expect-fail 'FAIL(ED)?': test 1 FAILED"), std::string::npos) << r.err;
 }
@@ -166,17 +165,18 @@ TEST_F(CiRunTest, SerialLogAndJunitRecordTheRun) {
   const std::string check =
       "python3 -c \"import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); "
       "s = r.find('testsuite'); assert r.tag == 'testsuites' and "
-      "int(s.get('tests')) == len(s.findall('testcase'))\" '" + junit + "'";
+      "int(s.get('tests')) == len(s.findall('testcase'))\" '" +
+      junit + "'";
   EXPECT_EQ(std::system(check.c_str()), 0) << xml;
 }
 
 TEST_F(CiRunTest, PrintCmdlineShowsSkiffsWordsFirstAndBootsNothing) {
-  SkiffResult plain = Boot(WriteExitDevice(9), {"--cmdline", "console=ttyS0 -- init-arg",
-                                                "--print-cmdline"});
+  SkiffResult plain =
+      Boot(WriteExitDevice(9), {"--cmdline", "console=ttyS0 -- init-arg", "--print-cmdline"});
   EXPECT_EQ(plain.exit_code, 0) << plain.err;
   EXPECT_EQ(plain.out, "console=ttyS0 -- init-arg\n");
-  SkiffResult hvc = Boot(WriteExitDevice(9), {"--cmdline", "quiet -- x", "--console", "virtio",
-                                              "--print-cmdline"});
+  SkiffResult hvc = Boot(WriteExitDevice(9),
+                         {"--cmdline", "quiet -- x", "--console", "virtio", "--print-cmdline"});
   EXPECT_EQ(hvc.exit_code, 0) << hvc.err;
   EXPECT_EQ(hvc.out, "console=hvc0 quiet -- x\n");
 }

@@ -43,8 +43,7 @@ TEST(LineSplitterTest, ByteAtATimeAsTheUartSendsIt) {
 
 TEST(LineSplitterTest, OverlongLinesComeInPiecesSoMemoryStaysBounded) {
   LineSplitter splitter(8);
-  EXPECT_THAT(Split(splitter, {"0123456789abcdefXY\n"}),
-              ElementsAre("01234567", "89abcdef", "XY"));
+  EXPECT_THAT(Split(splitter, {"0123456789abcdefXY\n"}), ElementsAre("01234567", "89abcdef", "XY"));
   EXPECT_TRUE(splitter.partial().empty());
 }
 

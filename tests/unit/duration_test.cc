@@ -25,8 +25,8 @@ TEST(DurationTest, RejectsZeroNegativeJunkAndHuge) {
     ASSERT_FALSE(d.ok()) << text;
     EXPECT_THAT(std::string(d.status().message()), HasSubstr(text));
   }
-  for (const char* text : {"", "s", "ten", "10x", "10 s", "1d", "inf", "nan", "1e3", "5s5",
-                           "..", "-inf"}) {
+  for (const char* text :
+       {"", "s", "ten", "10x", "10 s", "1d", "inf", "nan", "1e3", "5s5", "..", "-inf"}) {
     auto d = ParseDuration(text);
     ASSERT_FALSE(d.ok()) << "'" << text << "'";
     EXPECT_THAT(std::string(d.status().message()), HasSubstr("duration")) << text;

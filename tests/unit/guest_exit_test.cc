@@ -1,4 +1,6 @@
 // The exit device, isa-debug-exit, and how their values become exit codes.
+#include "vmm/guest_exit.h"
+
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -7,7 +9,6 @@
 #include "devices/legacy/isa_debug_exit.h"
 #include "gtest/gtest.h"
 #include "vmm/exit_codes.h"
-#include "vmm/guest_exit.h"
 
 namespace skiff {
 namespace {
@@ -129,6 +130,21 @@ TEST(GuestExitStatusTest, IsaDebugExitFollowsQemu) {
   EXPECT_EQ(IsaDebugExitStatus(0x85).code, 11);
   EXPECT_EQ(IsaDebugExitStatus(0xffffffff).code, 255);
   EXPECT_NE(IsaDebugExitStatus(5).reason.find("isa-debug-exit"), std::string::npos);
+}
+
+TEST(GuestExitWiringTest, DevicesEndTheRunThroughShutdown) {
+  auto shutdown = Shutdown::Create();
+  ASSERT_TRUE(shutdown.ok());
+  const uint8_t seven[4] = {7, 0, 0, 0};
+  MakeExitDevice(**shutdown)->Write(0, seven);
+  ASSERT_TRUE((*shutdown)->requested());
+  EXPECT_EQ((*shutdown)->status().code, 7);
+
+  auto second = Shutdown::Create();
+  ASSERT_TRUE(second.ok());
+  const uint8_t five[1] = {5};
+  MakeIsaDebugExit(**second)->Write(0, five);
+  EXPECT_EQ((*second)->status().code, 11);
 }
 
 }  // namespace

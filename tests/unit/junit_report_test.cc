@@ -78,10 +78,10 @@ TEST(XmlEscapeTest, ForbiddenControlsBecomeVisibleAndBadUtf8IsReplaced) {
   EXPECT_EQ(XmlEscape("caf\xc3\xa9 \xe2\x9c\x93"), "caf\xc3\xa9 \xe2\x9c\x93");  // kept
   const std::string replacement = "\xef\xbf\xbd";
   EXPECT_EQ(XmlEscape("\xff"), replacement);
-  EXPECT_EQ(XmlEscape("\xc3"), replacement);                          // truncated
-  EXPECT_EQ(XmlEscape("\xc0\xaf"), replacement + replacement);        // overlong '/'
+  EXPECT_EQ(XmlEscape("\xc3"), replacement);                                      // truncated
+  EXPECT_EQ(XmlEscape("\xc0\xaf"), replacement + replacement);                    // overlong '/'
   EXPECT_EQ(XmlEscape("\xed\xa0\x80"), replacement + replacement + replacement);  // surrogate
-  EXPECT_EQ(XmlEscape("\xf4\x90\x80\x80").substr(0, 3), replacement);  // > U+10FFFF
+  EXPECT_EQ(XmlEscape("\xf4\x90\x80\x80").substr(0, 3), replacement);             // > U+10FFFF
   EXPECT_EQ(XmlEscape("\xef\xbf\xbe"), "\\ufffe");
   EXPECT_EQ(XmlEscape("\xf0\x9f\x98\x80"), "\xf0\x9f\x98\x80");  // U+1F600 is fine
 }

@@ -168,8 +168,7 @@ TEST_F(RunMonitorTest, ConsoleTailKeepsTheEndFromALineStart) {
   std::string text;
   for (int i = 0; i < 1000; ++i) text += line;  // 100000 bytes
   text += "last line\n";
-  const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(text.data()),
-                                       text.size());
+  const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(text.data()), text.size());
   console_->Output(bytes);
   const std::string tail = monitor->ConsoleTail();
   EXPECT_LE(tail.size(), RunMonitor::kConsoleTailBytes);
