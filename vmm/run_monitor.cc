@@ -123,12 +123,11 @@ void RunMonitor::OnOutput(std::span<const uint8_t> bytes) {
     tail_.erase(0, tail_.size() - kConsoleTailBytes);
     tail_truncated_ = true;
   }
-  MatchLines(bytes);
+  MatchLines(bytes, at);
 }
 
-void RunMonitor::MatchLines(std::span<const uint8_t> bytes) {
+void RunMonitor::MatchLines(std::span<const uint8_t> bytes, absl::Duration at) {
   if (matcher_.expected().empty() && matcher_.fail_patterns().empty()) return;
-  const absl::Duration at = Elapsed();
   lines_.Feed(bytes, [&](std::string_view line) {
     ConsoleMatcher::Verdict before = matcher_.verdict();
     ConsoleMatcher::Verdict verdict = matcher_.OnLine(line, at);

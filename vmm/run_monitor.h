@@ -71,8 +71,9 @@ class RunMonitor {
 
  private:
   absl::Duration Elapsed() const;
-  // Matches the lines completed by `bytes`; with mutex_ held.
-  void MatchLines(std::span<const uint8_t> bytes);
+  // Matches the lines completed by `bytes`, which arrived `at`; with
+  // mutex_ held.
+  void MatchLines(std::span<const uint8_t> bytes, absl::Duration at);
 
   const VmConfig config_;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
