@@ -274,6 +274,13 @@ class Multi(unittest.TestCase):
         self.assertEqual(self.breaks("mq_tap_multi_queue=1", "mq_tap_multi_queue=0"),
                          ["net-mq-channels"])
 
+    def test_vmm_warned(self):
+        self.assertEqual(failing("multi", MULTI + "[  3.1] skiff warn virtio: virtio-net (tap "
+                                 "skiff0) rx0: chain 0 has no writable bytes; the device needs "
+                                 "a reset\n", ctx=MULTI_CTX), ["vmm-no-warnings"])
+        self.assertEqual(failing("multi", MULTI + "[  0.1] skiff info vmm: skiff starting\n",
+                                 ctx=MULTI_CTX), [])
+
     def test_second_queue_pair_dead(self):
         self.assertEqual(self.breaks("mq_q1_ping_received=2", "mq_q1_ping_received=0"),
                          ["net-mq-traffic"])
@@ -316,6 +323,11 @@ class Reset(unittest.TestCase):
                          ["blk-after-reset"])
         self.assertEqual(self.breaks("reset2_vhost_ping_received=3",
                                      "reset2_vhost_ping_received=0"), ["net-after-reset"])
+
+    def test_activation_refused(self):
+        self.assertEqual(failing("reset", RESET + "[ 9.0] skiff error virtio: virtio-blk "
+                                 "(/e2e/rw.img): activation refused: queue 0 not ready\n"),
+                         ["vmm-no-warnings"])
 
     def test_hung_in_the_first_reset(self):
         # The VMM was killed (timeout -s KILL); L1 still reports the files.

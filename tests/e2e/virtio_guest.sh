@@ -96,9 +96,9 @@ irq_count() {
 
 ping_host() {  # $1 = key prefix, $2 = host, $3 = count, [taskset CPU list in $4]
     if [ -n "$4" ]; then
-        taskset -c "$4" ping -c "$3" -i 0.2 -w 30 "$2" >/tmp/ping.out 2>&1
+        taskset -c "$4" ping -c "$3" -i 0.2 -w 10 "$2" >/tmp/ping.out 2>&1
     else
-        ping -c "$3" -i 0.2 -w 30 "$2" >/tmp/ping.out 2>&1
+        ping -c "$3" -i 0.2 -w 10 "$2" >/tmp/ping.out 2>&1
     fi
     rc=$?
     received=$(sed -n 's/.* \([0-9]*\) packets received.*/\1/p' /tmp/ping.out)
