@@ -17,24 +17,28 @@ PATTERN = e2e.sha256(e2e.pattern_block(TAG))
 BLK_NET = """\
 SKIFF-GUEST: modules loaded=13 failed= none
 SKIFF-E2E: rw_disk=vda
+SKIFF-E2E: rw_transport=pci
 SKIFF-E2E: rw_sha256={rw}
 SKIFF-E2E: rw_write_rc=0
 SKIFF-E2E: rw_readback_sha256={pat}
 SKIFF-E2E: direct_disk=vdc
+SKIFF-E2E: direct_transport=pci
 SKIFF-E2E: direct_sha256={direct}
 SKIFF-E2E: direct_write_rc=0
 SKIFF-E2E: direct_readback_sha256={pat}
 SKIFF-E2E: ro_disk=vdb
+SKIFF-E2E: ro_transport=pci
 SKIFF-E2E: ro_getro=1
 SKIFF-E2E: ro_sha256={ro}
 SKIFF-E2E: ro_write_rc=1
 SKIFF-E2E: ro_after_sha256={ro}
-SKIFF-E2E: nic=eth0 mac={mac}
-SKIFF-E2E: ping_rc=0 ping_received=3
+SKIFF-E2E: net_nic=eth0 net_mac={mac}
+SKIFF-E2E: net_transport=pci
+SKIFF-E2E: net_ping_rc=0 net_ping_received=3
 SKIFF-E2E: done=1
 SKIFF-GUEST: poweroff
 SKIFF_RC=0
-L1-E2E: odirect_seen=1
+L1-E2E: direct_odirect_seen=1
 L1-E2E: rw_file_sha256={rw_after}
 L1-E2E: ro_file_sha256={ro}
 L1-E2E: rw_block_sha256={pat}
@@ -46,25 +50,105 @@ L1-E2E: direct_block_sha256={pat}
 VHOST_HVC0 = """\
 SKIFF-GUEST: modules loaded=13 failed= none
 SKIFF-GUEST: hello from hvc0
-SKIFF-E2E: nic=eth0 mac={mac}
-SKIFF-E2E: ping_rc=0 ping_received=3
+SKIFF-E2E: net_nic=eth0 net_mac={mac}
+SKIFF-E2E: net_transport=pci
+SKIFF-E2E: net_ping_rc=0 net_ping_received=3
 SKIFF-E2E: hvc0=present
 SKIFF-E2E: hvc0_line={tag}
 SKIFF-E2E: done=1
 SKIFF-GUEST: poweroff
 SKIFF_RC=0
-L1-E2E: tap_seen=1 vhost_seen=1
+L1-E2E: net_tap_seen=1 vhost_seen=1
 """.format(mac=e2e.MAC, tag=TAG)
+
+MULTI = """\
+SKIFF-GUEST: modules loaded=13 failed= none
+SKIFF-GUEST: virtio disks=vda vdb nics=eth0 eth1 console=none
+SKIFF-GUEST: cpus=2 mem_kb=222508 kernel=6.1.0-56-cloud-amd64
+SKIFF-E2E: blkpci_disk=vda
+SKIFF-E2E: blkpci_transport=pci
+SKIFF-E2E: blkpci_sha256={rw}
+SKIFF-E2E: blkpci_write_rc=0
+SKIFF-E2E: blkpci_readback_sha256={pat}
+SKIFF-E2E: blkmmio_disk=vdb
+SKIFF-E2E: blkmmio_transport=platform
+SKIFF-E2E: blkmmio_sha256={direct}
+SKIFF-E2E: blkmmio_write_rc=0
+SKIFF-E2E: blkmmio_readback_sha256={pat}
+SKIFF-E2E: mq_nic=eth0 mq_mac={mac}
+SKIFF-E2E: mq_transport=pci
+SKIFF-E2E: mq_ping_rc=0 mq_ping_received=3
+SKIFF-E2E: mq_rxq=2 mq_txq=2
+SKIFF-E2E: mq_q0_ping_rc=0 mq_q0_ping_received=2
+SKIFF-E2E: mq_q0_irqs=4
+SKIFF-E2E: mq_q1_ping_rc=0 mq_q1_ping_received=2
+SKIFF-E2E: mq_q1_irqs=3
+SKIFF-E2E: netmmio_nic=eth1 netmmio_mac=52:54:00:e2:e0:02
+SKIFF-E2E: netmmio_transport=platform
+SKIFF-E2E: netmmio_ping_rc=0 netmmio_ping_received=3
+SKIFF-E2E: netmmio_rxq=1 netmmio_txq=1
+SKIFF-E2E: done=1
+SKIFF-GUEST: poweroff
+SKIFF_RC=0
+L1-E2E: mq_tap_seen=1 mq_tap_multi_queue=1
+L1-E2E: blkpci_file_sha256={rw_after}
+L1-E2E: blkpci_block_sha256={pat}
+L1-E2E: blkmmio_file_sha256={direct_after}
+L1-E2E: blkmmio_block_sha256={pat}
+""".format(rw=RW, rw_after=RW_AFTER, direct=DIRECT, direct_after=DIRECT_AFTER, pat=PATTERN,
+           mac=e2e.MAC)
+
+RESET_CYCLE = """\
+SKIFF-E2E: reset{c}_unbound=3 reset{c}_disks_left=0 reset{c}_nics_left=0 \
+reset{c}_unbound_status=virtio0=0x00000001,virtio1=0x00000001,virtio2=0x00000001
+SKIFF-E2E: reset{c}_disks=1 reset{c}_nics=2 \
+reset{c}_bound_status=virtio0=0x0000000f,virtio1=0x0000000f,virtio2=0x0000000f
+SKIFF-E2E: reset{c}_rw_disk=vda
+SKIFF-E2E: reset{c}_rw_sha256={rw_after}
+SKIFF-E2E: reset{c}_net_nic=eth0 reset{c}_net_mac={mac}
+SKIFF-E2E: reset{c}_net_transport=pci
+SKIFF-E2E: reset{c}_net_ping_rc=0 reset{c}_net_ping_received=3
+SKIFF-E2E: reset{c}_vhost_nic=eth1 reset{c}_vhost_mac=52:54:00:e2:e0:02
+SKIFF-E2E: reset{c}_vhost_transport=pci
+SKIFF-E2E: reset{c}_vhost_ping_rc=0 reset{c}_vhost_ping_received=3
+SKIFF-E2E: reset{c}_kernel_complaints=0
+"""
+
+RESET = """\
+SKIFF-GUEST: modules loaded=13 failed= none
+SKIFF-E2E: rw_disk=vda
+SKIFF-E2E: rw_transport=pci
+SKIFF-E2E: rw_sha256={rw}
+SKIFF-E2E: rw_write_rc=0
+SKIFF-E2E: rw_readback_sha256={pat}
+SKIFF-E2E: net_nic=eth0 net_mac={mac}
+SKIFF-E2E: net_transport=pci
+SKIFF-E2E: net_ping_rc=0 net_ping_received=3
+SKIFF-E2E: vhost_nic=eth1 vhost_mac=52:54:00:e2:e0:02
+SKIFF-E2E: vhost_transport=pci
+SKIFF-E2E: vhost_ping_rc=0 vhost_ping_received=3
+{cycles}SKIFF-E2E: done=1
+SKIFF-GUEST: poweroff
+SKIFF_RC=0
+L1-E2E: vhost_tap_seen=1 vhost_seen=1
+L1-E2E: rw_file_sha256={rw_after}
+L1-E2E: rw_block_sha256={pat}
+""".format(rw=RW, rw_after=RW_AFTER, pat=PATTERN, mac=e2e.MAC,
+           cycles="".join(RESET_CYCLE.format(c=c, rw_after=RW_AFTER, mac=e2e.MAC)
+                          for c in (1, 2)))
 
 CTX = {"tag": TAG, "pattern_sha": PATTERN,
        "rw": {"size": 1, "sha": RW, "after_sha": RW_AFTER},
        "ro": {"size": 2, "sha": RO, "after_sha": RO},
        "direct": {"size": 3, "sha": DIRECT, "after_sha": DIRECT_AFTER}}
+MULTI_CTX = {"tag": TAG, "pattern_sha": PATTERN,
+             "blkpci": {"size": 4, "sha": RW, "after_sha": RW_AFTER},
+             "blkmmio": {"size": 3, "sha": DIRECT, "after_sha": DIRECT_AFTER}}
 
 
-def failing(boot, out, rc=0):
-    c = e2e.Checks(out, rc, "skiff")
-    return sorted(n for n in e2e.BOOTS[boot] if getattr(c, n.replace("-", "_"))(CTX))
+def failing(boot, out, rc=0, transport="pci", ctx=CTX):
+    c = e2e.Checks(out, rc, "skiff", boot, transport)
+    return sorted(n for n in e2e.BOOTS[boot].checks if getattr(c, n.replace("-", "_"))(ctx))
 
 
 class BlkNet(unittest.TestCase):
@@ -94,7 +178,7 @@ class BlkNet(unittest.TestCase):
                                      "direct_file_sha256=" + DIRECT), ["blk-direct"])
 
     def test_direct_image_not_opened_with_o_direct(self):
-        self.assertEqual(self.breaks("odirect_seen=1", "odirect_seen=0"), ["blk-direct"])
+        self.assertEqual(self.breaks("direct_odirect_seen=1", "direct_odirect_seen=0"), ["blk-direct"])
 
     def test_direct_setup_failed_in_l1(self):
         self.assertEqual(failing("blk-net", BLK_NET + "L1-E2E: ext2_setup=failed\n"),
@@ -116,7 +200,7 @@ class BlkNet(unittest.TestCase):
         self.assertEqual(self.breaks("ro_getro=1", "ro_getro=0"), ["blk-readonly-flag"])
 
     def test_ping_lost(self):
-        self.assertEqual(self.breaks("ping_received=3", "ping_received=2"), ["net-ping"])
+        self.assertEqual(self.breaks("net_ping_received=3", "net_ping_received=2"), ["net-ping"])
 
     def test_wrong_mac(self):
         self.assertEqual(self.breaks(e2e.MAC, "52:54:00:00:00:00"), ["net-ping"])
@@ -142,11 +226,135 @@ class VhostHvc0(unittest.TestCase):
         self.assertEqual(self.breaks("vhost_seen=1", "vhost_seen=0"), ["net-ping-vhost"])
 
     def test_tap_not_created(self):
-        self.assertEqual(self.breaks("tap_seen=1", "tap_seen=0"), ["net-tap-created"])
+        self.assertEqual(self.breaks("net_tap_seen=1", "net_tap_seen=0"), ["net-tap-created"])
 
     def test_hvc0_line_missing(self):
         self.assertEqual(self.breaks("SKIFF-E2E: hvc0_line=" + TAG, ""), ["console-hvc0"])
         self.assertEqual(self.breaks("SKIFF-GUEST: hello from hvc0", ""), ["console-hvc0"])
+
+
+class Multi(unittest.TestCase):
+    def breaks(self, old, new, count=1):
+        self.assertIn(old, MULTI)
+        return failing("multi", MULTI.replace(old, new, count), ctx=MULTI_CTX)
+
+    def test_healthy_boot_passes_everything(self):
+        self.assertEqual(failing("multi", MULTI, ctx=MULTI_CTX), [])
+
+    def test_device_or_cpu_missing(self):
+        self.assertEqual(self.breaks("nics=eth0 eth1", "nics=eth0"), ["devices-seen"])
+        self.assertEqual(self.breaks("disks=vda vdb", "disks=vda"), ["devices-seen"])
+        self.assertEqual(self.breaks("cpus=2", "cpus=1"), ["devices-seen"])
+
+    def test_device_on_the_wrong_transport(self):
+        self.assertEqual(self.breaks("blkmmio_transport=platform", "blkmmio_transport=pci"),
+                         ["blk-mmio"])
+        self.assertEqual(self.breaks("blkpci_transport=pci", "blkpci_transport=platform"),
+                         ["blk-pci"])
+        self.assertEqual(self.breaks("mq_transport=pci", "mq_transport=platform"),
+                         ["net-ping-mq"])
+        self.assertEqual(self.breaks("netmmio_transport=platform", "netmmio_transport=pci"),
+                         ["net-ping-mmio"])
+
+    def test_disk_contents(self):
+        self.assertEqual(self.breaks("blkmmio_sha256=" + DIRECT, "blkmmio_sha256=" + RW),
+                         ["blk-mmio"])
+        self.assertEqual(self.breaks("blkpci_file_sha256=" + RW_AFTER,
+                                     "blkpci_file_sha256=" + RW), ["blk-pci"])
+
+    def test_one_nic_cannot_ping(self):
+        self.assertEqual(self.breaks("netmmio_ping_received=3", "netmmio_ping_received=0"),
+                         ["net-ping-mmio"])
+        self.assertEqual(self.breaks("netmmio_nic=eth1", "netmmio_nic=none"),
+                         ["net-ping-mmio"])
+
+    def test_single_queue(self):
+        self.assertEqual(self.breaks("mq_rxq=2 mq_txq=2", "mq_rxq=1 mq_txq=1"),
+                         ["net-mq-channels"])
+        self.assertEqual(self.breaks("mq_tap_multi_queue=1", "mq_tap_multi_queue=0"),
+                         ["net-mq-channels"])
+
+    def test_vmm_warned(self):
+        self.assertEqual(failing("multi", MULTI + "[  3.1] skiff warn virtio: virtio-net (tap "
+                                 "skiff0) rx0: chain 0 has no writable bytes; the device needs "
+                                 "a reset\n", ctx=MULTI_CTX), ["vmm-no-warnings"])
+        self.assertEqual(failing("multi", MULTI + "[  0.1] skiff info vmm: skiff starting\n",
+                                 ctx=MULTI_CTX), [])
+
+    def test_second_queue_pair_dead(self):
+        self.assertEqual(self.breaks("mq_q1_ping_received=2", "mq_q1_ping_received=0"),
+                         ["net-mq-traffic"])
+        self.assertEqual(self.breaks("mq_q1_irqs=3", "mq_q1_irqs=0"), ["net-mq-traffic"])
+        self.assertEqual(self.breaks("mq_q1_irqs=3", "mq_q1_irqs=-2"), ["net-mq-traffic"])
+
+    def test_guest_died_early(self):
+        out = (MULTI[:MULTI.index("SKIFF-E2E: mq_nic")] + "SKIFF_RC=1\n"
+               + MULTI[MULTI.index("L1-E2E:"):])
+        self.assertEqual(failing("multi", out, rc=1, ctx=MULTI_CTX),
+                         ["net-mq-channels", "net-mq-traffic", "net-ping-mmio", "net-ping-mq",
+                          "vmm-exit"])
+
+
+class Reset(unittest.TestCase):
+    def breaks(self, old, new, count=1):
+        self.assertIn(old, RESET)
+        return failing("reset", RESET.replace(old, new, count))
+
+    def test_healthy_boot_passes_everything(self):
+        self.assertEqual(failing("reset", RESET), [])
+
+    def test_device_not_reset(self):
+        self.assertEqual(self.breaks("virtio1=0x00000001", "virtio1=0x0000000f"),
+                         ["reset-unbind"])
+        self.assertEqual(self.breaks("reset2_disks_left=0", "reset2_disks_left=1"),
+                         ["reset-unbind"])
+
+    def test_device_not_back(self):
+        self.assertEqual(self.breaks("virtio2=0x0000000f", "virtio2=0x0000008f"),
+                         ["reset-rebind"])
+        self.assertEqual(self.breaks("reset2_nics=2", "reset2_nics=1"), ["reset-rebind"])
+        self.assertEqual(self.breaks("reset1_kernel_complaints=0", "reset1_kernel_complaints=1"),
+                         ["reset-rebind"])
+
+    def test_io_after_reset(self):
+        self.assertEqual(self.breaks("reset2_rw_sha256=" + RW_AFTER, "reset2_rw_sha256=" + RW),
+                         ["blk-after-reset"])
+        self.assertEqual(self.breaks("reset1_rw_disk=vda", "reset1_rw_disk=none"),
+                         ["blk-after-reset"])
+        self.assertEqual(self.breaks("reset2_vhost_ping_received=3",
+                                     "reset2_vhost_ping_received=0"), ["net-after-reset"])
+
+    def test_activation_refused(self):
+        self.assertEqual(failing("reset", RESET + "[ 9.0] skiff error virtio: virtio-blk "
+                                 "(/e2e/rw.img): activation refused: queue 0 not ready\n"),
+                         ["vmm-no-warnings"])
+
+    def test_hung_in_the_first_reset(self):
+        # The VMM was killed (timeout -s KILL); L1 still reports the files.
+        out = (RESET[:RESET.index("SKIFF-E2E: reset1_unbound")] + "SKIFF_RC=137\n"
+               + RESET[RESET.index("L1-E2E:"):])
+        self.assertEqual(failing("reset", out, rc=137),
+                         ["blk-after-reset", "net-after-reset", "reset-rebind", "reset-unbind",
+                          "vmm-exit"])
+
+    def test_transport_comes_from_the_machine(self):
+        # The same output from an mmio machine: every device is on the wrong bus.
+        self.assertEqual(failing("reset", RESET, transport="mmio"),
+                         ["blk-readwrite", "net-after-reset", "net-ping", "net-ping-vhost"])
+
+
+class Boots(unittest.TestCase):
+    def test_roles_are_unique_within_a_boot(self):
+        # The roles prefix the keys: a disk and a NIC of one role would mix.
+        for name, boot in e2e.BOOTS.items():
+            roles = [d.role for d in boot.disks] + [n.role for n in boot.nics]
+            self.assertEqual(len(roles), len(set(roles)), name)
+
+    def test_every_check_exists(self):
+        c = e2e.Checks("", 0, "skiff", "blk-net", "pci")
+        for boot in e2e.BOOTS.values():
+            for name in boot.checks:
+                self.assertTrue(callable(getattr(c, name.replace("-", "_"), None)), name)
 
 
 class Pattern(unittest.TestCase):

@@ -20,10 +20,12 @@ for shell scripts such as the benchmarks:
 Mapping (Skiff option -> QEMU):
   --transport pci   -> -M pc and -device virtio-*-pci,disable-legacy=on (modern
                        virtio-pci with MSI-X, as Skiff offers)
-  --transport mmio  -> -M microvm,acpi=on,rtc=on,auto-kernel-cmdline=off and
-                       -device virtio-*-device: virtio-mmio described only in
-                       the ACPI DSDT (LNRO0005), as the cloud kernel needs;
-                       mixing transports uses microvm with pcie=on
+  --transport mmio  -> -M microvm,acpi=on,rtc=on,auto-kernel-cmdline=off,
+                       -global virtio-mmio.force-legacy=false (version 2, as
+                       Skiff offers) and -device virtio-*-device: virtio-mmio
+                       described only in the ACPI DSDT (LNRO0005), as the
+                       cloud kernel needs; mixing transports uses microvm
+                       with pcie=on
   --disk path=F[,readonly=on][,direct=on]
                     -> -drive file=F,format=raw,if=none[,readonly=on]
                        [,cache=none (O_DIRECT)] + virtio-blk
@@ -136,7 +138,10 @@ def _machine(spec):
     # auto-kernel-cmdline=off: no virtio_mmio.device= on the command line, so
     # the guest finds the devices through ACPI only (as with Skiff).  rtc=on:
     # without a CMOS clock the guest's rtc_cmos probe stalls its boot ~10 s.
-    return ["-M", "microvm,acpi=on,rtc=on,auto-kernel-cmdline=off,pcie=%s" % pcie]
+    # force-legacy=false: QEMU's virtio-mmio is version 1 (legacy, no
+    # FEATURES_OK) unless told; Skiff offers version 2 only.
+    return ["-M", "microvm,acpi=on,rtc=on,auto-kernel-cmdline=off,pcie=%s" % pcie,
+            "-global", "virtio-mmio.force-legacy=false"]
 
 
 def _virtio(kind, transport):
