@@ -138,9 +138,14 @@ boot() {{  # config round kind argv...
     [ "$kind" = net ] && {{ kill $server; wait $server; }} 2>/dev/null
     tr -d '\r' </tmp/vmm.out | grep -ao 'BENCH-[A-Z]* .*' \
         | sed "s/^\(BENCH-[A-Z]*\) /\1 config=$name round=$round /"
-    echo "BENCH-BOOT-END config=$name round=$round rc=$rc secs=$(awk "BEGIN {{print $end - $start}}")"
-    if [ $rc != 0 ] || ! grep -aq BENCH-DONE /tmp/vmm.out; then
-        tr -d '\r' </tmp/vmm.out | tail -n 30 | sed "s/^/BENCH-LOG config=$name: /"
+    done=0
+    grep -aq BENCH-DONE /tmp/vmm.out && done=1
+    echo "BENCH-BOOT-END config=$name round=$round rc=$rc done=$done secs=$(awk "BEGIN {{print $end - $start}}")"
+    if [ $rc != 0 ] || [ $done = 0 ] || grep -aq 'BENCH-RESULT.* error=' /tmp/vmm.out; then
+        # The first lines of a guest oops, then the end of the VMM's output.
+        tr -d '\r' </tmp/vmm.out | grep -a -m 4 -E 'BUG:|Oops|Kernel panic|double fault|general protection' \
+            | sed "s/^/BENCH-LOG config=$name round=$round: /"
+        tr -d '\r' </tmp/vmm.out | tail -n 30 | sed "s/^/BENCH-LOG config=$name round=$round: /"
     fi
 }}
 """
@@ -212,6 +217,9 @@ def parse(out):
             if kv.get("rc") != "0":
                 errors.append("%s round %s: VMM exit status %s" % (cfg, kv.get("round"),
                                                                    kv.get("rc")))
+            elif kv.get("done") == "0":
+                errors.append("%s round %s: the guest did not finish (crash? see its output)"
+                              % (cfg, kv.get("round")))
     return values, errors, boots
 
 
@@ -269,11 +277,12 @@ def report(out, configs):
     print(raw_table(values, boots, configs))
     print("\nMedians (ratio = Skiff / QEMU; above 1 is better for Skiff):\n")
     print(table(values, kinds))
-    for line in out.splitlines():
-        if line.startswith("BENCH-LOG"):
-            errors.append(line)
+    logs = [line for line in out.splitlines() if line.startswith("BENCH-LOG")]
+    if logs:
+        print("VMM output of the boots with problems:")
+        print("\n".join(logs))
     if errors:
-        print("Problems:")
+        print("\nProblems (a failed measurement is left out of the medians):")
         for e in errors:
             print("  " + e)
     return 1 if errors else 0
