@@ -64,6 +64,19 @@ struct MmioSlot {
 };
 absl::StatusOr<MmioSlot> VirtioMmioSlot(uint32_t index);
 
+// Where the PCI root complex lives in this machine's memory map.
+struct PciLayout {
+  uint64_t ecam_base = 0;
+  uint64_t ecam_size = 0;
+  uint64_t mmio32_base = 0;  // window for BARs, below 4 GiB
+  uint64_t mmio32_size = 0;
+  uint32_t intx_gsi_base = 0;  // INTA-INTD of the root: four GSIs from here
+  // x86's 0xCF8/0xCFC mechanism besides ECAM; size 0 where there is none.
+  uint16_t config_port = 0;
+  uint16_t config_port_size = 0;
+};
+PciLayout PlatformPciLayout();
+
 // Register state and instruction bytes, for crash reports.
 std::string DescribeVcpu(const Vcpu& vcpu, const GuestMemory& memory);
 

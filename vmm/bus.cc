@@ -40,6 +40,16 @@ absl::Status Bus::Register(uint64_t base, uint64_t length,
   return absl::OkStatus();
 }
 
+void Bus::Clear() {
+  std::map<uint64_t, Range> doomed;
+  {
+    std::unique_lock lock(mutex_);
+    doomed.swap(ranges_);
+  }
+  // Devices are destroyed here, outside the lock: a destructor may touch
+  // the bus (a PCI root unregistering its BARs).
+}
+
 absl::Status Bus::Unregister(uint64_t base) {
   std::unique_lock lock(mutex_);
   if (ranges_.erase(base) == 0) {

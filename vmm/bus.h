@@ -36,6 +36,8 @@ class Bus {
                         std::shared_ptr<BusDevice> device,
                         std::string device_name);
   absl::Status Unregister(uint64_t base);
+  // Drops every registration (at teardown, after the vCPUs stopped).
+  void Clear();
 
   // Returns false when nothing is registered at [address, address+size).
   bool Read(uint64_t address, std::span<uint8_t> data) const;

@@ -79,27 +79,6 @@ absl::StatusOr<ConsoleDevice> ParseConsole(std::string_view text) {
       absl::StrFormat("--console '%s': use serial or virtio", text));
 }
 
-absl::StatusOr<MacAddress> ParseMac(std::string_view text) {
-  MacAddress mac{};
-  std::vector<absl::string_view> parts =
-      absl::StrSplit(absl::string_view(text.data(), text.size()), absl::ByAnyChar(":-"));
-  bool ok = parts.size() == mac.size();
-  for (size_t i = 0; ok && i < parts.size(); ++i) {
-    int value = 0;
-    ok = parts[i].size() == 2 && absl::SimpleHexAtoi(parts[i], &value);
-    mac[i] = static_cast<uint8_t>(value);
-  }
-  if (!ok) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("MAC address '%s' is malformed (use e.g. 52:54:00:12:34:56)", text));
-  }
-  if (mac[0] & 1) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "MAC address '%s' is a multicast address (the first byte must be even)", text));
-  }
-  return mac;
-}
-
 absl::StatusOr<DiskConfig> ParseDiskOption(std::string_view text) {
   constexpr std::string_view kOption = "--disk";
   ASSIGN_OR_RETURN(auto values, ParseKeyValues(kOption, text,
@@ -146,7 +125,7 @@ absl::StatusOr<NetConfig> ParseNetOption(std::string_view text) {
         absl::StrFormat("--net: tap name '%s' is longer than 15 characters", net.tap));
   }
   if (values.count("mac")) {
-    auto mac = ParseMac(values["mac"]);
+    auto mac = net::ParseMac(values["mac"]);
     if (!mac.ok()) return absl::InvalidArgumentError(absl::StrCat("--net: ", mac.status().message()));
     net.mac = *mac;
   }

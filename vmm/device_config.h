@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "devices/net/mac_address.h"
 
 namespace skiff {
 
@@ -25,7 +26,7 @@ struct DiskConfig {
   std::optional<VirtioTransport> transport;  // unset: --transport
 };
 
-using MacAddress = std::array<uint8_t, 6>;
+using MacAddress = net::MacAddress;
 
 struct NetConfig {
   std::string tap;
@@ -45,8 +46,6 @@ absl::StatusOr<DiskConfig> ParseDiskOption(std::string_view text);
 absl::StatusOr<NetConfig> ParseNetOption(std::string_view text);
 absl::StatusOr<VirtioTransport> ParseTransport(std::string_view text);
 absl::StatusOr<ConsoleDevice> ParseConsole(std::string_view text);
-// "52:54:00:12:34:56" (or with '-'); refuses multicast addresses.
-absl::StatusOr<MacAddress> ParseMac(std::string_view text);
 
 const char* TransportName(VirtioTransport transport);
 

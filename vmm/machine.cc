@@ -10,10 +10,14 @@
 #include "absl/strings/str_format.h"
 #include "arch/arch.h"
 #include "vmm/exit_codes.h"
+#include "devices/pci/pci_config_io.h"
+#include "devices/pci/pci_ecam.h"
+#include "devices/pci/pci_root.h"
 #include "vmm/file_util.h"
 #include "vmm/irqfd_line.h"
 #include "vmm/log.h"
 #include "vmm/status_macros.h"
+#include "vmm/virtio_setup.h"
 
 namespace skiff {
 namespace {
@@ -86,6 +90,7 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(const VmConfig& config)
     m.vcpus_.push_back(std::move(vcpu));
   }
   LOG_DEBUG("vmm", "vCPUs created");
+  RETURN_IF_ERROR(AttachVirtioDevices(m, config));
   ASSIGN_OR_RETURN(arch::BootState boot, arch::SetupPlatform(m, config));
   LOG_DEBUG("vmm", "platform described and guest loaded");
   for (const auto& vcpu : m.vcpus_) {
@@ -95,7 +100,38 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(const VmConfig& config)
   return machine;
 }
 
-Machine::~Machine() { StopThreads(); }
+Machine::~Machine() {
+  StopThreads();
+  // Devices go first, while the VM, the routing table and the event loop
+  // they unregister from still exist.
+  mmio_bus_.Clear();
+  pio_bus_.Clear();
+  pci_root_.reset();
+}
+
+absl::StatusOr<pci::PciRoot*> Machine::GetOrCreatePciRoot() {
+  if (pci_root_) return pci_root_.get();
+  arch::PciLayout layout = arch::PlatformPciLayout();
+  std::array<std::shared_ptr<IrqLine>, pci::kIntxLines> intx;
+  for (uint32_t i = 0; i < pci::kIntxLines; ++i) {
+    ASSIGN_OR_RETURN(intx[i], MakeLevelIrqLine(layout.intx_gsi_base + i));
+  }
+  pci::PciRootConfig root_config;
+  root_config.mmio32 = {layout.mmio32_base, layout.mmio32_size};
+  ASSIGN_OR_RETURN(std::shared_ptr<pci::PciRoot> root,
+                   pci::PciRoot::Create(root_config, &mmio_bus_, &pio_bus_, intx));
+  if (layout.config_port_size > 0) {
+    RETURN_IF_ERROR(pio_bus_.Register(layout.config_port, layout.config_port_size,
+                                      std::make_shared<pci::PciConfigIo>(root),
+                                      "PCI config ports"));
+  }
+  RETURN_IF_ERROR(mmio_bus_.Register(layout.ecam_base, layout.ecam_size,
+                                     std::make_shared<pci::PciEcam>(root), "PCI ECAM"));
+  pci_root_ = std::move(root);
+  LOG_INFO("pci", "PCI root complex: ECAM at 0x%x, BAR window 0x%x-0x%x", layout.ecam_base,
+           layout.mmio32_base, layout.mmio32_base + layout.mmio32_size - 1);
+  return pci_root_.get();
+}
 
 absl::StatusOr<std::shared_ptr<IrqLine>> Machine::MakeLevelIrqLine(uint32_t gsi) {
   if (!irqfd_resample_) return vm_->MakeIrqLine(gsi);

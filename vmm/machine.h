@@ -24,6 +24,9 @@
 #include "vmm/vm.h"
 
 namespace skiff {
+namespace pci {
+class PciRoot;
+}
 
 class Machine {
  public:
@@ -56,6 +59,11 @@ class Machine {
 
   // virtio-mmio devices placed so far, for the platform description.
   const std::vector<arch::MmioSlot>& virtio_mmio_slots() const { return virtio_mmio_slots_; }
+  void AddVirtioMmioSlot(const arch::MmioSlot& slot) { virtio_mmio_slots_.push_back(slot); }
+  // The PCI root complex, made on first use (a machine with no PCI device
+  // has no PCI host bridge at all); null until then.
+  pci::PciRoot* pci_root() const { return pci_root_.get(); }
+  absl::StatusOr<pci::PciRoot*> GetOrCreatePciRoot();
 
  private:
   void StopThreads();
@@ -72,6 +80,7 @@ class Machine {
   bool irqfd_resample_ = false;
   std::vector<std::string> kernel_args_;
   std::vector<arch::MmioSlot> virtio_mmio_slots_;
+  std::shared_ptr<pci::PciRoot> pci_root_;
   std::unique_ptr<Console> console_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
   std::thread io_thread_;

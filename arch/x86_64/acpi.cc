@@ -143,6 +143,97 @@ aml::Result VirtioMmio(size_t index, const AcpiMmioDevice& dev) {
                                              /*shared=*/false, gsi)}))});
 }
 
+// The PCI Firmware spec's ECAM: 1 MiB of configuration space per bus.
+constexpr uint64_t kEcamBytesPerBus = uint64_t{1} << 20;
+constexpr uint32_t kPciSlots = 32;
+constexpr uint32_t kPciIntxPins = 4;
+constexpr uint32_t kIoapicPins = 24;  // KVM's in-kernel I/O APIC
+
+// \_SB.PCI0: the root bridge, its decode windows and INTx routing.
+aml::Result PciHostBridge(const PciHostInfo& host) {
+  if (host.bus_start > host.bus_end) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("PCI host bridge: bus range %d-%d is empty",
+                        host.bus_start, host.bus_end));
+  }
+  if (host.intx_gsi_base + kPciIntxPins > kIoapicPins) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "PCI host bridge: INTx GSIs %d-%d are past the I/O APIC's %d pins",
+        host.intx_gsi_base, host.intx_gsi_base + kPciIntxPins - 1,
+        kIoapicPins));
+  }
+  auto last = [](const AcpiWindow& w, uint64_t limit,
+                 const char* what) -> absl::StatusOr<uint64_t> {
+    uint64_t end;
+    if (w.size == 0 || __builtin_add_overflow(w.base, w.size - 1, &end) ||
+        end > limit) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("PCI host bridge: %s window at 0x%X (0x%X bytes) is "
+                          "empty or ends past 0x%X",
+                          what, w.base, w.size, limit));
+    }
+    return end;
+  };
+  std::vector<aml::Result> resources = {
+      aml::WordBusNumber(host.bus_start, host.bus_end)};
+  if (host.io) {
+    ASSIGN_OR_RETURN(uint64_t end, last(*host.io, 0xffff, "I/O"));
+    resources.push_back(aml::WordIo(host.io->base, end));
+  }
+  ASSIGN_OR_RETURN(uint64_t end32,
+                   last(host.mmio32, UINT32_MAX, "32-bit MMIO"));
+  resources.push_back(aml::DWordMemory(host.mmio32.base, end32));
+  if (host.mmio64) {
+    ASSIGN_OR_RETURN(uint64_t end64,
+                     last(*host.mmio64, UINT64_MAX, "64-bit MMIO"));
+    resources.push_back(aml::QWordMemory(host.mmio64->base, end64));
+  }
+
+  // _PRT: one entry per slot and pin, {address (slot, any function), pin,
+  // Zero (no link device: the last field is a GSI), GSI}.
+  std::vector<aml::Result> routes;
+  for (uint32_t slot = 0; slot < kPciSlots; ++slot) {
+    for (uint32_t pin = 0; pin < kPciIntxPins; ++pin) {
+      routes.push_back(aml::Package(
+          {aml::Integer(uint64_t{slot} << 16 | 0xffff), aml::Integer(pin),
+           aml::Integer(0),
+           aml::Integer(host.intx_gsi_base + (slot + pin) % kPciIntxPins)}));
+    }
+  }
+  return aml::Device(
+      "PCI0",
+      {aml::Name("_HID", aml::EisaId("PNP0A08")),  // PCI Express root bridge
+       aml::Name("_CID", aml::EisaId("PNP0A03")),  // PCI root bridge
+       aml::Name("_UID", aml::Integer(0)), aml::Name("_SEG", aml::Integer(0)),
+       aml::Name("_BBN", aml::Integer(host.bus_start)),
+       aml::Name("_CRS", aml::ResourceTemplate(resources)),
+       aml::Name("_PRT", aml::Package(routes))});
+}
+
+// A motherboard-resources device claiming the ECAM window: Linux uses
+// MMCONFIG only if ACPI (PNP0C01/PNP0C02) or e820 reserves it, and checks
+// e820 only when port 0xCF8 works.
+aml::Result EcamReservation(const EcamInfo& ecam) {
+  // MCFG's base is where bus 0 would be; the window starts at start_bus.
+  const uint64_t buses = uint64_t{ecam.end_bus} - ecam.start_bus + 1;
+  const uint64_t base = ecam.base + ecam.start_bus * kEcamBytesPerBus;
+  if (ecam.start_bus > ecam.end_bus ||
+      base + buses * kEcamBytesPerBus - 1 > UINT32_MAX) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("PCI ECAM at 0x%X for buses %d-%d: the DSDT reserves "
+                        "windows below 4 GiB only",
+                        ecam.base, ecam.start_bus, ecam.end_bus));
+  }
+  return aml::Device(
+      "PRES",
+      {aml::Name("_HID", aml::EisaId("PNP0C02")),
+       aml::Name("_UID", aml::Integer(1)),
+       aml::Name("_CRS",
+                 aml::ResourceTemplate({aml::Memory32Fixed(
+                     true, static_cast<uint32_t>(base),
+                     static_cast<uint32_t>(buses * kEcamBytesPerBus))}))});
+}
+
 }  // namespace
 
 uint8_t AcpiChecksum(std::span<const uint8_t> bytes) {
@@ -229,6 +320,8 @@ absl::StatusOr<Bytes> BuildDsdt(const AcpiConfig& config) {
   for (size_t i = 0; i < config.virtio_mmio.size(); ++i) {
     devices.push_back(VirtioMmio(i, config.virtio_mmio[i]));
   }
+  if (config.pci_host) devices.push_back(PciHostBridge(*config.pci_host));
+  if (config.pci_ecam) devices.push_back(EcamReservation(*config.pci_ecam));
   ASSIGN_OR_RETURN(Bytes sb, aml::Scope("\\_SB", devices));
   // Hardware-reduced poweroff: the OS writes SLP_TYP from \_S5 (with SLP_EN)
   // to SLEEP_CONTROL_REG.

@@ -31,6 +31,19 @@ constexpr uint8_t kIoTag = 0x47;             // small, 7 data bytes
 constexpr uint8_t kEndTag = 0x79;            // small, 1 data byte
 constexpr uint8_t kMemory32FixedTag = 0x86;  // large
 constexpr uint8_t kExtendedIrqTag = 0x89;    // large
+constexpr uint8_t kDWordAddressTag = 0x87;   // large
+constexpr uint8_t kWordAddressTag = 0x88;    // large
+constexpr uint8_t kQWordAddressTag = 0x8a;   // large
+
+// Address space descriptor fields (ACPI 6.x table 6.44 and friends).
+constexpr uint8_t kAddressSpaceMemory = 0;
+constexpr uint8_t kAddressSpaceIo = 1;
+constexpr uint8_t kAddressSpaceBus = 2;
+// General flags: producer (bit 0 clear), positive decode (bit 1 clear),
+// _MIF and _MAF set: a fixed window this bridge decodes.
+constexpr uint8_t kProducerFixedWindow = 0x0c;
+constexpr uint8_t kMemoryReadWriteNonCacheable = 0x01;
+constexpr uint8_t kIoEntireRange = 0x03;
 
 constexpr uint64_t kMaxPkgLength = (uint64_t{1} << 28) - 1;
 
@@ -58,6 +71,32 @@ Result WithPkgLength(Bytes prefix, const Bytes& body) {
   Append(prefix, length);
   Append(prefix, body);
   return prefix;
+}
+
+// One Word/DWord/QWord address space descriptor: tag, length, resource
+// type, flags, then granularity, min, max, translation and length, each
+// `width` bytes.
+Result AddressSpace(uint8_t tag, int width, uint8_t type, uint8_t type_flags,
+                    uint64_t min, uint64_t max) {
+  const uint64_t limit =
+      width == 8 ? ~uint64_t{0} : (uint64_t{1} << (8 * width)) - 1;
+  if (min > max || max > limit || (min == 0 && max == limit)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("address space descriptor [0x%X, 0x%X]: need min <= "
+                        "max and a length that fits %d bytes",
+                        min, max, width));
+  }
+  Bytes out = {tag};
+  AppendLe(out, 3 + 5 * width, 2);
+  out.push_back(type);
+  out.push_back(kProducerFixedWindow);
+  out.push_back(type_flags);
+  AppendLe(out, 0, width);  // granularity
+  AppendLe(out, min, width);
+  AppendLe(out, max, width);
+  AppendLe(out, 0, width);  // translation offset
+  AppendLe(out, max - min + 1, width);
+  return out;
 }
 
 bool IsLeadNameChar(char c) { return (c >= 'A' && c <= 'Z') || c == '_'; }
@@ -278,6 +317,25 @@ Result ExtendedInterrupt(Trigger trigger, Polarity polarity, bool shared,
   out.push_back(static_cast<uint8_t>(gsis.size()));
   for (uint32_t gsi : gsis) AppendLe(out, gsi, 4);
   return out;
+}
+
+Result WordBusNumber(uint16_t min, uint16_t max) {
+  return AddressSpace(kWordAddressTag, 2, kAddressSpaceBus, 0, min, max);
+}
+
+Result WordIo(uint16_t min, uint16_t max) {
+  return AddressSpace(kWordAddressTag, 2, kAddressSpaceIo, kIoEntireRange, min,
+                      max);
+}
+
+Result DWordMemory(uint32_t min, uint32_t max) {
+  return AddressSpace(kDWordAddressTag, 4, kAddressSpaceMemory,
+                      kMemoryReadWriteNonCacheable, min, max);
+}
+
+Result QWordMemory(uint64_t min, uint64_t max) {
+  return AddressSpace(kQWordAddressTag, 8, kAddressSpaceMemory,
+                      kMemoryReadWriteNonCacheable, min, max);
 }
 
 Bytes EndTag() { return {kEndTag, 0x00}; }

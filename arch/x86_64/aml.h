@@ -60,6 +60,18 @@ enum class Polarity { kActiveHigh, kActiveLow };
 // Interrupt(ResourceConsumer, trigger, polarity, Exclusive/Shared){gsis...}.
 Result ExtendedInterrupt(Trigger trigger, Polarity polarity, bool shared,
                          std::span<const uint32_t> gsis);
+// Address space descriptors for a bridge's decode windows (ACPI 6.x
+// §6.4.3.5.1-3): ResourceProducer, MinFixed, MaxFixed, PosDecode, zero
+// granularity and translation, covering [min, max] (min <= max, and the
+// length max - min + 1 must fit the descriptor's width).
+// WordBusNumber(...): a bus number range.
+Result WordBusNumber(uint16_t min, uint16_t max);
+// WordIO(..., EntireRange, ...): an I/O port window.
+Result WordIo(uint16_t min, uint16_t max);
+// DWordMemory(..., NonCacheable, ReadWrite, ...): a 32-bit MMIO window.
+Result DWordMemory(uint32_t min, uint32_t max);
+// QWordMemory(..., NonCacheable, ReadWrite, ...): a 64-bit MMIO window.
+Result QWordMemory(uint64_t min, uint64_t max);
 // The End Tag closing every resource template (checksum 0 = "valid").
 Bytes EndTag();
 // ResourceTemplate(){descriptors}: a Buffer of the descriptors + End Tag.

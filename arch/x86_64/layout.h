@@ -28,6 +28,10 @@ inline constexpr uint64_t kVirtioMmioBase = 0xd0000000;  // 4 KiB per device
 inline constexpr uint64_t kVirtioMmioSlotSize = 0x1000;
 inline constexpr uint64_t kPciEcamBase = 0xe0000000;     // 256 MiB, buses 0-255
 inline constexpr uint64_t kPciEcamSize = 0x10000000;
+// PCI BARs are assigned from here (the root's 32-bit MMIO window, the
+// DSDT's PCI0 _CRS): the first 256 MiB of the hole, below virtio-mmio.
+inline constexpr uint64_t kPciMmio32Base = 0xc0000000;
+inline constexpr uint64_t kPciMmio32Size = 0x10000000;
 inline constexpr uint64_t kIoapicAddress = 0xfec00000;
 inline constexpr uint64_t kLapicAddress = 0xfee00000;
 // KVM needs three pages for the TSS and one for the EPT identity map on
@@ -48,11 +52,23 @@ inline constexpr uint16_t kAcpiResetPort = 0x602;
 inline constexpr uint8_t kAcpiResetValue = 0x1;
 inline constexpr uint8_t kAcpiS5SleepType = 5;   // _S5_ SLP_TYP
 inline constexpr uint32_t kAcpiSciIrq = 9;
+// PCI configuration mechanism #1 (CONFIG_ADDRESS at 0xCF8, data at 0xCFC).
+inline constexpr uint16_t kPciConfigIoPort = 0xcf8;
+inline constexpr uint16_t kPciConfigIoSize = 8;
+
+// PCI INTx: the root's INTA-D are I/O APIC GSIs 20-23 (level, active-low by
+// the _PRT convention; KVM ignores polarity). Slot s pin p (0 = INTA) uses
+// GSI kPciIntxGsiBase + (s + p) % 4, the swizzle devices/pci/intx_router.h
+// implements. 20-23 is the top of KVM's 24-pin I/O APIC, clear of the ISA
+// IRQs and of virtio-mmio GSIs counted up from 16.
+inline constexpr uint32_t kPciIntxGsiBase = 20;
+inline constexpr uint32_t kPciIntxGsiCount = 4;
 
 // Interrupts. The IOAPIC has 24 pins; GSIs from 24 up carry MSI routes.
 inline constexpr uint32_t kIoapicPins = 24;
 // Level-triggered lines for virtio-mmio devices, one each: the IOAPIC-only
-// pins PCI INTx leaves free, then ISA IRQs no Skiff device uses.
-inline constexpr uint32_t kVirtioMmioGsis[] = {20, 21, 22, 23, 5, 6, 7, 10, 11};
+// pins PCI INTx (kPciIntxGsiBase...) leaves free, then ISA IRQs no Skiff
+// device uses.
+inline constexpr uint32_t kVirtioMmioGsis[] = {16, 17, 18, 19, 5, 6, 7, 10, 11};
 
 }  // namespace skiff::x86

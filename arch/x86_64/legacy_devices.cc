@@ -14,7 +14,7 @@
 
 namespace skiff::x86 {
 
-absl::Status AddLegacyDevices(Machine& machine) {
+absl::Status AddLegacyDevices(Machine& machine, bool uart_takes_input) {
   Console* console = &machine.console();
   auto serial = std::make_shared<Serial16550>(
       machine.vm().MakeIrqLine(kCom1Irq),
@@ -23,10 +23,12 @@ absl::Status AddLegacyDevices(Machine& machine) {
                                              serial, "COM1 (16550A)"));
   // Input the UART refuses stays in the console until the guest drains the
   // receive buffer; the UART's input-ready callback then retries delivery.
-  serial->SetInputReadyCallback([console] { console->InputReady(); });
-  console->SetInputSink([serial](std::span<const uint8_t> bytes) {
-    return serial->EnqueueInput(bytes);
-  });
+  if (uart_takes_input) {
+    serial->SetInputReadyCallback([console] { console->InputReady(); });
+    console->SetInputSink([serial](std::span<const uint8_t> bytes) {
+      return serial->EnqueueInput(bytes);
+    });
+  }
 
   Shutdown* shutdown = &machine.shutdown();
   auto kbc = std::make_shared<I8042>([shutdown] {

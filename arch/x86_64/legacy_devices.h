@@ -10,6 +10,8 @@ class Machine;
 
 namespace skiff::x86 {
 
-absl::Status AddLegacyDevices(Machine& machine);
+// `uart_takes_input`: COM1 receives what the user types (it is the
+// console); otherwise another console device (virtio-console) does.
+absl::Status AddLegacyDevices(Machine& machine, bool uart_takes_input);
 
 }  // namespace skiff::x86

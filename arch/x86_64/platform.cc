@@ -95,6 +95,12 @@ absl::Status LoadKernel(const Machine& machine, const VmConfig& config, uint64_t
   for (const MmioSlot& slot : machine.virtio_mmio_slots()) {
     acpi.virtio_mmio.push_back({slot.base, slot.size, slot.gsi});
   }
+  if (machine.pci_root() != nullptr) {
+    acpi.pci_ecam = x86::EcamInfo{x86::kPciEcamBase, 0, 255};
+    x86::PciHostInfo host;
+    host.mmio32 = {x86::kPciMmio32Base, x86::kPciMmio32Size};
+    acpi.pci_host = host;
+  }
   ASSIGN_OR_RETURN(std::vector<uint8_t> tables,
                    x86::BuildAcpiTables(acpi, x86::kAcpiTablesAddress));
   RETURN_IF_ERROR(memory.Write(x86::kAcpiTablesAddress, tables));
@@ -141,7 +147,7 @@ absl::StatusOr<BootState> SetupPlatform(Machine& machine, const VmConfig& config
   BootState boot;
   RETURN_IF_ERROR(LoadKernel(machine, config, &boot.entry));
   boot.boot_data = x86::kBootParamsAddress;
-  RETURN_IF_ERROR(x86::AddLegacyDevices(machine));
+  RETURN_IF_ERROR(x86::AddLegacyDevices(machine, config.console == ConsoleDevice::kSerial));
   return boot;
 }
 

@@ -13,6 +13,7 @@
 
 #include "arch/x86_64/aml.h"
 #include "arch/x86_64/layout.h"
+#include "devices/pci/intx_router.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -246,6 +247,108 @@ TEST(AcpiTest, McfgDescribesTheEcamWindow) {
   EXPECT_FALSE(BuildMcfg({kPciEcamBase, 5, 4}).ok());
 }
 
+PciHostInfo TestPciHost() {
+  PciHostInfo host;
+  host.mmio32 = {kPciMmio32Base, kPciMmio32Size};
+  host.mmio64 = AcpiWindow{0x8000000000, 0x4000000000};
+  host.io = AcpiWindow{0x1000, 0x1000};
+  return host;
+}
+
+TEST(AcpiTest, DsdtDescribesThePciHostBridge) {
+  AcpiConfig config = TwoVirtioDevices();
+  config.pci_host = TestPciHost();
+  Tables t = Walk(config);
+  ASSERT_FALSE(t.dsdt.empty());
+  EXPECT_TRUE(Contains(t.dsdt, {0x5b, 0x82}));  // DeviceOp
+  EXPECT_TRUE(Contains(t.dsdt, Text("PCI0")));
+  EXPECT_TRUE(Contains(
+      t.dsdt, {0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x08}));
+  EXPECT_TRUE(Contains(
+      t.dsdt, {0x08, '_', 'C', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x03}));
+  EXPECT_TRUE(Contains(t.dsdt, {0x08, '_', 'S', 'E', 'G', 0x00}));
+  EXPECT_TRUE(Contains(t.dsdt, {0x08, '_', 'B', 'B', 'N', 0x00}));
+  // _CRS: bus 0-0, I/O 0x1000-0x1fff, the 32-bit window, the 64-bit one.
+  EXPECT_TRUE(Contains(t.dsdt, {0x88, 0x0d, 0x00, 0x02, 0x0c, 0x00, 0, 0, 0, 0,
+                                0, 0, 0, 0, 0x01, 0x00}));
+  EXPECT_TRUE(Contains(t.dsdt, {0x88, 0x0d, 0x00, 0x01, 0x0c, 0x03, 0, 0, 0x00,
+                                0x10, 0xff, 0x1f, 0, 0, 0x00, 0x10}));
+  EXPECT_TRUE(Contains(
+      t.dsdt,
+      {0x87, 0x17, 0x00, 0x00, 0x0c, 0x01, 0, 0, 0, 0,    0x00, 0x00, 0x00,
+       0xc0, 0xff, 0xff, 0xff, 0xcf, 0,    0, 0, 0, 0x00, 0x00, 0x00, 0x10}));
+  EXPECT_TRUE(Contains(t.dsdt, {0x8a, 0x2b, 0x00, 0x00, 0x0c, 0x01}));
+  // _PRT: 32 slots x 4 pins, each Package(4){slot<<16|0xFFFF, pin, Zero, GSI}
+  // with the same swizzle the root complex wires.
+  EXPECT_TRUE(Contains(t.dsdt, {0x08, '_', 'P', 'R', 'T', 0x12}));
+  for (uint32_t slot = 0; slot < 32; ++slot) {
+    for (uint32_t pin = 0; pin < 4; ++pin) {
+      const uint32_t gsi = kPciIntxGsiBase + pci::IntxSwizzle(slot, pin + 1);
+      // Slot 0's address fits a Word constant, the others need a DWord.
+      Bytes entry = {0x12, 0x00, 0x04};
+      for (const Bytes& part :
+           {aml::Integer(slot << 16 | 0xffff), aml::Integer(pin)}) {
+        entry.insert(entry.end(), part.begin(), part.end());
+      }
+      entry.push_back(0x00);  // Zero: no link device
+      entry.push_back(0x0a);
+      entry.push_back(static_cast<uint8_t>(gsi));
+      entry[1] = static_cast<uint8_t>(entry.size() - 1);
+      EXPECT_TRUE(Contains(t.dsdt, entry)) << "slot " << slot << " pin " << pin;
+    }
+  }
+  // Without pci_host there is no PCI0.
+  Tables plain = Walk(TwoVirtioDevices());
+  EXPECT_FALSE(Contains(plain.dsdt, Text("PCI0")));
+}
+
+TEST(AcpiTest, EcamWindowIsReservedAsAMotherboardResource) {
+  AcpiConfig config;
+  config.pci_ecam = EcamInfo{kPciEcamBase, 0, 255};
+  Tables t = Walk(config);
+  EXPECT_TRUE(Contains(t.dsdt, {0x0c, 0x41, 0xd0, 0x0c, 0x02}));  // PNP0C02
+  EXPECT_TRUE(Contains(t.dsdt, {0x86, 0x09, 0x00, 0x01, 0x00, 0x00, 0x00, 0xe0,
+                                0x00, 0x00, 0x00, 0x10}));
+  config.pci_ecam = EcamInfo{kPciEcamBase, 2, 3};  // buses 2-3 only
+  t = Walk(config);
+  EXPECT_TRUE(Contains(t.dsdt, {0x86, 0x09, 0x00, 0x01, 0x00, 0x00, 0x20, 0xe0,
+                                0x00, 0x00, 0x20, 0x00}));
+  config.pci_ecam = EcamInfo{0x100000000, 0, 0};
+  EXPECT_FALSE(BuildDsdt(config).ok());
+}
+
+TEST(AcpiTest, RejectsBadPciHosts) {
+  auto fails = [](auto mutate, const char* what) {
+    AcpiConfig config;
+    config.pci_host = TestPciHost();
+    mutate(*config.pci_host);
+    auto dsdt = BuildDsdt(config);
+    EXPECT_FALSE(dsdt.ok()) << what;
+    if (!dsdt.ok()) {
+      EXPECT_THAT(dsdt.status().message(), HasSubstr("PCI host bridge"))
+          << what;
+    }
+  };
+  fails([](PciHostInfo& h) { h.bus_start = 2, h.bus_end = 1; }, "bus range");
+  fails(
+      [](PciHostInfo& h) {
+        h.mmio32 = {0xf0000000, 0x20000000};
+      },
+      "mmio32 past 4 GiB");
+  fails([](PciHostInfo& h) { h.mmio32 = {0xc0000000, 0}; }, "empty mmio32");
+  fails(
+      [](PciHostInfo& h) {
+        h.mmio64 = AcpiWindow{~uint64_t{0}, 2};
+      },
+      "mmio64 wraps");
+  fails(
+      [](PciHostInfo& h) {
+        h.io = AcpiWindow{0xf000, 0x2000};
+      },
+      "I/O past 64 KiB");
+  fails([](PciHostInfo& h) { h.intx_gsi_base = 21; }, "GSIs past the I/O APIC");
+}
+
 TEST(AcpiTest, RejectsMisalignedBase) {
   EXPECT_FALSE(BuildAcpiTables(AcpiConfig{}, kBase + 8).ok());
 }
@@ -343,6 +446,31 @@ TEST(AmlTest, ScopeDeviceAndBuffer) {
               ElementsAre(0x11, 0x05, 0x0a, 0x02, 0xaa, 0xbb));
 }
 
+TEST(AmlTest, AddressSpaceDescriptors) {
+  EXPECT_THAT(Ok(aml::WordBusNumber(0, 0xff)),
+              ElementsAre(0x88, 0x0d, 0x00, 0x02, 0x0c, 0x00, 0, 0, 0x00, 0x00,
+                          0xff, 0x00, 0, 0, 0x00, 0x01));
+  EXPECT_THAT(Ok(aml::DWordMemory(0xc0000000, 0xcfffffff)),
+              ElementsAre(0x87, 0x17, 0x00, 0x00, 0x0c, 0x01, 0, 0, 0, 0, 0x00,
+                          0x00, 0x00, 0xc0, 0xff, 0xff, 0xff, 0xcf, 0, 0, 0, 0,
+                          0x00, 0x00, 0x00, 0x10));
+  Bytes q = Ok(aml::QWordMemory(0x8000000000, 0x80ffffffff));
+  ASSERT_EQ(q.size(), 46u);
+  EXPECT_THAT(Bytes(q.begin(), q.begin() + 6),
+              ElementsAre(0x8a, 0x2b, 0x00, 0x00, 0x0c, 0x01));
+  EXPECT_EQ(Get(q, 14, 8), 0x8000000000u);
+  EXPECT_EQ(Get(q, 22, 8), 0x80ffffffffu);
+  EXPECT_EQ(Get(q, 38, 8), 0x100000000u);
+  EXPECT_THAT(Ok(aml::WordIo(0x1000, 0x1fff)),
+              ElementsAre(0x88, 0x0d, 0x00, 0x01, 0x0c, 0x03, 0, 0, 0x00, 0x10,
+                          0xff, 0x1f, 0, 0, 0x00, 0x10));
+  EXPECT_FALSE(aml::WordBusNumber(2, 1).ok());
+  EXPECT_FALSE(aml::DWordMemory(0, 0xffffffff).ok());  // length needs 33 bits
+  EXPECT_FALSE(aml::WordIo(0, 0xffff).ok());
+  EXPECT_FALSE(aml::QWordMemory(0, ~uint64_t{0}).ok());
+  EXPECT_TRUE(aml::QWordMemory(1, ~uint64_t{0}).ok());
+}
+
 TEST(AmlTest, ResourceDescriptors) {
   EXPECT_THAT(aml::IoPort(0x3f8, 0x3f8, 0, 8),
               ElementsAre(0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x00, 0x08));
@@ -396,6 +524,7 @@ TEST(AcpiIaslTest, DsdtDisassemblesCleanly) {
 
   AcpiConfig config = TwoVirtioDevices();
   config.pci_ecam = EcamInfo{kPciEcamBase, 0, 255};
+  config.pci_host = TestPciHost();
   Tables t = Walk(config);
   ASSERT_FALSE(t.dsdt.empty());
   {
@@ -418,6 +547,28 @@ TEST(AcpiIaslTest, DsdtDisassemblesCleanly) {
   EXPECT_THAT(dsl, HasSubstr("\"LNRO0005\""));
   EXPECT_THAT(dsl, HasSubstr("Memory32Fixed (ReadWrite"));
   EXPECT_THAT(dsl, HasSubstr("Interrupt (ResourceConsumer, Level, ActiveHigh"));
+  // The PCI host bridge and the ECAM reservation.
+  EXPECT_THAT(dsl, HasSubstr("Device (PCI0)"));
+  EXPECT_THAT(dsl, HasSubstr("EisaId (\"PNP0A08\")"));
+  EXPECT_THAT(dsl, HasSubstr("EisaId (\"PNP0A03\")"));
+  EXPECT_THAT(
+      dsl,
+      HasSubstr(
+          "WordBusNumber (ResourceProducer, MinFixed, MaxFixed, PosDecode"));
+  EXPECT_THAT(dsl, HasSubstr("WordIO (ResourceProducer, MinFixed, MaxFixed, "
+                             "PosDecode, EntireRange"));
+  EXPECT_THAT(
+      dsl,
+      HasSubstr("DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, "
+                "NonCacheable, ReadWrite"));
+  EXPECT_THAT(
+      dsl,
+      HasSubstr("QWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, "
+                "NonCacheable, ReadWrite"));
+  EXPECT_THAT(dsl, HasSubstr("0xC0000000,         // Range Minimum"));
+  EXPECT_THAT(dsl, HasSubstr("0xCFFFFFFF,         // Range Maximum"));
+  EXPECT_THAT(dsl, HasSubstr("Name (_PRT, Package (0x80)"));
+  EXPECT_THAT(dsl, HasSubstr("EisaId (\"PNP0C02\")"));
 
   // Round trip: the disassembly must compile back without errors.
   output.clear();

@@ -59,11 +59,11 @@ TEST(ParseNetOptionTest, AllSubOptions) {
 TEST(ParseNetOptionTest, RejectsBadInput) {
   EXPECT_THAT(ParseNetOption("mac=52:54:00:12:34:56").status().message(), HasSubstr("tap=NAME"));
   EXPECT_THAT(ParseNetOption("tap=t,mac=52:54:00:12:34").status().message(),
-              HasSubstr("malformed"));
+              HasSubstr("expected six hex pairs"));
   EXPECT_THAT(ParseNetOption("tap=t,mac=01:54:00:12:34:56").status().message(),
               HasSubstr("multicast"));
   EXPECT_THAT(ParseNetOption("tap=t,mac=zz:54:00:12:34:56").status().message(),
-              HasSubstr("malformed"));
+              HasSubstr("expected six hex pairs"));
   EXPECT_THAT(ParseNetOption("tap=t,ip=10.0.2.1").status().message(), HasSubstr("together"));
   EXPECT_THAT(ParseNetOption("tap=t,ip=10.0.2.300,mask=255.0.0.0").status().message(),
               HasSubstr("not an IPv4"));
@@ -73,14 +73,6 @@ TEST(ParseNetOptionTest, RejectsBadInput) {
               HasSubstr("15 characters"));
   EXPECT_THAT(ParseNetOption("tap=t,speed=10G").status().message(),
               HasSubstr("unknown sub-option 'speed'"));
-}
-
-TEST(ParseMacTest, AcceptsColonsAndDashes) {
-  EXPECT_EQ(*ParseMac("02-00-00-00-00-01"), (MacAddress{2, 0, 0, 0, 0, 1}));
-  EXPECT_EQ(*ParseMac("AA:bb:cc:dd:ee:fe"), (MacAddress{0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xfe}));
-  EXPECT_FALSE(ParseMac("").ok());
-  EXPECT_FALSE(ParseMac("aa:bb:cc:dd:ee:ff:00").ok());
-  EXPECT_FALSE(ParseMac("a:bb:cc:dd:ee:ff").ok());
 }
 
 TEST(ParseCliDevicesTest, RepeatableDevicesKeepTheirCommas) {

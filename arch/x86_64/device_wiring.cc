@@ -1,5 +1,5 @@
-// x86-64 interrupt wiring: the in-kernel irqchip's default routes and the
-// GSIs given to virtio-mmio devices.
+// x86-64 device wiring: the in-kernel irqchip's default routes, the GSIs
+// given to virtio-mmio devices and where the PCI root sits.
 #include "absl/strings/str_format.h"
 #include "arch/arch.h"
 #include "arch/x86_64/layout.h"
@@ -39,6 +39,18 @@ absl::StatusOr<MmioSlot> VirtioMmioSlot(uint32_t index) {
   slot.size = x86::kVirtioMmioSlotSize;
   slot.gsi = x86::kVirtioMmioGsis[index];
   return slot;
+}
+
+PciLayout PlatformPciLayout() {
+  PciLayout layout;
+  layout.ecam_base = x86::kPciEcamBase;
+  layout.ecam_size = x86::kPciEcamSize;
+  layout.mmio32_base = x86::kPciMmio32Base;
+  layout.mmio32_size = x86::kPciMmio32Size;
+  layout.intx_gsi_base = x86::kPciIntxGsiBase;
+  layout.config_port = x86::kPciConfigIoPort;
+  layout.config_port_size = x86::kPciConfigIoSize;
+  return layout;
 }
 
 }  // namespace skiff::arch
