@@ -197,7 +197,7 @@ LINE_RE = re.compile(r"^(BENCH-[A-Z-]+) (.*)$")
 
 
 def parse(out):
-    """-> (values {(config, test): [float]}, errors [str], boots {config: [secs]})."""
+    """-> (values {(config, test): {round: float}}, errors [str], boots {config: [secs]})."""
     values, errors, boots = {}, [], {}
     for raw in out.splitlines():
         m = LINE_RE.match(raw.strip())
@@ -211,7 +211,7 @@ def parse(out):
                 errors.append("%s round %s %s: %s" % (cfg, kv.get("round"), kv.get("test"),
                                                       kv["error"]))
             else:
-                values.setdefault((cfg, kv["test"]), []).append(float(kv["value"]))
+                values.setdefault((cfg, kv["test"]), {})[kv.get("round")] = float(kv["value"])
         elif kind == "BENCH-BOOT-END" and cfg:
             boots.setdefault(cfg, []).append(float(kv.get("secs", "nan")))
             if kv.get("rc") != "0":
@@ -233,7 +233,7 @@ def fmt(v, unit):
 
 def median(values, cfg, test):
     vs = values.get((cfg, test))
-    return statistics.median(vs) if vs else None
+    return statistics.median(vs.values()) if vs else None
 
 
 def table(values, kinds):
@@ -261,20 +261,34 @@ def raw_table(values, boots, configs):
     out = []
     for cfg in configs:
         for test, unit, _ in TESTS[cfg.kind]:
-            vs = values.get((cfg.name, test), [])
-            out.append("%-12s %-10s %-7s %s" % (cfg.name, test, unit,
-                                               " ".join(fmt(v, unit) for v in vs) or "-"))
+            vs = values.get((cfg.name, test), {})
+            out.append("%-12s %-10s %-7s %s" % (cfg.name, test, unit, " ".join(
+                "r%s=%s" % (r, fmt(v, unit)) for r, v in vs.items()) or "-"))
         b = boots.get(cfg.name, [])
         out.append("%-12s %-10s %-7s %s" % (cfg.name, "vmm-run", "s",
                                            " ".join("%.1f" % v for v in b) or "-"))
     return "\n".join(out)
 
 
+def round_ratios(values, kinds):
+    """Skiff/QEMU per round, to see whether a median ratio holds round by round."""
+    out = []
+    for kind in kinds:
+        for test, _, _ in TESTS[kind]:
+            for s, q in PAIRS[kind]:
+                sv, qv = values.get((s, test), {}), values.get((q, test), {})
+                rs = ["r%s=%.2f" % (r, sv[r] / qv[r]) for r in sv if r in qv and qv[r]]
+                out.append("%-24s %-10s %s" % (s + "/" + q, test, " ".join(rs) or "-"))
+    return "\n".join(out)
+
+
 def report(out, configs):
     values, errors, boots = parse(out)
     kinds = [k for k in ("blk", "net") if any(c.kind == k for c in configs)]
-    print("\nPer round (config, test, unit, values in boot order):")
+    print("\nPer round (config, test, unit, value of each round rN; vmm-run: seconds per boot):")
     print(raw_table(values, boots, configs))
+    print("\nSkiff/QEMU round by round:")
+    print(round_ratios(values, kinds))
     print("\nMedians (ratio = Skiff / QEMU; above 1 is better for Skiff):\n")
     print(table(values, kinds))
     logs = [line for line in out.splitlines() if line.startswith("BENCH-LOG")]
@@ -289,6 +303,11 @@ def report(out, configs):
 
 
 # ------------------------------------------------------------------ main ---
+
+def host_load():
+    with open("/proc/loadavg") as f:
+        return "/".join(f.read().split()[:3])
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -322,6 +341,7 @@ def main():
         if any(c.vmm == "qemu" for c in configs):
             th.append("--with-qemu")
         t0 = time.time()
+        load_before = host_load()
         proc = subprocess.Popen(th + ["--", command], stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, errors="replace")
         out = []
@@ -336,7 +356,10 @@ def main():
     if a.log:
         with open(a.log, "w") as f:
             f.write(out)
-    print("io_bench: test host exit %d after %.0f s" % (proc.returncode, time.time() - t0))
+    # Other work on the machine slows the TCG-run L1 down: say how busy it was.
+    print("io_bench: test host exit %d after %.0f s; host load average %s before, %s after "
+          "(%d CPUs)" % (proc.returncode, time.time() - t0, load_before, host_load(),
+                         os.cpu_count()))
     rc = report(out, configs)
     return rc or (1 if proc.returncode else 0)
 
