@@ -3,7 +3,7 @@
 
     bench/io_bench.py [--skiff build/skiff] [--rounds 3] [--secs 5]
                       [--only blk|net] [--vmm both|skiff|qemu] [--log FILE]
-    bench/io_bench.py --from-log FILE      # the table again from a saved run
+    bench/io_bench.py --from-log FILE...   # the table again from saved runs (pooled)
 
 Inside the L1 test host (tests/testhost) every configuration boots the same
 L2 guest (Debian's cloud kernel, busybox, plus fio and iperf3 with their
@@ -138,6 +138,9 @@ boot() {{  # config round kind argv...
     [ "$kind" = net ] && {{ kill $server; wait $server; }} 2>/dev/null
     tr -d '\r' </tmp/vmm.out | grep -ao 'BENCH-[A-Z]* .*' \
         | sed "s/^\(BENCH-[A-Z]*\) /\1 config=$name round=$round /"
+    # Skiff's own warnings and errors (its log lines read "[ t] skiff LEVEL ...").
+    tr -d '\r' </tmp/vmm.out | grep -a -m 10 -E 'skiff (warn|error)' \
+        | sed "s/^/BENCH-VMMLOG config=$name round=$round: /"
     done=0
     grep -aq BENCH-DONE /tmp/vmm.out && done=1
     echo "BENCH-BOOT-END config=$name round=$round rc=$rc done=$done secs=$(awk "BEGIN {{print $end - $start}}")"
@@ -196,8 +199,9 @@ def l1_iperf_puts():
 LINE_RE = re.compile(r"^(BENCH-[A-Z-]+) (.*)$")
 
 
-def parse(out):
-    """-> (values {(config, test): {round: float}}, errors [str], boots {config: [secs]})."""
+def parse(out, run=""):
+    """-> (values {(config, test): {round: float}}, errors [str], boots {config: [secs]}).
+    RUN prefixes the round numbers when several runs are pooled."""
     values, errors, boots = {}, [], {}
     for raw in out.splitlines():
         m = LINE_RE.match(raw.strip())
@@ -205,6 +209,7 @@ def parse(out):
             continue
         kind, rest = m.groups()
         kv = dict(t.split("=", 1) for t in rest.split() if "=" in t)
+        kv["round"] = run + kv.get("round", "?")
         cfg = kv.get("config")
         if kind == "BENCH-RESULT" and cfg:
             if "error" in kv:
@@ -251,6 +256,10 @@ def table(values, kinds):
             for s, q in pairs:
                 sv, qv = median(values, s, test), median(values, q, test)
                 ratio = "%.2f" % (sv / qv) if sv is not None and qv else "—"
+                rounds = [r for r in values.get((s, test), {}) if r in values.get((q, test), {})]
+                ahead = sum(values[(s, test)][r] > values[(q, test)][r] for r in rounds)
+                if rounds:
+                    ratio += " (%d/%d)" % (ahead, len(rounds))
                 row += [fmt(sv, unit), fmt(qv, unit), ratio]
             out.append("| " + " | ".join(row) + " |")
         out.append("")
@@ -282,15 +291,29 @@ def round_ratios(values, kinds):
     return "\n".join(out)
 
 
-def report(out, configs):
-    values, errors, boots = parse(out)
+def report(outs, configs):
+    """OUTS: the raw output of one run or more (pooled; rounds become A1, B1...)."""
+    values, errors, boots = {}, [], {}
+    for i, out in enumerate(outs):
+        v, e, b = parse(out, chr(ord("A") + i) if len(outs) > 1 else "")
+        for k, rounds in v.items():
+            values.setdefault(k, {}).update(rounds)
+        errors += e
+        for k, secs in b.items():
+            boots.setdefault(k, []).extend(secs)
+    out = "\n".join(outs)
     kinds = [k for k in ("blk", "net") if any(c.kind == k for c in configs)]
     print("\nPer round (config, test, unit, value of each round rN; vmm-run: seconds per boot):")
     print(raw_table(values, boots, configs))
     print("\nSkiff/QEMU round by round:")
     print(round_ratios(values, kinds))
-    print("\nMedians (ratio = Skiff / QEMU; above 1 is better for Skiff):\n")
+    print("\nMedians (ratio = Skiff / QEMU, above 1 is better for Skiff; (n/m): Skiff ahead "
+          "in n of m rounds):\n")
     print(table(values, kinds))
+    vmmlogs = [line for line in out.splitlines() if line.startswith("BENCH-VMMLOG")]
+    if vmmlogs:
+        print("Skiff warnings and errors:")
+        print("\n".join(vmmlogs))
     logs = [line for line in out.splitlines() if line.startswith("BENCH-LOG")]
     if logs:
         print("VMM output of the boots with problems:")
@@ -317,7 +340,8 @@ def main():
     ap.add_argument("--only", choices=["blk", "net"])
     ap.add_argument("--vmm", choices=["both", "skiff", "qemu"], default="both")
     ap.add_argument("--log", help="also write the raw test-host output here")
-    ap.add_argument("--from-log", help="print the table of a saved run and exit")
+    ap.add_argument("--from-log", nargs="+", metavar="FILE",
+                    help="print the table of saved runs (several: pooled) and exit")
     ap.add_argument("--timeout", type=int, default=1800, help="whole test-host run, s")
     ap.add_argument("--print-command", action="store_true")
     a = ap.parse_args()
@@ -325,8 +349,11 @@ def main():
     configs = [c for c in CONFIGS if (a.only in (None, c.kind))
                and (a.vmm == "both" or a.vmm == c.vmm)]
     if a.from_log:
-        with open(a.from_log, errors="replace") as f:
-            return report(f.read(), configs)
+        outs = []
+        for path in a.from_log:
+            with open(path, errors="replace") as f:
+                outs.append(f.read())
+        return report(outs, configs)
     command = l1_command(configs, a.rounds, a.secs)
     if a.print_command:
         print(command)
@@ -360,7 +387,7 @@ def main():
     print("io_bench: test host exit %d after %.0f s; host load average %s before, %s after "
           "(%d CPUs)" % (proc.returncode, time.time() - t0, load_before, host_load(),
                          os.cpu_count()))
-    rc = report(out, configs)
+    rc = report([out], configs)
     return rc or (1 if proc.returncode else 0)
 
 

@@ -118,4 +118,7 @@ case $MODE in
     net) bench_net ;;
     *) failed mode "unknown-bench.mode=$MODE" ;;
 esac
+# Interrupts the virtio devices raised (name, count, kind): MSI-X or not, and
+# how well notifications were suppressed.
+grep -a virtio /proc/interrupts | awk '{ printf "BENCH-INFO irq=%s count=%s type=%s\n", $NF, $2, $3 }'
 echo "BENCH-DONE"
