@@ -379,14 +379,17 @@ def main():
                 sys.stdout.write(line)
                 sys.stdout.flush()
         proc.wait()
+    # Other work on the machine slows the TCG-run L1 down: say how busy it was.
+    summary = ("io_bench: %s test host exit %d after %.0f s; host load average %s before, "
+               "%s after (%d CPUs)\n" % (time.strftime("%Y-%m-%d %H:%M %Z"), proc.returncode,
+                                          time.time() - t0, load_before, host_load(),
+                                          os.cpu_count()))
+    out.append(summary)
     out = "".join(out)
     if a.log:
         with open(a.log, "w") as f:
             f.write(out)
-    # Other work on the machine slows the TCG-run L1 down: say how busy it was.
-    print("io_bench: test host exit %d after %.0f s; host load average %s before, %s after "
-          "(%d CPUs)" % (proc.returncode, time.time() - t0, load_before, host_load(),
-                         os.cpu_count()))
+    sys.stdout.write(summary)
     rc = report([out], configs)
     return rc or (1 if proc.returncode else 0)
 
