@@ -113,7 +113,7 @@ one() {  # $1 = name, rest = command; prints one BENCH-NATIVE line
   local name=$1; shift
   export BENCH_STAMP_FILE="$TOOLS/stamp"
   rm -f "$BENCH_STAMP_FILE"
-  "$TOOLS/stamp-exec" "$@" </dev/null >"$TOOLS/out" 2>&1 || true
+  ${BENCH_PREFIX:-} "$TOOLS/stamp-exec" "$@" </dev/null >"$TOOLS/out" 2>&1 || true
   local stamps
   stamps=$(tr ' ' '\n' < "$BENCH_STAMP_FILE" 2>/dev/null || true)
   grep -q '^kvm_run_ms=' <<<"$stamps" || { echo "BENCH-FAILURE $name: no KVM_RUN:"; tail -3 "$TOOLS/out"; }
