@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -76,10 +77,12 @@ TEST(GuestRamTest, NoReservedHugepagesIsAClearError) {
       << ram.status();
 }
 
-// The VmFlags line of the /proc/self/smaps entry that contains `addr`.
-std::string VmFlagsOf(const void* addr) {
+// The lines of the /proc/self/smaps entry that contains `addr` (empty if
+// nothing is mapped there); the first is the header with the permissions.
+std::vector<std::string> SmapsEntryOf(const void* addr) {
   const uint64_t target = reinterpret_cast<uint64_t>(addr);
   std::ifstream smaps("/proc/self/smaps");
+  std::vector<std::string> entry;
   std::string line;
   bool inside = false;
   while (std::getline(smaps, line)) {
@@ -87,12 +90,29 @@ std::string VmFlagsOf(const void* addr) {
     char dash = 0;
     std::istringstream header(line);
     if (header >> std::hex >> start >> dash >> end && dash == '-') {
+      if (inside) break;
       inside = start <= target && target < end;
-    } else if (inside && line.rfind("VmFlags:", 0) == 0) {
-      return line;
     }
+    if (inside) entry.push_back(line);
+  }
+  return entry;
+}
+
+std::string VmFlagsOf(const void* addr) {
+  for (const std::string& line : SmapsEntryOf(addr)) {
+    if (line.rfind("VmFlags:", 0) == 0) return line + " ";
   }
   return "";
+}
+
+// "rw-p", "---p"... for the mapping at `addr`, or "" when unmapped.
+std::string PermissionsOf(const void* addr) {
+  std::vector<std::string> entry = SmapsEntryOf(addr);
+  if (entry.empty()) return "";
+  std::istringstream header(entry[0]);
+  std::string range, perms;
+  header >> range >> perms;
+  return perms;
 }
 
 TEST(GuestRamTest, RamIsHugepageAlignedAndAdvisedForTransparentHugepages) {
@@ -101,8 +121,13 @@ TEST(GuestRamTest, RamIsHugepageAlignedAndAdvisedForTransparentHugepages) {
   for (const GuestMemory::Region& region : ram->memory().regions()) {
     EXPECT_EQ(reinterpret_cast<uint64_t>(region.host) % (2ull << 20), 0u)
         << "region at gpa 0x" << std::hex << region.gpa;
-    std::string flags = VmFlagsOf(region.host) + " ";
+    std::string flags = VmFlagsOf(region.host);
     EXPECT_NE(flags.find(" hg "), std::string::npos) << "no MADV_HUGEPAGE: " << flags;
+    EXPECT_EQ(PermissionsOf(region.host), "rw-p");
+    EXPECT_EQ(PermissionsOf(region.host + region.size - 1), "rw-p");
+    // Inaccessible guard pages on both sides.
+    EXPECT_EQ(PermissionsOf(region.host - 1), "---p");
+    EXPECT_EQ(PermissionsOf(region.host + region.size), "---p");
   }
   ASSERT_TRUE(ram->memory().WriteObj<uint64_t>((1ull << 32) + 0x1000, 42).ok());
   EXPECT_EQ(*ram->memory().ReadObj<uint64_t>((1ull << 32) + 0x1000), 42u);
@@ -113,7 +138,8 @@ TEST(GuestRamTest, TransparentHugepagesCanBeTurnedOff) {
   options.transparent_hugepages = false;
   auto ram = GuestRam::Allocate({{0, 4ull << 20}}, options);
   ASSERT_TRUE(ram.ok()) << ram.status();
-  std::string flags = VmFlagsOf(ram->memory().regions()[0].host) + " ";
+  std::string flags = VmFlagsOf(ram->memory().regions()[0].host);
+  ASSERT_FALSE(flags.empty());
   EXPECT_EQ(flags.find(" hg "), std::string::npos) << flags;
 }
 
