@@ -4,6 +4,10 @@
 #   bench/boot_bench.sh [RUNS]          full boots inside one test-host run
 #   bench/boot_bench.sh native [RUNS]   set-up only (start -> first KVM_RUN)
 #                                       on this machine's /dev/kvm
+#   BENCH_PREFIX='chrt -f 10' bench/boot_bench.sh native [RUNS]
+#                                       the same, each VMM run at a real-time
+#                                       priority: on a busy machine, what the
+#                                       set-up costs without waiting for a CPU
 #
 # Both modes time "set-up" the same way for both VMMs, with two small helpers
 # built here from the C below:

@@ -16,7 +16,8 @@
 # own_rss_kb: the VMM's resident memory beyond guest RAM, from
 # /proc/PID/smaps when the banner appears: the total Rss minus the Rss of the
 # anonymous mapping(s) exactly the size of guest RAM (Skiff and QEMU each map
-# the 256 MiB in one piece); guest_rss_kb is that guest-RAM Rss.
+# the 256 MiB in one piece); guest_rss_kb is that guest-RAM Rss. -1 when the
+# banner was seen too late to sample (the VMM was already exiting).
 # hwm_kb is VmHWM just before exit (guest RAM included).
 RUNS=${RUNS:-3}
 KERNEL=/guest/vmlinuz
@@ -51,8 +52,10 @@ measure() {  # $1 = name, rest = command
   while kill -0 "$pid" 2>/dev/null; do
     if [ -z "$userspace" ] && grep -q "$BANNER" "$out" 2>/dev/null; then
       userspace=$(now)
+      # A sample taken while the VMM is already exiting (its guest RAM gone)
+      # is no sample.
       set -- $(rss_split "$pid")
-      [ -n "${1:-}" ] && { own=$1; guest=$2; }
+      [ -n "${1:-}" ] && [ "${2:-0}" -gt 0 ] && { own=$1; guest=$2; }
     fi
     h=$(awk '/VmHWM/ {print $2}' /proc/$pid/status 2>/dev/null)
     [ -n "$h" ] && hwm=$h
