@@ -20,6 +20,12 @@ struct RamRegion {
 struct GuestRamOptions {
   bool hugepages = false;   // back RAM with 2 MiB hugetlbfs pages
   bool prefault = false;    // touch every page now (MAP_POPULATE)
+  // Without hugetlbfs: start each region on a 2 MiB boundary, between two
+  // inaccessible guard pages, and ask for transparent huge pages
+  // (MADV_HUGEPAGE). Loading the kernel then faults a few 2 MiB pages instead
+  // of thousands of 4 KiB ones, and KVM can map the guest with 2 MiB stage-2
+  // pages. The host may still refuse (THP "never"); that works too.
+  bool transparent_hugepages = true;
 };
 
 class GuestRam {

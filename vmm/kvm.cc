@@ -65,6 +65,7 @@ absl::StatusOr<size_t> Kvm::VcpuMmapSize() const {
 
 #if defined(__x86_64__)
 absl::StatusOr<std::vector<kvm_cpuid_entry2>> Kvm::SupportedCpuid() const {
+  if (supported_cpuid_) return *supported_cpuid_;
   // The kernel reports E2BIG until the buffer is large enough.
   for (uint32_t capacity = 128; capacity <= 4096; capacity *= 2) {
     using kvm_flex::Cpuid2Header;
@@ -74,7 +75,8 @@ absl::StatusOr<std::vector<kvm_cpuid_entry2>> Kvm::SupportedCpuid() const {
     auto* entries = reinterpret_cast<kvm_cpuid_entry2*>(header + 1);
     header->nent = capacity;
     if (::ioctl(fd_.get(), kvm_flex::kGetSupportedCpuid, header) == 0) {
-      return std::vector<kvm_cpuid_entry2>(entries, entries + header->nent);
+      supported_cpuid_.emplace(entries, entries + header->nent);
+      return *supported_cpuid_;
     }
     if (errno != E2BIG) {
       return absl::InternalError(absl::StrFormat(

@@ -3,6 +3,7 @@
 
 #include <linux/kvm.h>
 
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -30,12 +31,17 @@ class Kvm {
   absl::Status Require(std::span<const KvmCapability> capabilities) const;
   absl::StatusOr<size_t> VcpuMmapSize() const;
 #if defined(__x86_64__)
+  // KVM_GET_SUPPORTED_CPUID, asked once per handle: the answer never changes
+  // and every vCPU's set-up needs it.
   absl::StatusOr<std::vector<kvm_cpuid_entry2>> SupportedCpuid() const;
 #endif
 
  private:
   explicit Kvm(UniqueFd fd) : fd_(std::move(fd)) {}
   UniqueFd fd_;
+#if defined(__x86_64__)
+  mutable std::optional<std::vector<kvm_cpuid_entry2>> supported_cpuid_;
+#endif
 };
 
 }  // namespace skiff

@@ -1,10 +1,13 @@
-// Guest RAM allocation against the real kernel: hugepage backing, and the
-// error an operator gets when none are reserved.
+// Guest RAM allocation against the real kernel: hugepage backing, the error
+// an operator gets when none are reserved, and transparent-huge-page advice.
 #include "vmm/guest_ram.h"
 
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -72,6 +75,72 @@ TEST(GuestRamTest, NoReservedHugepagesIsAClearError) {
   ASSERT_FALSE(ram.ok());
   EXPECT_NE(std::string(ram.status().message()).find("nr_hugepages"), std::string::npos)
       << ram.status();
+}
+
+// The lines of the /proc/self/smaps entry that contains `addr` (empty if
+// nothing is mapped there); the first is the header with the permissions.
+std::vector<std::string> SmapsEntryOf(const void* addr) {
+  const uint64_t target = reinterpret_cast<uint64_t>(addr);
+  std::ifstream smaps("/proc/self/smaps");
+  std::vector<std::string> entry;
+  std::string line;
+  bool inside = false;
+  while (std::getline(smaps, line)) {
+    uint64_t start = 0, end = 0;
+    char dash = 0;
+    std::istringstream header(line);
+    if (header >> std::hex >> start >> dash >> end && dash == '-') {
+      if (inside) break;
+      inside = start <= target && target < end;
+    }
+    if (inside) entry.push_back(line);
+  }
+  return entry;
+}
+
+std::string VmFlagsOf(const void* addr) {
+  for (const std::string& line : SmapsEntryOf(addr)) {
+    if (line.rfind("VmFlags:", 0) == 0) return line + " ";
+  }
+  return "";
+}
+
+// "rw-p", "---p"... for the mapping at `addr`, or "" when unmapped.
+std::string PermissionsOf(const void* addr) {
+  std::vector<std::string> entry = SmapsEntryOf(addr);
+  if (entry.empty()) return "";
+  std::istringstream header(entry[0]);
+  std::string range, perms;
+  header >> range >> perms;
+  return perms;
+}
+
+TEST(GuestRamTest, RamIsHugepageAlignedAndAdvisedForTransparentHugepages) {
+  auto ram = GuestRam::Allocate({{0, 16ull << 20}, {1ull << 32, 6ull << 20}}, {});
+  ASSERT_TRUE(ram.ok()) << ram.status();
+  for (const GuestMemory::Region& region : ram->memory().regions()) {
+    EXPECT_EQ(reinterpret_cast<uint64_t>(region.host) % (2ull << 20), 0u)
+        << "region at gpa 0x" << std::hex << region.gpa;
+    std::string flags = VmFlagsOf(region.host);
+    EXPECT_NE(flags.find(" hg "), std::string::npos) << "no MADV_HUGEPAGE: " << flags;
+    EXPECT_EQ(PermissionsOf(region.host), "rw-p");
+    EXPECT_EQ(PermissionsOf(region.host + region.size - 1), "rw-p");
+    // Inaccessible guard pages on both sides.
+    EXPECT_EQ(PermissionsOf(region.host - 1), "---p");
+    EXPECT_EQ(PermissionsOf(region.host + region.size), "---p");
+  }
+  ASSERT_TRUE(ram->memory().WriteObj<uint64_t>((1ull << 32) + 0x1000, 42).ok());
+  EXPECT_EQ(*ram->memory().ReadObj<uint64_t>((1ull << 32) + 0x1000), 42u);
+}
+
+TEST(GuestRamTest, TransparentHugepagesCanBeTurnedOff) {
+  GuestRamOptions options;
+  options.transparent_hugepages = false;
+  auto ram = GuestRam::Allocate({{0, 4ull << 20}}, options);
+  ASSERT_TRUE(ram.ok()) << ram.status();
+  std::string flags = VmFlagsOf(ram->memory().regions()[0].host);
+  ASSERT_FALSE(flags.empty());
+  EXPECT_EQ(flags.find(" hg "), std::string::npos) << flags;
 }
 
 TEST(GuestRamTest, HugepagesNeedWholeHugepages) {
