@@ -200,9 +200,217 @@ def virtio_blk_seeds():
     write("virtio_blk", "bad-shapes", b.bytes())
 
 
+# --- virtio_mmio -----------------------------------------------------------
+
+class Mmio:
+    """Ops as fuzz_virtio_mmio.cc's Harness::Step reads them."""
+
+    def __init__(self, features=0x30000000, queues=2, max_log2=8, config=12):
+        self.e = Enc().u32(features).below(4, queues - 1).below(10, max_log2).below(0x20, config)
+
+    def write(self, offset, value, width_index=0):  # raw offset, value via Below(0x200) or u64
+        self.e.below(8, 0).below(8, 0).below(0x1000, offset).below(7, width_index)
+        if value < 0x200:
+            self.e.below(4, 2).below(0x200, value)
+        else:
+            self.e.below(4, 0).u64(value)
+        return self
+
+    def read(self, offset, width_index=0):
+        self.e.below(8, 3).below(8, 0).below(0x1000, offset).below(7, width_index)
+        return self
+
+    def init(self, queues, fail=False, masks=(0, 0)):
+        self.e.below(8, 4).u32(masks[0]).u32(masks[1]).below(4, len(queues))
+        for size_log2, page in queues:
+            self.e.below(10, size_log2).below(15, page)
+        self.e.below(4, 0 if fail else 1)
+        return self
+
+    def event(self, kind, queue=0, stale=False):
+        self.e.below(8, 5).u8(kind).below(4, queue).u8(1 if stale else 0)
+        return self
+
+    def config(self, offset, width_index, value=None):
+        self.e.below(8, 6).below(0x20, offset).below(7, width_index)
+        if value is None:
+            self.e.u8(0)
+        else:
+            self.e.u8(1).u64(value)
+        return self
+
+    def status(self, index):
+        self.e.below(8, 7).below(7, index)
+        return self
+
+    def bytes(self):
+        return self.e.bytes()
+
+
+def virtio_mmio_seeds():
+    m = Mmio()
+    m.init([(4, 0), (4, 2)])
+    m.event(0, 0).event(1).read(0x60).write(0x64, 3).event(2).read(0x70)
+    m.status(0).event(0, 0, stale=True).config(4, 0).config(10, 6, 0x1122334455667788)
+    m.init([(3, 4)], fail=True).status(0).init([(9, 1)])  # size 512 > max 256: refused
+    write("virtio_mmio", "lifecycle", m.bytes())
+    m = Mmio(features=0x12345678, queues=4, max_log2=2, config=3)
+    for offset in (0x34, 0x30, 0x38, 0x44, 0x80, 0x84, 0x90, 0x94, 0xa0, 0xa4, 0xfc, 0x100):
+        m.write(0x30, 3).read(offset).write(offset, 0xffffffff)
+    m.write(0x70, 1).write(0x70, 3).write(0x24, 1).read(0x10).write(0x70, 0x0b).write(0x70, 0x0f)
+    m.write(0x50, 1).write(0x50, 7).write(0x51, 1, width_index=3).status(4).status(6).status(5)
+    write("virtio_mmio", "registers", m.bytes())
+
+
+# --- virtio_pci ------------------------------------------------------------
+
+class Pci:
+    """Ops as fuzz_virtio_pci.cc's Harness::Step reads them."""
+
+    def __init__(self, features=0x30000000, queues=2, max_log2=7, config=8, msix=True):
+        self.e = Enc().u32(features).below(4, queues - 1).below(9, max_log2)
+        self.e.below(0x20, config).below(4, 1 if msix else 0)
+
+    def value(self, v):
+        if v < 0x200:
+            self.e.below(4, 2).below(0x200, v)
+        else:
+            self.e.below(4, 0).u64(v)
+
+    def config_write(self, offset, value, width_index=0):
+        self.e.below(10, 0).below(4, 0).below(4096, offset).below(6, width_index)
+        self.value(value)
+        self.e.below(16, 1)  # the device's own slot
+        return self
+
+    def config_read(self, offset, width_index=0):
+        self.e.below(10, 2).below(4, 0).below(4096, offset).below(6, width_index).below(16, 1)
+        return self
+
+    def bar_write(self, offset, value, width_index=0):  # offset anywhere in the BAR
+        self.e.below(10, 3).below(6, 5).u32(offset).below(6, width_index)
+        self.value(value)
+        return self
+
+    def bar_read(self, offset, width_index=0):
+        self.e.below(10, 5).below(6, 5).u32(offset).below(6, width_index)
+        return self
+
+    def init(self, queues, msix=True, fail=False, masks=(0, 0), config_vector=0):
+        self.e.below(10, 6).u8(1 if msix else 0).u32(masks[0]).u32(masks[1])
+        self.e.below(4, config_vector).u8(len(queues))
+        for size_log2, page, vector in queues:
+            self.e.below(9, size_log2).below(15, page).below(4, vector)
+        self.e.below(4, 0 if fail else 1)
+        return self
+
+    def event(self, kind, queue=0, stale=False):
+        self.e.below(10, 7).u8(kind).u8(queue).u8(1 if stale else 0)
+        return self
+
+    def move_bar(self, address_offset):
+        self.e.below(10, 8).below(4, 0).u32(address_offset)
+        return self
+
+    def size_bar(self, half):
+        self.e.below(10, 8).below(4, 1).below(2, half)
+        return self
+
+    def command(self, value):
+        self.e.below(10, 8).below(4, 3).below(8, value)
+        return self
+
+    def msix(self, entry, field, value):
+        self.e.below(10, 9).u8(entry).below(4, field).u32(value)
+        return self
+
+    def bytes(self):
+        return self.e.bytes()
+
+
+def virtio_pci_seeds():
+    p = Pci()
+    p.init([(4, 0, 0), (4, 2, 1)])
+    p.event(0, 0).event(0, 1).event(1).bar_read(0x1000, 3)
+    p.msix(0, 0, 0xfee00000).msix(0, 2, 0x4041).msix(0, 3, 0).event(0, 0)
+    p.move_bar(0x123000).event(0, 0).size_bar(0).config_read(0x10).size_bar(1)
+    p.command(0).command(2).bar_write(0x14, 0).event(0, 0, stale=True)
+    p.init([(3, 1, 3)], fail=True).init([(8, 3, 0), (2, 5, 2)], msix=False)
+    write("virtio_pci", "lifecycle", p.bytes())
+    p = Pci(features=0xffffffff, queues=4, max_log2=3, config=0x1f, msix=False)
+    for offset in (0x00, 0x04, 0x06, 0x0c, 0x10, 0x34, 0x3c, 0x40, 0x50, 0x60, 0x70, 0x80,
+                   0x100, 0xffc):
+        p.config_read(offset).config_write(offset, 0xffffffff).config_read(offset, 2)
+    for offset in (0x0, 0x12, 0x14, 0x16, 0x18, 0x1c, 0x20, 0x2000, 0x201f, 0x3000, 0x3004):
+        p.bar_write(offset, 1, width_index=2).bar_read(offset, width_index=4)
+    write("virtio_pci", "registers", p.bytes())
+
+
+# --- cli -------------------------------------------------------------------
+
+def cli_seeds():
+    def args(*a):
+        return b"\0".join(x.encode() for x in a)
+    write("cli", "run", bytes([0]) + args(
+        "--kernel", "vmlinuz", "--initramfs=initrd.img", "--cmdline", "console=ttyS0",
+        "--cpus", "2", "--memory", "1G", "--disk", "path=a.img,readonly=on,serial=abc",
+        "--disk=path=b.img,direct=on,transport=mmio", "--net",
+        "tap=tap0,mac=52:54:00:12:34:56,ip=10.0.2.1,mask=255.255.255.0,queues=2,vhost=on",
+        "--console", "virtio", "--transport", "pci", "--log-level", "debug", "--hugepages"))
+    write("cli", "top", bytes([1]) + args("--version"))
+    write("cli", "bad", bytes([0]) + args("--kernel", "k", "--cpus", "999", "--memory=0x10"))
+    write("cli", "size", bytes([2]) + b"2GiB")
+    write("cli", "size-bare", bytes([2]) + b"18446744073709551615")
+    write("cli", "disk", bytes([3]) + b"path=/dev/vdb,readonly=off,direct=on,serial=SKIFF-0001")
+    write("cli", "net", bytes([4]) + b"tap=skiff0,mac=02-00-00-00-00-01,queues=16,transport=mmio")
+    write("cli", "mac", bytes([5]) + b"52:54:00:ab:cd:ef")
+    write("cli", "transport", bytes([6]) + b"mmio")
+
+
+# --- bzimage ---------------------------------------------------------------
+
+def bzimage_seeds():
+    def image(setup_sects=1, version=0x020f, relocatable=1, align=0x200000, payload=2048,
+              header_len=0x6a, init_size=0x800000, pref=0x1000000, initrd_max=0x7fffffff,
+              cmdline_size=2047, xload=0x3):
+        f = bytearray(512 * (setup_sects + 1) + payload)
+        f[0x1f1] = setup_sects
+        struct.pack_into("<I", f, 0x1f4, payload // 16)
+        struct.pack_into("<H", f, 0x1fe, 0xaa55)
+        f[0x201] = header_len
+        f[0x202:0x206] = b"HdrS"
+        struct.pack_into("<H", f, 0x206, version)
+        f[0x211] = 0x01  # LOADED_HIGH
+        struct.pack_into("<I", f, 0x22c, initrd_max)
+        struct.pack_into("<I", f, 0x230, align)
+        f[0x234] = relocatable
+        struct.pack_into("<H", f, 0x236, xload)
+        struct.pack_into("<I", f, 0x238, cmdline_size)
+        struct.pack_into("<Q", f, 0x258, pref)
+        struct.pack_into("<I", f, 0x260, init_size)
+        for i in range(512 * (setup_sects + 1), len(f)):
+            f[i] = (i * 31) & 0xff
+        return bytes(f)
+
+    # steer: ram selector, initrd size u32, cmdline length u16, +1 bit
+    def steer(ram, initrd, cmdline, plus=0):
+        return Enc().below(7, ram).u32(initrd).u16(cmdline).below(2, plus).bytes()
+
+    write("bzimage", "modern", steer(3, 0x200000, 100) + image())
+    write("bzimage", "fixed", steer(1, 0x10000, 0xffff, 1) + image(relocatable=0, setup_sects=0,
+                                                                 pref=0x100000))
+    write("bzimage", "big-initrd", steer(4, 0xfffff000, 10) + image(initrd_max=0x37ffffff))
+    write("bzimage", "old-protocol", steer(0, 0, 0) + image(version=0x020b))
+    write("bzimage", "truncated", steer(2, 0, 0) + image()[:0x300])
+
+
 def main():
     virtqueue_seeds()
     virtio_blk_seeds()
+    virtio_mmio_seeds()
+    virtio_pci_seeds()
+    cli_seeds()
+    bzimage_seeds()
     return 0
 
 
