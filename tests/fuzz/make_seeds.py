@@ -404,9 +404,118 @@ def bzimage_seeds():
     write("bzimage", "truncated", steer(2, 0, 0) + image()[:0x300])
 
 
+# --- virtio_net ------------------------------------------------------------
+
+class Net:
+    """Ops as fuzz_virtio_net.cc's Harness::Step reads them."""
+
+    def __init__(self, pairs=1, features=(1 << 64) - 1, shape=0x44, mq=False):
+        self.usable = pairs if mq else 1
+        self.pairs = pairs
+        self.queues = 2 if pairs == 1 else 2 * pairs + 1
+        self.e = Enc().below(2, pairs - 1).u64(features).u8(0).u8(shape)
+        self.ready()
+
+    def ready(self):
+        for _ in range(self.queues):
+            self.e.below(16, 1)
+
+    def op(self, kind, pair=0):
+        self.e.below(self.usable, pair).below(12, kind)
+        return self.e
+
+    def tx(self, pieces, pair=0, bad=False):
+        self.op(0, pair).below(4, len(pieces) - 1).below(32, 0 if bad else 1)
+        for piece in pieces:
+            n = len(piece)
+            if n == 12:
+                self.e.below(4, 1)
+            elif n <= 0x800:
+                self.e.below(4, 2).below(0x800, n - 1)
+            else:
+                self.e.below(4, 3).below(0x11000, n - 1)
+                continue  # large buffers are a pattern, not input
+            self.e.raw(piece)
+        return self
+
+    def rx(self, sizes, pair=0, bad=False):
+        self.op(2, pair).below(4, len(sizes) - 1).below(32, 0 if bad else 1)
+        for n in sizes:
+            if n == 12:
+                self.e.below(4, 1)
+            elif n % 0x1000 == 0:
+                self.e.below(4, 3).below(17, n // 0x1000 - 1)
+            else:
+                self.e.below(4, 2).below(0x800, n - 1)
+        return self
+
+    def frame(self, data, pair=0):
+        assert len(data) >= 12
+        self.op(4, pair).below(4, 1 if len(data) < 12 + 0x600 else 2)
+        if len(data) < 12 + 0x600:
+            self.e.below(0x600, len(data) - 12)
+        else:
+            self.e.below(68 * 1024 - 12 + 1, len(data) - 12)
+        self.e.raw(data if len(data) <= 0x800 else data[:12])
+        return self
+
+    def runt(self, n, pair=0):
+        self.op(4, pair).below(4, 0).below(14, n).raw(bytes(range(n)))
+        return self
+
+    def ctrl(self, pairs=None, extra=b"", ack=1):
+        self.op(8)
+        if pairs is None:
+            self.e.below(4, 0)
+        else:
+            self.e.below(4, 1).below(self.pairs + 2, pairs)
+        self.e.below(8, len(extra)).raw(extra)
+        if ack == 1:
+            self.e.below(8, 1)
+        else:
+            self.e.below(8, 0).below(3, ack)
+        return self
+
+    def kick(self, kind, pair=0):  # 5 tx, 6 rx, 7 tap readable, 11 everything
+        self.op(kind, pair)
+        return self
+
+    def reset(self):
+        self.op(10)
+        self.ready()
+        return self
+
+    def bytes(self):
+        return self.e.bytes()
+
+
+def net_frame(n, seed):
+    hdr = bytes([1, 0, 54, 0, 0, 0, 34, 0, 16, 0, 0xee, 0xee])
+    return hdr + bytes((seed + 7 * i) & 0xff for i in range(n))
+
+
+def virtio_net_seeds():
+    n = Net()
+    n.tx([net_frame(60, 1)]).tx([net_frame(0, 2), bytes(range(200))]).kick(5)
+    n.rx([2048]).rx([12, 1500]).frame(net_frame(100, 3)).kick(7).frame(net_frame(3000, 4))
+    n.kick(7).rx([0x1000]).kick(6).runt(5).kick(7).tx([bytes(8)]).kick(5)
+    n.tx([net_frame(40, 5)], bad=True).kick(5).reset().tx([net_frame(70, 6)]).kick(11)
+    write("virtio_net", "mergeable", n.bytes())
+    n = Net(features=((1 << 64) - 1) & ~(1 << 15))  # no MRG_RXBUF
+    n.rx([100]).frame(net_frame(500, 7)).kick(7).rx([1600]).kick(6).frame(net_frame(20, 8))
+    n.kick(7).tx([bytes(0x10010)]).kick(5)  # oversize: dropped
+    write("virtio_net", "plain", n.bytes())
+    n = Net(pairs=2, mq=True, shape=0x33)
+    n.ctrl(pairs=2).rx([2048], pair=1).frame(net_frame(64, 10), pair=1).kick(7, pair=1)
+    n.tx([net_frame(64, 11)], pair=1).kick(5, pair=1).ctrl(pairs=3).ctrl(extra=b"\x01\x02")
+    n.ctrl(pairs=1, ack=0).ctrl(pairs=1).kick(11)
+    write("virtio_net", "multiqueue", n.bytes())
+
+
 def main():
     virtqueue_seeds()
     virtio_blk_seeds()
+    virtio_net_seeds()
     virtio_mmio_seeds()
     virtio_pci_seeds()
     cli_seeds()
