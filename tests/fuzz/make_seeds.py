@@ -77,7 +77,7 @@ NEXT, WRITE, INDIRECT = 1, 2, 4
 
 def virtqueue_seeds():
     def image(size, chains, heads, used_event=0, avail_flags=0):
-        ram = bytearray(0x4000)
+        ram = bytearray(0x2000)
         for index, d in chains.items():
             ram[16 * index:16 * index + 16] = d
         avail = 16 * size
@@ -90,7 +90,7 @@ def virtqueue_seeds():
     # Size 8, INDIRECT + EVENT_IDX: a readable+writable chain, an indirect
     # one, one buffer in the high region.
     ram = image(8, {0: desc(0x800, 16, NEXT, 1), 1: desc(0x900, 64, WRITE, 0),
-                    2: desc(0x1000, 32, INDIRECT, 0), 3: desc(0x6000, 100, 0, 0)},
+                    2: desc(0x1000, 32, INDIRECT, 0), 3: desc(0x3000, 100, 0, 0)},
                 [0, 2, 3])
     ram[0x1000:0x1020] = desc(0x1100, 8, NEXT, 1) + desc(0x1200, 8, WRITE, 0)
     ops = bytes([0, 1, 2, 3, 4, 6, 0, 5, 0x10, 0, 0x42, 0, 0, 0, 0, 0])
@@ -104,7 +104,7 @@ def virtqueue_seeds():
     ops = bytes([2, 2, 2, 3, 1, 1, 4, 1, 0, 6, 0, 2, 3, 0, 0, 0])
     write("virtqueue", "batch", bytes([0x10 | 4]) + ops + bytes(ram[:0x800]))
     # Raw ring addresses: a misaligned descriptor table (refused by Create).
-    e = Enc().u8(0x20 | 1).below(0x8100, 0x108).below(0x8100, 0x200).below(0x8100, 0x300)
+    e = Enc().u8(0x20 | 1).below(0x4100, 0x108).below(0x4100, 0x200).below(0x4100, 0x300)
     write("virtqueue", "raw-rings", e.bytes() + bytes(16) + bytes(0x400))
 
 
