@@ -48,8 +48,11 @@ skiff_build_asan() {
   if [ ! -f "$ASAN_BUILD_DIR/build.ninja" ]; then
     meson setup "$ASAN_BUILD_DIR" "$ROOT" -Dwerror=true -Dsanitize=true >&2
   fi
+  # ccache (when installed, Meson uses it) may reuse objects compiled in
+  # another checkout (CI clones afresh): hash paths relative to the root.
   # shellcheck disable=SC2046
-  ninja -C "$ASAN_BUILD_DIR" tests/unit/unit_tests $(skiff_fuzz_replay_targets) >&2
+  CCACHE_BASEDIR="$ROOT" CCACHE_NOHASHDIR=1 \
+    ninja -C "$ASAN_BUILD_DIR" tests/unit/unit_tests $(skiff_fuzz_replay_targets) >&2
 }
 
 skiff_guest_image() {
