@@ -5,6 +5,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${SKIFF_BUILD_DIR:-$ROOT/build}
+ASAN_BUILD_DIR=${SKIFF_ASAN_BUILD_DIR:-$ROOT/build-asan}
 
 skiff_packages() {
   grep -hv '^\s*#' "$ROOT/scripts/packages.txt" "$ROOT/images/deps-x86_64.txt" | awk 'NF'
@@ -29,6 +30,29 @@ skiff_build() {
     meson setup "$BUILD_DIR" "$ROOT" -Dwerror=true >&2
   fi
   ninja -C "$BUILD_DIR" >&2
+}
+
+# The fuzz targets' corpus replay binaries (one per tests/fuzz/fuzz_*.cc).
+skiff_fuzz_replay_targets() {
+  local f
+  for f in "$ROOT"/tests/fuzz/fuzz_*.cc; do
+    f=$(basename "$f" .cc)
+    echo "tests/fuzz/fuzz_replay_${f#fuzz_}"
+  done
+}
+
+# Everything under AddressSanitizer + UndefinedBehaviorSanitizer (-Dsanitize=
+# true), but only what test.sh runs there: the unit tests and the corpus
+# replays.
+skiff_build_asan() {
+  if [ ! -f "$ASAN_BUILD_DIR/build.ninja" ]; then
+    meson setup "$ASAN_BUILD_DIR" "$ROOT" -Dwerror=true -Dsanitize=true >&2
+  fi
+  # ccache (when installed, Meson uses it) may reuse objects compiled in
+  # another checkout (CI clones afresh): hash paths relative to the root.
+  # shellcheck disable=SC2046
+  CCACHE_BASEDIR="$ROOT" CCACHE_NOHASHDIR=1 \
+    ninja -C "$ASAN_BUILD_DIR" tests/unit/unit_tests $(skiff_fuzz_replay_targets) >&2
 }
 
 skiff_guest_image() {

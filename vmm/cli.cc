@@ -131,7 +131,37 @@ absl::Status ParseCiOptions(const cxxopts::ParseResult& result, CiOptions& ci) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<CliCommand> ParseRun(const std::vector<std::string>& args) {
+// cxxopts matches every argument that starts with '-' against a std::regex,
+// and libstdc++'s regex engine recurses once per character: a 38 KB
+// "--cmdline=..." overflowed the 8 MiB main stack (SIGSEGV; found by
+// fuzzing). So no such argument longer than this reaches cxxopts: a long
+// "--name=value" is passed as "--name" "value" (an option's value is never
+// matched), anything else that long is a usage error.
+constexpr size_t kMaxDashArgument = 1024;
+
+absl::StatusOr<std::vector<std::string>> SplitLongOptions(const std::vector<std::string>& args) {
+  std::vector<std::string> out;
+  for (const std::string& a : args) {
+    if (a.size() <= kMaxDashArgument || a[0] != '-') {
+      out.push_back(a);
+      continue;
+    }
+    const size_t equals = a.find('=');
+    if (a.rfind("--", 0) == 0 && equals != std::string::npos && equals <= 64 &&
+        (a.size() - equals - 1 <= kMaxDashArgument || a[equals + 1] != '-')) {
+      out.push_back(a.substr(0, equals));
+      out.push_back(a.substr(equals + 1));
+      continue;
+    }
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "argument '%s...' is too long (%d bytes; see skiff run --help)", a.substr(0, 32),
+        a.size()));
+  }
+  return out;
+}
+
+absl::StatusOr<CliCommand> ParseRun(const std::vector<std::string>& raw_args) {
+  ASSIGN_OR_RETURN(const std::vector<std::string> args, SplitLongOptions(raw_args));
   cxxopts::Options options = RunOptions();
   std::vector<const char*> argv;
   argv.push_back("skiff run");

@@ -77,7 +77,10 @@ absl::Status IrqRouting::CommitLocked() {
       (sizeof(IrqRoutingHeader) + entries.size() * sizeof(kvm_irq_routing_entry) + 7) / 8, 0);
   auto* header = reinterpret_cast<IrqRoutingHeader*>(storage.data());
   header->nr = static_cast<uint32_t>(entries.size());
-  std::memcpy(header + 1, entries.data(), entries.size() * sizeof(kvm_irq_routing_entry));
+  // (An empty table has a null data(): memcpy from null is UB even for 0 bytes.)
+  if (!entries.empty()) {
+    std::memcpy(header + 1, entries.data(), entries.size() * sizeof(kvm_irq_routing_entry));
+  }
   if (vm_fd_ < 0) return absl::OkStatus();  // unit tests: no VM
   if (::ioctl(vm_fd_, kvm_flex::kSetGsiRouting, header) < 0) {
     return absl::InternalError(

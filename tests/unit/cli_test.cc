@@ -62,6 +62,22 @@ TEST(ParseCliTest, UsageErrors) {
   EXPECT_NE(std::string(status.message()).find("between 1 and 255"), std::string::npos);
 }
 
+// cxxopts' std::regex recursed once per character of an argument starting
+// with '-': a 38 KB --cmdline=... crashed Skiff (found by fuzzing).
+TEST(ParseCliTest, LongArgumentsDoNotCrash) {
+  const std::string cmdline(100000, 'x');
+  auto cmd = ParseCli({"run", "--kernel", "k", "--cmdline=" + cmdline});
+  ASSERT_TRUE(cmd.ok()) << cmd.status();
+  EXPECT_EQ(cmd->config.cmdline, cmdline);
+  cmd = ParseCli({"run", "--kernel=" + std::string(5000, 'k')});
+  ASSERT_TRUE(cmd.ok()) << cmd.status();
+  EXPECT_EQ(cmd->config.kernel_path, std::string(5000, 'k'));
+  EXPECT_FALSE(ParseCli({"run", "--kernel", "k", "-" + std::string(100000, 'a')}).ok());
+  EXPECT_FALSE(ParseCli({"run", "--kernel", "k", "--" + std::string(100000, 'a')}).ok());
+  EXPECT_FALSE(ParseCli({"run", "--kernel", "k", "--hugepages=-" + std::string(100000, 'a')}).ok());
+  EXPECT_FALSE(ParseCli({"run", "--kernel", "k", std::string(100000, 'a')}).ok());
+}
+
 TEST(ParseCliTest, HelpAndVersion) {
   EXPECT_EQ(ParseCli({}).value().kind, CliCommand::Kind::kHelp);
   EXPECT_EQ(ParseCli({"--help"}).value().kind, CliCommand::Kind::kHelp);

@@ -79,6 +79,7 @@ class FakePacketPort final : public PacketPort {
     size_t done = 0;  // truncates like a tap when iov is short
     for (const iovec& v : iov) {
       const size_t n = std::min(v.iov_len, frame.size() - done);
+      if (n == 0) break;  // memcpy from an empty frame's null data() is UB
       std::memcpy(v.iov_base, frame.data() + done, n);
       done += n;
     }

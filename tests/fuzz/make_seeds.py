@@ -1,0 +1,527 @@
+#!/usr/bin/env python3
+"""Writes the hand-made seeds of tests/fuzz/corpus/<target>/seed-*.
+
+Each seed is a well-formed input in the byte format its target reads (see
+the comment at the top of tests/fuzz/fuzz_<target>.cc), so the fuzzer
+starts from the interesting paths instead of finding the formats by
+itself. Files not named seed-* (regression inputs from fuzzing) are left
+alone. Run after changing a target's input format:
+
+    tests/fuzz/make_seeds.py            # rewrites every target's seeds
+"""
+import os
+import struct
+import sys
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+class Enc:
+    """Mirrors FuzzInput (fuzz_support.h): little-endian fields, and
+    Below(n) takes 1, 2, 4 or 8 bytes depending on n."""
+
+    def __init__(self):
+        self.out = bytearray()
+
+    def u8(self, v):
+        self.out += struct.pack("<B", v)
+        return self
+
+    def u16(self, v):
+        self.out += struct.pack("<H", v)
+        return self
+
+    def u32(self, v):
+        self.out += struct.pack("<I", v)
+        return self
+
+    def u64(self, v):
+        self.out += struct.pack("<Q", v)
+        return self
+
+    def below(self, n, v):
+        assert 0 <= v < max(n, 1), (n, v)
+        if n <= 1:
+            return self
+        if n <= 0x100:
+            return self.u8(v)
+        if n <= 0x10000:
+            return self.u16(v)
+        if n <= 0x100000000:
+            return self.u32(v)
+        return self.u64(v)
+
+    def raw(self, b):
+        self.out += bytes(b)
+        return self
+
+    def bytes(self):
+        return bytes(self.out)
+
+
+def write(target, name, data):
+    d = os.path.join(ROOT, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "seed-" + name), "wb") as f:
+        f.write(data)
+
+
+# --- virtqueue -------------------------------------------------------------
+
+def desc(addr, length, flags, nxt):
+    return struct.pack("<QIHH", addr, length, flags, nxt)
+
+
+NEXT, WRITE, INDIRECT = 1, 2, 4
+
+
+def virtqueue_seeds():
+    def image(size, chains, heads, used_event=0, avail_flags=0):
+        ram = bytearray(0x2000)
+        for index, d in chains.items():
+            ram[16 * index:16 * index + 16] = d
+        avail = 16 * size
+        struct.pack_into("<HH", ram, avail, avail_flags, len(heads))
+        for i, h in enumerate(heads):
+            struct.pack_into("<H", ram, avail + 4 + 2 * i, h)
+        struct.pack_into("<H", ram, avail + 4 + 2 * size, used_event)
+        return ram
+
+    # Size 8, INDIRECT + EVENT_IDX: a readable+writable chain, an indirect
+    # one, one buffer in the high region.
+    ram = image(8, {0: desc(0x800, 16, NEXT, 1), 1: desc(0x900, 64, WRITE, 0),
+                    2: desc(0x1000, 32, INDIRECT, 0), 3: desc(0x3000, 100, 0, 0)},
+                [0, 2, 3])
+    ram[0x1000:0x1020] = desc(0x1100, 8, NEXT, 1) + desc(0x1200, 8, WRITE, 0)
+    ops = bytes([0, 1, 2, 3, 4, 6, 0, 5, 0x10, 0, 0x42, 0, 0, 0, 0, 0])
+    write("virtqueue", "mixed", bytes([0x18 | 3]) + ops + bytes(ram[:0x1300]) )
+    # Size 4, no features: a loop through NEXT (must be refused).
+    ram = image(4, {0: desc(0x800, 8, NEXT, 1), 1: desc(0x900, 8, NEXT, 0)}, [0])
+    write("virtqueue", "loop", bytes([2]) + bytes(16) + bytes(ram[:0x100]))
+    # Size 16, EVENT_IDX: many one-buffer chains, completed out of order.
+    chains = {i: desc(0x800 + 0x40 * i, 0x40, WRITE if i % 2 else 0, 0) for i in range(16)}
+    ram = image(16, chains, list(range(16)), used_event=3)
+    ops = bytes([2, 2, 2, 3, 1, 1, 4, 1, 0, 6, 0, 2, 3, 0, 0, 0])
+    write("virtqueue", "batch", bytes([0x10 | 4]) + ops + bytes(ram[:0x800]))
+    # Raw ring addresses: a misaligned descriptor table (refused by Create).
+    e = Enc().u8(0x20 | 1).below(0x4100, 0x108).below(0x4100, 0x200).below(0x4100, 0x300)
+    write("virtqueue", "raw-rings", e.bytes() + bytes(16) + bytes(0x400))
+
+
+# --- virtio_blk ------------------------------------------------------------
+
+T_IN, T_OUT, T_FLUSH, T_GET_ID, T_DISCARD, T_WRITE_ZEROES = 0, 1, 4, 8, 11, 13
+KIND = {T_IN: 0, T_OUT: 1, T_FLUSH: 2, T_GET_ID: 3, T_DISCARD: 4, T_WRITE_ZEROES: 5}
+
+
+class Blk:
+    """Encodes requests the way fuzz_virtio_blk.cc's PostRequest reads them."""
+
+    def __init__(self, sectors, readonly=False, accepted=0x3f, serial=b"fuzzdisk",
+                 queue_log2=6):
+        self.capacity = sectors
+        self.e = Enc().u8(1 if readonly else 0).below(64, sectors - 1).u8(accepted)
+        self.e.below(24, len(serial)).raw(serial).below(9, queue_log2)
+
+    def sector(self, s):
+        # mode 4: Below(capacity + 2); mode 1: capacity - Below(4); mode 2: raw.
+        if s <= self.capacity + 1:
+            self.e.below(5, 4).below(self.capacity + 2, s)
+        else:
+            self.e.below(5, 2).u64(s)
+
+    def request(self, rtype, sector=0, shape=0, data=(), lengths=(), status=2, segments=(),
+                short=None, cut=None):
+        self.e.u8(KIND[rtype])
+        self.sector(sector)
+        self.e.u8(shape)
+        header = 16
+        if shape & 0x01:
+            header = short
+            self.e.below(16, short)
+        if shape & 0x02 and header > 1:
+            self.e.below(header - 1, cut - 1)
+        if rtype in (T_DISCARD, T_WRITE_ZEROES):
+            self.e.below(4, len(segments) - (1 if shape & 0x04 else 0))
+            for s, count, flags in segments:
+                self.sector(s)
+                self.e.u8(1).below(self.capacity + 2, count)
+                self.e.below(8, 1).below(2, flags)
+        else:
+            pieces = data if rtype == T_OUT else lengths
+            self.e.below(4, len(pieces))
+            for piece in pieces:
+                n = len(piece) if rtype == T_OUT else piece
+                if n % 512 == 0 and n // 512 < 9:
+                    self.e.below(4, 2).below(9, n // 512)
+                else:
+                    self.e.below(4, 0).below(0x801, n)
+                if rtype == T_OUT:
+                    self.e.raw(piece)
+        self.e.below(8, status)
+        return self
+
+    def bytes(self):
+        return self.e.bytes()
+
+
+def virtio_blk_seeds():
+    data = bytes((i * 13 + 5) & 0xff for i in range(1024))
+    b = Blk(16)
+    b.request(T_OUT, 2, data=[data])
+    b.request(T_IN, 2, lengths=[1024])
+    b.request(T_FLUSH)
+    b.request(T_GET_ID, lengths=[20])
+    b.request(T_DISCARD, segments=[(4, 2, 0)])
+    b.request(T_WRITE_ZEROES, segments=[(1, 1, 1)])
+    b.request(T_IN, 0, lengths=[512, 512, 512])
+    b.request(T_IN, 16, lengths=[512])          # past the end: IOERR
+    b.request(T_OUT, 15, data=[data])           # runs past the end: IOERR
+    b.request(T_IN, 3, lengths=[100])           # not whole sectors: IOERR
+    write("virtio_blk", "rw-mix", b.bytes())
+
+    b = Blk(8, readonly=True, serial=b"ro")
+    b.request(T_IN, 0, lengths=[4096])
+    b.request(T_OUT, 0, data=[data[:512]])      # read-only: IOERR
+    b.request(T_DISCARD, segments=[(0, 1, 0)])  # not offered: UNSUPP
+    write("virtio_blk", "readonly", b.bytes())
+
+    b = Blk(32, accepted=0x08 | 0x02, queue_log2=3)  # INDIRECT + DISCARD, no FLUSH
+    b.request(T_OUT, 1, shape=0x20 | 0x02, cut=5, data=[data, data[:512]])  # indirect, split header
+    b.request(T_IN, 1, shape=0x20, lengths=[1536])
+    b.request(T_DISCARD, shape=0x04, segments=[(0, 1, 0), (31, 1, 0), (40, 1, 0)])
+    b.request(T_WRITE_ZEROES, segments=[(0, 1, 0)])  # not negotiated: UNSUPP
+    write("virtio_blk", "indirect", b.bytes())
+
+    b = Blk(4)
+    b.request(T_IN, 0, shape=0x01, short=10, lengths=[512])  # a 10-byte header: IOERR
+    b.request(T_IN, 0, lengths=[512], status=0)  # no separate status byte: the last data byte
+    b.request(T_IN, 0, lengths=[], status=0)     # no writable byte at all: NEEDS_RESET
+    write("virtio_blk", "bad-shapes", b.bytes())
+
+
+# --- virtio_mmio -----------------------------------------------------------
+
+class Mmio:
+    """Ops as fuzz_virtio_mmio.cc's Harness::Step reads them."""
+
+    def __init__(self, features=0x30000000, queues=2, max_log2=8, config=12):
+        self.e = Enc().u32(features).below(4, queues - 1).below(10, max_log2).below(0x20, config)
+
+    def write(self, offset, value, width_index=0):  # raw offset, value via Below(0x200) or u64
+        self.e.below(8, 0).below(8, 0).below(0x1000, offset).below(7, width_index)
+        if value < 0x200:
+            self.e.below(4, 2).below(0x200, value)
+        else:
+            self.e.below(4, 0).u64(value)
+        return self
+
+    def read(self, offset, width_index=0):
+        self.e.below(8, 3).below(8, 0).below(0x1000, offset).below(7, width_index)
+        return self
+
+    def init(self, queues, fail=False, masks=(0, 0)):
+        self.e.below(8, 4).u32(masks[0]).u32(masks[1]).below(4, len(queues))
+        for size_log2, page in queues:
+            self.e.below(10, size_log2).below(15, page)
+        self.e.below(4, 0 if fail else 1)
+        return self
+
+    def event(self, kind, queue=0, stale=False):
+        self.e.below(8, 5).u8(kind).below(4, queue).u8(1 if stale else 0)
+        return self
+
+    def config(self, offset, width_index, value=None):
+        self.e.below(8, 6).below(0x20, offset).below(7, width_index)
+        if value is None:
+            self.e.u8(0)
+        else:
+            self.e.u8(1).u64(value)
+        return self
+
+    def status(self, index):
+        self.e.below(8, 7).below(7, index)
+        return self
+
+    def bytes(self):
+        return self.e.bytes()
+
+
+def virtio_mmio_seeds():
+    m = Mmio()
+    m.init([(4, 0), (4, 2)])
+    m.event(0, 0).event(1).read(0x60).write(0x64, 3).event(2).read(0x70)
+    m.status(0).event(0, 0, stale=True).config(4, 0).config(10, 6, 0x1122334455667788)
+    m.init([(3, 4)], fail=True).status(0).init([(9, 1)])  # size 512 > max 256: refused
+    write("virtio_mmio", "lifecycle", m.bytes())
+    m = Mmio(features=0x12345678, queues=4, max_log2=2, config=3)
+    for offset in (0x34, 0x30, 0x38, 0x44, 0x80, 0x84, 0x90, 0x94, 0xa0, 0xa4, 0xfc, 0x100):
+        m.write(0x30, 3).read(offset).write(offset, 0xffffffff)
+    m.write(0x70, 1).write(0x70, 3).write(0x24, 1).read(0x10).write(0x70, 0x0b).write(0x70, 0x0f)
+    m.write(0x50, 1).write(0x50, 7).write(0x51, 1, width_index=3).status(4).status(6).status(5)
+    write("virtio_mmio", "registers", m.bytes())
+
+
+# --- virtio_pci ------------------------------------------------------------
+
+class Pci:
+    """Ops as fuzz_virtio_pci.cc's Harness::Step reads them."""
+
+    def __init__(self, features=0x30000000, queues=2, max_log2=7, config=8, msix=True):
+        self.e = Enc().u32(features).below(4, queues - 1).below(9, max_log2)
+        self.e.below(0x20, config).below(4, 1 if msix else 0)
+
+    def value(self, v):
+        if v < 0x200:
+            self.e.below(4, 2).below(0x200, v)
+        else:
+            self.e.below(4, 0).u64(v)
+
+    def config_write(self, offset, value, width_index=0):
+        self.e.below(10, 0).below(4, 0).below(4096, offset).below(6, width_index)
+        self.value(value)
+        self.e.below(16, 1)  # the device's own slot
+        return self
+
+    def config_read(self, offset, width_index=0):
+        self.e.below(10, 2).below(4, 0).below(4096, offset).below(6, width_index).below(16, 1)
+        return self
+
+    def bar_write(self, offset, value, width_index=0):  # offset anywhere in the BAR
+        self.e.below(10, 3).below(6, 5).u32(offset).below(6, width_index)
+        self.value(value)
+        return self
+
+    def bar_read(self, offset, width_index=0):
+        self.e.below(10, 5).below(6, 5).u32(offset).below(6, width_index)
+        return self
+
+    def init(self, queues, msix=True, fail=False, masks=(0, 0), config_vector=0):
+        self.e.below(10, 6).u8(1 if msix else 0).u32(masks[0]).u32(masks[1])
+        self.e.below(4, config_vector).u8(len(queues))
+        for size_log2, page, vector in queues:
+            self.e.below(9, size_log2).below(15, page).below(4, vector)
+        self.e.below(4, 0 if fail else 1)
+        return self
+
+    def event(self, kind, queue=0, stale=False):
+        self.e.below(10, 7).u8(kind).u8(queue).u8(1 if stale else 0)
+        return self
+
+    def move_bar(self, address_offset):
+        self.e.below(10, 8).below(4, 0).u32(address_offset)
+        return self
+
+    def size_bar(self, half):
+        self.e.below(10, 8).below(4, 1).below(2, half)
+        return self
+
+    def command(self, value):
+        self.e.below(10, 8).below(4, 3).below(8, value)
+        return self
+
+    def msix(self, entry, field, value):
+        self.e.below(10, 9).u8(entry).below(4, field).u32(value)
+        return self
+
+    def bytes(self):
+        return self.e.bytes()
+
+
+def virtio_pci_seeds():
+    p = Pci()
+    p.init([(4, 0, 0), (4, 2, 1)])
+    p.event(0, 0).event(0, 1).event(1).bar_read(0x1000, 3)
+    p.msix(0, 0, 0xfee00000).msix(0, 2, 0x4041).msix(0, 3, 0).event(0, 0)
+    p.move_bar(0x123000).event(0, 0).size_bar(0).config_read(0x10).size_bar(1)
+    p.command(0).command(2).bar_write(0x14, 0).event(0, 0, stale=True)
+    p.init([(3, 1, 3)], fail=True).init([(8, 3, 0), (2, 5, 2)], msix=False)
+    write("virtio_pci", "lifecycle", p.bytes())
+    p = Pci(features=0xffffffff, queues=4, max_log2=3, config=0x1f, msix=False)
+    for offset in (0x00, 0x04, 0x06, 0x0c, 0x10, 0x34, 0x3c, 0x40, 0x50, 0x60, 0x70, 0x80,
+                   0x100, 0xffc):
+        p.config_read(offset).config_write(offset, 0xffffffff).config_read(offset, 2)
+    for offset in (0x0, 0x12, 0x14, 0x16, 0x18, 0x1c, 0x20, 0x2000, 0x201f, 0x3000, 0x3004):
+        p.bar_write(offset, 1, width_index=2).bar_read(offset, width_index=4)
+    write("virtio_pci", "registers", p.bytes())
+
+
+# --- cli -------------------------------------------------------------------
+
+def cli_seeds():
+    def args(*a):
+        return b"\0".join(x.encode() for x in a)
+    write("cli", "run", bytes([0]) + args(
+        "--kernel", "vmlinuz", "--initramfs=initrd.img", "--cmdline", "console=ttyS0",
+        "--cpus", "2", "--memory", "1G", "--disk", "path=a.img,readonly=on,serial=abc",
+        "--disk=path=b.img,direct=on,transport=mmio", "--net",
+        "tap=tap0,mac=52:54:00:12:34:56,ip=10.0.2.1,mask=255.255.255.0,queues=2,vhost=on",
+        "--console", "virtio", "--transport", "pci", "--log-level", "debug", "--hugepages"))
+    write("cli", "top", bytes([1]) + args("--version"))
+    write("cli", "bad", bytes([0]) + args("--kernel", "k", "--cpus", "999", "--memory=0x10"))
+    write("cli", "size", bytes([2]) + b"2GiB")
+    write("cli", "size-bare", bytes([2]) + b"18446744073709551615")
+    write("cli", "disk", bytes([3]) + b"path=/dev/vdb,readonly=off,direct=on,serial=SKIFF-0001")
+    write("cli", "net", bytes([4]) + b"tap=skiff0,mac=02-00-00-00-00-01,queues=16,transport=mmio")
+    write("cli", "mac", bytes([5]) + b"52:54:00:ab:cd:ef")
+    write("cli", "transport", bytes([6]) + b"mmio")
+
+
+# --- bzimage ---------------------------------------------------------------
+
+def bzimage_seeds():
+    def image(setup_sects=1, version=0x020f, relocatable=1, align=0x200000, payload=2048,
+              header_len=0x6a, init_size=0x800000, pref=0x1000000, initrd_max=0x7fffffff,
+              cmdline_size=2047, xload=0x3):
+        f = bytearray(512 * (setup_sects + 1) + payload)
+        f[0x1f1] = setup_sects
+        struct.pack_into("<I", f, 0x1f4, payload // 16)
+        struct.pack_into("<H", f, 0x1fe, 0xaa55)
+        f[0x201] = header_len
+        f[0x202:0x206] = b"HdrS"
+        struct.pack_into("<H", f, 0x206, version)
+        f[0x211] = 0x01  # LOADED_HIGH
+        struct.pack_into("<I", f, 0x22c, initrd_max)
+        struct.pack_into("<I", f, 0x230, align)
+        f[0x234] = relocatable
+        struct.pack_into("<H", f, 0x236, xload)
+        struct.pack_into("<I", f, 0x238, cmdline_size)
+        struct.pack_into("<Q", f, 0x258, pref)
+        struct.pack_into("<I", f, 0x260, init_size)
+        for i in range(512 * (setup_sects + 1), len(f)):
+            f[i] = (i * 31) & 0xff
+        return bytes(f)
+
+    # steer: ram selector, initrd size u32, cmdline length u16, +1 bit
+    def steer(ram, initrd, cmdline, plus=0):
+        return Enc().below(7, ram).u32(initrd).u16(cmdline).below(2, plus).bytes()
+
+    write("bzimage", "modern", steer(3, 0x200000, 100) + image())
+    write("bzimage", "fixed", steer(1, 0x10000, 0xffff, 1) + image(relocatable=0, setup_sects=0,
+                                                                 pref=0x100000))
+    write("bzimage", "big-initrd", steer(4, 0xfffff000, 10) + image(initrd_max=0x37ffffff))
+    write("bzimage", "old-protocol", steer(0, 0, 0) + image(version=0x020b))
+    write("bzimage", "truncated", steer(2, 0, 0) + image()[:0x300])
+
+
+# --- virtio_net ------------------------------------------------------------
+
+class Net:
+    """Ops as fuzz_virtio_net.cc's Harness::Step reads them."""
+
+    def __init__(self, pairs=1, features=(1 << 64) - 1, shape=0x44, mq=False):
+        self.usable = pairs if mq else 1
+        self.pairs = pairs
+        self.queues = 2 if pairs == 1 else 2 * pairs + 1
+        self.e = Enc().below(2, pairs - 1).u64(features).u8(0).u8(shape)
+        self.ready()
+
+    def ready(self):
+        for _ in range(self.queues):
+            self.e.below(16, 1)
+
+    def op(self, kind, pair=0):
+        self.e.below(self.usable, pair).below(12, kind)
+        return self.e
+
+    def tx(self, pieces, pair=0, bad=False):
+        self.op(0, pair).below(4, len(pieces) - 1).below(32, 0 if bad else 1)
+        for piece in pieces:
+            n = len(piece)
+            if n == 12:
+                self.e.below(4, 1)
+            elif n <= 0x800:
+                self.e.below(4, 2).below(0x800, n - 1)
+            else:
+                self.e.below(4, 3).below(0x11000, n - 1)
+                continue  # large buffers are a pattern, not input
+            self.e.raw(piece)
+        return self
+
+    def rx(self, sizes, pair=0, bad=False):
+        self.op(2, pair).below(4, len(sizes) - 1).below(32, 0 if bad else 1)
+        for n in sizes:
+            if n == 12:
+                self.e.below(4, 1)
+            elif n % 0x1000 == 0:
+                self.e.below(4, 3).below(17, n // 0x1000 - 1)
+            else:
+                self.e.below(4, 2).below(0x800, n - 1)
+        return self
+
+    def frame(self, data, pair=0):
+        assert len(data) >= 12
+        self.op(4, pair).below(4, 1 if len(data) < 12 + 0x600 else 2)
+        if len(data) < 12 + 0x600:
+            self.e.below(0x600, len(data) - 12)
+        else:
+            self.e.below(68 * 1024 - 12 + 1, len(data) - 12)
+        self.e.raw(data if len(data) <= 0x800 else data[:12])
+        return self
+
+    def runt(self, n, pair=0):
+        self.op(4, pair).below(4, 0).below(14, n).raw(bytes(range(n)))
+        return self
+
+    def ctrl(self, pairs=None, extra=b"", ack=1):
+        self.op(8)
+        if pairs is None:
+            self.e.below(4, 0)
+        else:
+            self.e.below(4, 1).below(self.pairs + 2, pairs)
+        self.e.below(8, len(extra)).raw(extra)
+        if ack == 1:
+            self.e.below(8, 1)
+        else:
+            self.e.below(8, 0).below(3, ack)
+        return self
+
+    def kick(self, kind, pair=0):  # 5 tx, 6 rx, 7 tap readable, 11 everything
+        self.op(kind, pair)
+        return self
+
+    def reset(self):
+        self.op(10)
+        self.ready()
+        return self
+
+    def bytes(self):
+        return self.e.bytes()
+
+
+def net_frame(n, seed):
+    hdr = bytes([1, 0, 54, 0, 0, 0, 34, 0, 16, 0, 0xee, 0xee])
+    return hdr + bytes((seed + 7 * i) & 0xff for i in range(n))
+
+
+def virtio_net_seeds():
+    n = Net()
+    n.tx([net_frame(60, 1)]).tx([net_frame(0, 2), bytes(range(200))]).kick(5)
+    n.rx([2048]).rx([12, 1500]).frame(net_frame(100, 3)).kick(7).frame(net_frame(3000, 4))
+    n.kick(7).rx([0x1000]).kick(6).runt(5).kick(7).tx([bytes(8)]).kick(5)
+    n.tx([net_frame(40, 5)], bad=True).kick(5).reset().tx([net_frame(70, 6)]).kick(11)
+    write("virtio_net", "mergeable", n.bytes())
+    n = Net(features=((1 << 64) - 1) & ~(1 << 15))  # no MRG_RXBUF
+    n.rx([100]).frame(net_frame(500, 7)).kick(7).rx([1600]).kick(6).frame(net_frame(20, 8))
+    n.kick(7).tx([bytes(0x10010)]).kick(5)  # oversize: dropped
+    write("virtio_net", "plain", n.bytes())
+    n = Net(pairs=2, mq=True, shape=0x33)
+    n.ctrl(pairs=2).rx([2048], pair=1).frame(net_frame(64, 10), pair=1).kick(7, pair=1)
+    n.tx([net_frame(64, 11)], pair=1).kick(5, pair=1).ctrl(pairs=3).ctrl(extra=b"\x01\x02")
+    n.ctrl(pairs=1, ack=0).ctrl(pairs=1).kick(11)
+    write("virtio_net", "multiqueue", n.bytes())
+
+
+def main():
+    virtqueue_seeds()
+    virtio_blk_seeds()
+    virtio_net_seeds()
+    virtio_mmio_seeds()
+    virtio_pci_seeds()
+    cli_seeds()
+    bzimage_seeds()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
