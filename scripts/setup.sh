@@ -43,10 +43,11 @@ skiff_fuzz_replay_targets() {
 
 # Everything under AddressSanitizer + UndefinedBehaviorSanitizer (-Dsanitize=
 # true), but only what test.sh runs there: the unit tests and the corpus
-# replays.
+# replays. Unoptimised (-O0): the sanitizers check the same, and g++ then
+# compiles the project about 4x faster than at -O2.
 skiff_build_asan() {
   if [ ! -f "$ASAN_BUILD_DIR/build.ninja" ]; then
-    meson setup "$ASAN_BUILD_DIR" "$ROOT" -Dwerror=true -Dsanitize=true >&2
+    meson setup "$ASAN_BUILD_DIR" "$ROOT" -Dwerror=true -Dsanitize=true -Dbuildtype=debug >&2
   fi
   # ccache (when installed, Meson uses it) may reuse objects compiled in
   # another checkout (CI clones afresh): hash paths relative to the root.

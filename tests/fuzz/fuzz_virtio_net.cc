@@ -242,7 +242,8 @@ class Harness {
     if (bufs.empty() || bufs.size() > q.FreeSlots()) return;
     const uint16_t head = q.ring->AddChain(bufs);
     q.in_flight.push_back({head, bufs});
-    if (bad) {
+    // (The writable piece may have been empty and so left out.)
+    if (bufs.back().writable) {
       driver_erred_ = true;
     } else {
       tx_posted_[pair].push_back(std::move(frame));
@@ -265,7 +266,7 @@ class Harness {
   void PostRx(uint16_t pair) {
     DriverQueue& q = queues_[2 * pair];
     const uint64_t pieces = 1 + in_.Below(4);
-    const bool bad = in_.Below(32) == 0;  // a device-readable buffer first
+    const bool bad = in_.Below(32) == 0;  // a device-readable buffer first (if not empty)
     std::vector<Buf> bufs;
     uint64_t writable = 0;
     for (uint64_t i = 0; i < pieces; ++i) {
@@ -280,7 +281,7 @@ class Harness {
     if (bufs.empty() || bufs.size() > q.FreeSlots()) return;
     const uint16_t head = q.ring->AddChain(bufs);
     q.in_flight.push_back({head, bufs});
-    if (bad || writable < kHdr) driver_erred_ = true;
+    if (!bufs.front().writable || writable < kHdr) driver_erred_ = true;
   }
 
   void QueueFrame(uint16_t pair) {
