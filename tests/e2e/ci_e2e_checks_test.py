@@ -17,8 +17,8 @@ JUNIT = """<?xml version="1.0" encoding="UTF-8"?>
     <properties><property name="exit_code" value="5"/></properties>
     <testcase classname="skiff" name="boot vmlinuz" time="8.001">
       <failure type="exit code 5" message="timeout">timeout</failure>
-      <system-out>%s
-[    0.1] more</system-out>
+      <system-out>[    0.1] more
+SKIFF-E2E: sleeping</system-out>
     </testcase>
     <testcase classname="skiff.expect" name="Linux version \\S+" time="1.000"/>
     <testcase classname="skiff.expect" name="never printed" time="8.001">
@@ -26,7 +26,7 @@ JUNIT = """<?xml version="1.0" encoding="UTF-8"?>
     </testcase>
   </testsuite>
 </testsuites>
-""" % LINUX
+"""
 SERIAL = "[   1.000000] %s\r\n[   1.100000] [    0.1] more\r\n" % LINUX
 
 
@@ -108,6 +108,9 @@ class CiChecksTest(unittest.TestCase):
         self.assertEqual(failing(render(healthy(), junit=JUNIT.replace('failures="2"', 'failures="1"'))),
                          ["timeout"])
         self.assertEqual(failing(render(healthy(), serial=LINUX + "\n")), ["timeout"])
+        # The console tail must end with what the guest printed last.
+        self.assertEqual(failing(render(healthy(), junit=JUNIT.replace("SKIFF-E2E: sleeping", ""))),
+                         ["timeout"])
 
 
 if __name__ == "__main__":
