@@ -196,9 +196,11 @@ def check_timeout(runs, files):
     if props.get("exit_code") != "5":
         p.append("JUnit exit_code property %s" % props.get("exit_code"))
     out = cases[0].find("system-out") if cases else None
-    # The tail is the last 16 KiB: the guest's final line must be in it (a
-    # fast verbose boot pushes its first lines out, so don't look for those).
-    if out is None or "SKIFF-E2E: sleeping" not in (out.text or ""):
+    # The tail is the last 16 KiB of the console: the last line the guest
+    # printed must be in it. (How far the guest got in 8 s depends on the
+    # machine's load, so no fixed line is looked for.)
+    last = next((l.strip() for l in reversed(run["out"].splitlines()) if l.strip()), "")
+    if out is None or not last or last not in (out.text or "").replace("\r", ""):
         p.append("the JUnit console tail lacks the guest's last lines")
     return p
 

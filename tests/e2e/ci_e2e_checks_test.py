@@ -41,7 +41,7 @@ def healthy():
         "expect-fail": {"rc": 120, "out": [LINUX],
                         "err": ["skiff: the console matched --expect-fail '%s': %s"
                                 % (e2e.FIRST_LINE, LINUX)]},
-        "timeout": {"rc": 5, "seconds": 9.0, "out": [LINUX],
+        "timeout": {"rc": 5, "seconds": 9.0, "out": [LINUX, "SKIFF-E2E: sleeping"],
                     "err": ["skiff: timeout: the guest was still running after 8s (--timeout)"]},
     }
 
