@@ -33,8 +33,7 @@ class CheckingVirtioDevice : public VirtioDevice {
     bool strict_config_range = true;
   };
 
-  explicit CheckingVirtioDevice(Options options)
-      : options_(options), config_(options.config_size) {
+  explicit CheckingVirtioDevice(Options options) : options_(options), config_(options.config_size) {
     for (size_t i = 0; i < config_.size(); ++i) config_[i] = static_cast<uint8_t>(i + 1);
   }
 
@@ -72,9 +71,9 @@ class CheckingVirtioDevice : public VirtioDevice {
     for (const ActivatedQueue& queue : context.queues) {
       FUZZ_CHECK(queue.notify_fd >= 0, "a queue without a notify eventfd");
       if (!queue.config.ready) continue;
-      FUZZ_CHECK(std::has_single_bit(queue.config.size) &&
-                     queue.config.size <= options_.max_queue_size,
-                 "ready queue of size %u (max %u)", queue.config.size, options_.max_queue_size);
+      FUZZ_CHECK(
+          std::has_single_bit(queue.config.size) && queue.config.size <= options_.max_queue_size,
+          "ready queue of size %u (max %u)", queue.config.size, options_.max_queue_size);
       // What a real device does next; its verdict does not matter here.
       (void)Virtqueue::Create(queue.config, options_.max_queue_size, {}, context.memory);
     }

@@ -37,7 +37,8 @@ void CheckImage(std::span<const uint8_t> file, const boot::BzImage& image) {
              image.protocol_version);
   FUZZ_CHECK((image.loadflags & boot::kLoadedHigh) && (image.xloadflags & boot::kXlfKernel64),
              "loadflags 0x%x xloadflags 0x%x accepted", image.loadflags, image.xloadflags);
-  FUZZ_CHECK(image.setup_size < file.size() && image.payload.data() == file.data() + image.setup_size &&
+  FUZZ_CHECK(image.setup_size < file.size() &&
+                 image.payload.data() == file.data() + image.setup_size &&
                  image.payload.size() == file.size() - image.setup_size,
              "payload is not the file after its %u-byte setup", image.setup_size);
   const uint64_t header_end = 0x202 + uint64_t{file[0x201]};
@@ -52,8 +53,8 @@ void CheckImage(std::span<const uint8_t> file, const boot::BzImage& image) {
 void CheckPlacement(const boot::BzImage& image, FuzzInput& in) {
   // RAM sizes around the interesting edges: tiny, the kernel's own needs,
   // the 3 GiB hole, and large.
-  static constexpr uint64_t kRamSizes[] = {2ull << 20,  16ull << 20, 64ull << 20, 256ull << 20,
-                                           3ull << 30,  4ull << 30,  64ull << 30};
+  static constexpr uint64_t kRamSizes[] = {2ull << 20, 16ull << 20, 64ull << 20, 256ull << 20,
+                                           3ull << 30, 4ull << 30,  64ull << 30};
   const uint64_t ram = kRamSizes[in.Below(std::size(kRamSizes))];
   const uint64_t initrd_size = in.Take<uint32_t>();
   // Up to one past the 64 KiB command-line area.
@@ -76,8 +77,7 @@ void CheckPlacement(const boot::BzImage& image, FuzzInput& in) {
       FUZZ_CHECK(*at + initrd_size <= uint64_t{image.initrd_addr_max} + 1,
                  "initrd 0x%x+0x%x past initrd_addr_max 0x%x", *at, initrd_size,
                  image.initrd_addr_max);
-      FUZZ_CHECK(*at + initrd_size <= ram, "initrd 0x%x+0x%x past RAM 0x%x", *at, initrd_size,
-                 ram);
+      FUZZ_CHECK(*at + initrd_size <= ram, "initrd 0x%x+0x%x past RAM 0x%x", *at, initrd_size, ram);
     }
   }
 

@@ -93,8 +93,8 @@ void FuzzNet(std::string_view text) {
 void FuzzMac(std::string_view text) {
   auto mac = net::ParseMac(text);
   if (!mac.ok()) return;
-  FUZZ_CHECK(((*mac)[0] & 1) == 0 && *mac != net::MacAddress{}, "ParseMac('%s') accepted %s",
-             text, net::FormatMac(*mac));
+  FUZZ_CHECK(((*mac)[0] & 1) == 0 && *mac != net::MacAddress{}, "ParseMac('%s') accepted %s", text,
+             net::FormatMac(*mac));
   auto again = net::ParseMac(net::FormatMac(*mac));
   FUZZ_CHECK(again.ok() && *again == *mac, "'%s' does not parse back", net::FormatMac(*mac));
 }

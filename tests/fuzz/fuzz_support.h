@@ -78,12 +78,12 @@ class FuzzInput {
 }
 
 // FUZZ_CHECK(cond, "format", args...): the format explains what broke.
-#define FUZZ_CHECK(condition, ...)                                                          \
-  do {                                                                                      \
-    if (!(condition)) {                                                                     \
-      ::skiff::fuzz::InvariantBroken(__FILE__, __LINE__, #condition,                        \
-                                     ::absl::StrFormat(__VA_ARGS__));                       \
-    }                                                                                       \
+#define FUZZ_CHECK(condition, ...)                                    \
+  do {                                                                \
+    if (!(condition)) {                                               \
+      ::skiff::fuzz::InvariantBroken(__FILE__, __LINE__, #condition,  \
+                                     ::absl::StrFormat(__VA_ARGS__)); \
+    }                                                                 \
   } while (0)
 
 // Hostile inputs make Skiff log an error per bad request; millions of them

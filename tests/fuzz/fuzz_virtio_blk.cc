@@ -72,7 +72,7 @@ using Shadow = std::vector<std::optional<uint8_t>>;
 struct Posted {
   uint32_t type = 0;
   uint64_t sector = 0;
-  std::vector<Buf> bufs;  // in chain order
+  std::vector<Buf> bufs;          // in chain order
   std::vector<uint8_t> readable;  // the readable bytes, as posted
   uint64_t writable_bytes = 0;
   bool must_fail = false;  // a chain the device has to refuse
@@ -104,7 +104,8 @@ class Harness {
     disk_fd_ = UniqueFd(::memfd_create("fuzz-disk", MFD_CLOEXEC));
     FUZZ_CHECK(disk_fd_, "memfd_create failed");
     std::vector<uint8_t> initial(disk_bytes_);
-    for (uint64_t i = 0; i < initial.size(); ++i) initial[i] = static_cast<uint8_t>(i * 7 + i / 512);
+    for (uint64_t i = 0; i < initial.size(); ++i)
+      initial[i] = static_cast<uint8_t>(i * 7 + i / 512);
     FUZZ_CHECK(::pwrite(disk_fd_.get(), initial.data(), initial.size(), 0) ==
                    static_cast<ssize_t>(initial.size()),
                "memfd write failed");
@@ -138,8 +139,7 @@ class Harness {
     context.interrupt = interrupt_;
     context.event_loop = loop_.get();
     absl::Status activated = blk_->Activate(std::move(context));
-    FUZZ_CHECK(activated.ok(), "activation with offered features failed: %s",
-               activated.message());
+    FUZZ_CHECK(activated.ok(), "activation with offered features failed: %s", activated.message());
     return true;
   }
 
@@ -186,11 +186,13 @@ class Harness {
 
   void CheckDisk() {
     struct stat st;
-    FUZZ_CHECK(::fstat(disk_fd_.get(), &st) == 0 && static_cast<uint64_t>(st.st_size) == disk_bytes_,
-               "the disk file changed size");
+    FUZZ_CHECK(
+        ::fstat(disk_fd_.get(), &st) == 0 && static_cast<uint64_t>(st.st_size) == disk_bytes_,
+        "the disk file changed size");
     std::vector<uint8_t> now(disk_bytes_);
-    FUZZ_CHECK(::pread(disk_fd_.get(), now.data(), now.size(), 0) == static_cast<ssize_t>(now.size()),
-               "memfd read failed");
+    FUZZ_CHECK(
+        ::pread(disk_fd_.get(), now.data(), now.size(), 0) == static_cast<ssize_t>(now.size()),
+        "memfd read failed");
     for (uint64_t i = 0; i < now.size(); ++i) {
       FUZZ_CHECK(!shadow_[i] || *shadow_[i] == now[i], "disk byte %u is 0x%x, expected 0x%x", i,
                  now[i], *shadow_[i]);
@@ -256,10 +258,11 @@ class Harness {
       std::vector<uint8_t> segments;
       for (uint64_t i = 0; i < pieces + (shape & 0x04 ? 1 : 0); ++i) {
         const uint64_t sector = htole64(FuzzSector());
-        const uint32_t count = htole32(in_.TakeBool() ? static_cast<uint32_t>(in_.Below(capacity_ + 2))
-                                                      : in_.Take<uint32_t>());
-        const uint32_t flags = htole32(in_.Below(8) == 0 ? in_.Take<uint32_t>()
-                                                        : static_cast<uint32_t>(in_.Below(2)));
+        const uint32_t count =
+            htole32(in_.TakeBool() ? static_cast<uint32_t>(in_.Below(capacity_ + 2))
+                                   : in_.Take<uint32_t>());
+        const uint32_t flags =
+            htole32(in_.Below(8) == 0 ? in_.Take<uint32_t>() : static_cast<uint32_t>(in_.Below(2)));
         const size_t at = segments.size();
         segments.resize(at + 16);
         std::memcpy(&segments[at], &sector, 8);
@@ -352,8 +355,8 @@ class Harness {
   }
 
   uint8_t ExpectedSegmentsStatus(const Posted& p, bool write_zeroes) const {
-    const bool negotiated = features_ & Bit(write_zeroes ? VIRTIO_BLK_F_WRITE_ZEROES
-                                                         : VIRTIO_BLK_F_DISCARD);
+    const bool negotiated =
+        features_ & Bit(write_zeroes ? VIRTIO_BLK_F_WRITE_ZEROES : VIRTIO_BLK_F_DISCARD);
     if (!negotiated) return VIRTIO_BLK_S_UNSUPP;
     if (readonly_) return VIRTIO_BLK_S_IOERR;
     const uint64_t bytes = p.readable.size() - 16;
@@ -437,8 +440,9 @@ class Harness {
       case VIRTIO_BLK_T_IN:
         for (uint64_t i = 0; i < in_len; ++i) {
           const auto& known = shadow_[offset + i];
-          FUZZ_CHECK(!known || *known == written[i], "read of sector %u: byte %u is 0x%x, disk has 0x%x",
-                     p.sector, i, written[i], *known);
+          FUZZ_CHECK(!known || *known == written[i],
+                     "read of sector %u: byte %u is 0x%x, disk has 0x%x", p.sector, i, written[i],
+                     *known);
         }
         break;
       case VIRTIO_BLK_T_OUT:

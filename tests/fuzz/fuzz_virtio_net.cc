@@ -88,7 +88,8 @@ class Harness {
       ports_.push_back(port.get());
       backends.ports.push_back(std::move(port));
     }
-    auto net = VirtioNet::CreateWithBackends("fuzz0", {0x52, 0x54, 0, 0, 0, 1}, std::move(backends));
+    auto net =
+        VirtioNet::CreateWithBackends("fuzz0", {0x52, 0x54, 0, 0, 0, 1}, std::move(backends));
     FUZZ_CHECK(net.ok(), "CreateWithBackends: %s", net.status().message());
     net_ = *net;
     auto loop = EventLoop::Create();
@@ -438,8 +439,7 @@ class Harness {
       const auto part = Bytes(b, n);
       bytes.insert(bytes.end(), part.begin(), part.end());
     }
-    FUZZ_CHECK(bytes.size() == len, "chain holds %u bytes, used length says %u", bytes.size(),
-               len);
+    FUZZ_CHECK(bytes.size() == len, "chain holds %u bytes, used length says %u", bytes.size(), len);
     return bytes;
   }
 
@@ -486,8 +486,7 @@ class Harness {
                counters.rx_packets, rx_frames_);
     uint64_t sent = 0;
     for (const auto& [pair, checked] : tx_checked_) sent += checked;
-    FUZZ_CHECK(counters.tx_packets == sent, "tx_packets %u, tap got %u", counters.tx_packets,
-               sent);
+    FUZZ_CHECK(counters.tx_packets == sent, "tx_packets %u, tap got %u", counters.tx_packets, sent);
     if (interrupt_->needs_reset()) {
       FUZZ_CHECK(driver_erred_, "NEEDS_RESET without a malformed chain");
     }
@@ -506,7 +505,7 @@ class Harness {
   std::vector<DriverQueue> queues_;
   uint64_t next_buffer_ = kDataBase;
   std::map<uint16_t, std::deque<std::vector<uint8_t>>> tx_posted_;
-  std::map<uint16_t, size_t> tx_checked_;        // frames of written() checked, per pair
+  std::map<uint16_t, size_t> tx_checked_;         // frames of written() checked, per pair
   std::map<uint16_t, uint64_t> tx_packets_seen_;  // tx_packets at the last look
   std::map<uint16_t, std::deque<std::vector<uint8_t>>> tap_frames_;
   std::vector<std::vector<std::pair<DriverQueue::Chain, uint32_t>>> rx_;

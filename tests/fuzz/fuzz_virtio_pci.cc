@@ -59,8 +59,7 @@ class CheckingIoEventRegistrar : public IoEventRegistrar {
                        std::optional<uint64_t> datamatch) override {
     std::lock_guard lock(mutex_);
     FUZZ_CHECK(!datamatch, "virtio-pci notify ioeventfds need no datamatch");
-    FUZZ_CHECK(live_.insert({gpa, length, eventfd}).second, "ioeventfd 0x%x registered twice",
-               gpa);
+    FUZZ_CHECK(live_.insert({gpa, length, eventfd}).second, "ioeventfd 0x%x registered twice", gpa);
     return absl::OkStatus();
   }
   absl::Status RemoveMmio(int eventfd, uint64_t gpa, uint32_t length,
@@ -322,7 +321,9 @@ class Harness {
     if (!back) return;
     // The address's bits 1:0 are reserved zero (dword-aligned messages);
     // of the control word only the mask bit is defined.
-    const uint32_t mask = field == 0 ? 0xfffffffc : field == 3 ? pci::kMsixVectorMasked : 0xffffffff;
+    const uint32_t mask = field == 0   ? 0xfffffffc
+                          : field == 3 ? pci::kMsixVectorMasked
+                                       : 0xffffffff;
     FUZZ_CHECK((*back & mask) == (value & mask), "MSI-X entry %u dword %u: wrote 0x%x, read 0x%x",
                entry, field, value, *back);
   }

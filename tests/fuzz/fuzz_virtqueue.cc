@@ -97,10 +97,8 @@ void CheckChain(const GuestMemory& memory, const DescriptorChain& chain, uint16_
     FUZZ_CHECK(memory.Contains(b.addr, b.len), "writable 0x%x+0x%x is not RAM", b.addr, b.len);
     writable += b.len;
   }
-  FUZZ_CHECK(readable == chain.readable_bytes, "readable %u != %u", readable,
-             chain.readable_bytes);
-  FUZZ_CHECK(writable == chain.writable_bytes, "writable %u != %u", writable,
-             chain.writable_bytes);
+  FUZZ_CHECK(readable == chain.readable_bytes, "readable %u != %u", readable, chain.readable_bytes);
+  FUZZ_CHECK(writable == chain.writable_bytes, "writable %u != %u", writable, chain.writable_bytes);
 }
 
 bool SameChain(const DescriptorChain& a, const DescriptorChain& b) {
@@ -249,8 +247,8 @@ class Harness {
     FUZZ_CHECK(s.ok(), "SetNotification: %s", s.message());
     CheckWritesWithin(mem_, before, {used_ring_}, "SetNotification");
     auto count = queue_.AvailableCount(mem_.memory());
-    if (count.ok()) FUZZ_CHECK(*count <= queue_.size(), "%u available in a queue of %u", *count,
-                               queue_.size());
+    if (count.ok())
+      FUZZ_CHECK(*count <= queue_.size(), "%u available in a queue of %u", *count, queue_.size());
     return true;
   }
 
@@ -279,7 +277,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   skiff::fuzz::QuietLogs();
   FuzzInput input(data, size);
   const uint8_t flags = input.Take<uint8_t>();
-  const uint16_t queue_size = static_cast<uint16_t>(std::min<unsigned>(1u << (flags & kSizeMask), kMaxSize));
+  const uint16_t queue_size =
+      static_cast<uint16_t>(std::min<unsigned>(1u << (flags & kSizeMask), kMaxSize));
   QueueConfig config{.size = queue_size, .ready = true};
   if (flags & kRawRings) {
     config.desc_table = input.Below(kHighEnd + 0x100);

@@ -53,8 +53,8 @@ int main(int argc, char** argv) {
   }
   // A replay with nothing to replay would pass while proving nothing.
   if (error || files.empty()) {
-    std::fprintf(stderr, "%s: no corpus files in %s%s%s\n", argv[0], dir.c_str(),
-                 error ? ": " : "", error ? error.message().c_str() : "");
+    std::fprintf(stderr, "%s: no corpus files in %s%s%s\n", argv[0], dir.c_str(), error ? ": " : "",
+                 error ? error.message().c_str() : "");
     return 1;
   }
   std::sort(files.begin(), files.end());
@@ -64,7 +64,8 @@ int main(int argc, char** argv) {
   for (const auto& file : files) {
     // GoogleTest owns what the factory returns: its API, not ours.
     ::testing::RegisterTest(suite.c_str(), file.filename().c_str(), nullptr, nullptr, __FILE__,
-                            __LINE__, [file]() -> ::testing::Test* { return new ReplayTest(file); });
+                            __LINE__,
+                            [file]() -> ::testing::Test* { return new ReplayTest(file); });
   }
   return RUN_ALL_TESTS();
 }
