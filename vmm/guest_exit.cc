@@ -24,17 +24,19 @@ ExitStatus IsaDebugExitStatus(uint32_t value) {
 }
 
 std::shared_ptr<ExitDevice> MakeExitDevice(Shutdown& shutdown) {
-  return std::make_shared<ExitDevice>([&shutdown](uint32_t value) {
-    ExitStatus status = ExitDeviceStatus(value);
-    shutdown.Request(status.code, std::move(status.reason));
-  });
+  return std::make_shared<ExitDevice>(ExitDevice::Decode::kRegisterAtZero,
+                                      [&shutdown](uint32_t value) {
+                                        ExitStatus status = ExitDeviceStatus(value);
+                                        shutdown.Request(status.code, std::move(status.reason));
+                                      });
 }
 
-std::shared_ptr<IsaDebugExit> MakeIsaDebugExit(Shutdown& shutdown) {
-  return std::make_shared<IsaDebugExit>([&shutdown](uint32_t value) {
-    ExitStatus status = IsaDebugExitStatus(value);
-    shutdown.Request(status.code, std::move(status.reason));
-  });
+std::shared_ptr<ExitDevice> MakeIsaDebugExit(Shutdown& shutdown) {
+  return std::make_shared<ExitDevice>(ExitDevice::Decode::kAnyOffset,
+                                      [&shutdown](uint32_t value) {
+                                        ExitStatus status = IsaDebugExitStatus(value);
+                                        shutdown.Request(status.code, std::move(status.reason));
+                                      });
 }
 
 }  // namespace skiff

@@ -1,5 +1,4 @@
-// How a guest's request to exit (devices/legacy/exit_device.h,
-// devices/legacy/isa_debug_exit.h) becomes Skiff's exit status. Shared by
+// How a guest's request to exit (devices/legacy/exit_device.h) becomes Skiff's exit status. Shared by
 // both architectures' device wiring.
 #pragma once
 
@@ -7,7 +6,6 @@
 #include <memory>
 
 #include "devices/legacy/exit_device.h"
-#include "devices/legacy/isa_debug_exit.h"
 #include "vmm/shutdown.h"
 
 namespace skiff {
@@ -29,6 +27,6 @@ ExitStatus IsaDebugExitStatus(uint32_t value);
 // MMIO bus and in its platform description (ACPI _HID "SKIF0001" on x86,
 // a device-tree node on ARM64), and isa-debug-exit on x86's port bus.
 std::shared_ptr<ExitDevice> MakeExitDevice(Shutdown& shutdown);
-std::shared_ptr<IsaDebugExit> MakeIsaDebugExit(Shutdown& shutdown);
+std::shared_ptr<ExitDevice> MakeIsaDebugExit(Shutdown& shutdown);
 
 }  // namespace skiff

@@ -67,7 +67,7 @@ absl::Status AddGuestExitDevices(Machine& machine) {
   RETURN_IF_ERROR(machine.mmio_bus().Register(kExitDeviceAddress, ExitDevice::kRegisterSize,
                                               MakeExitDevice(machine.shutdown()),
                                               "exit device"));
-  return machine.pio_bus().Register(kIsaDebugExitPort, IsaDebugExit::kPortCount,
+  return machine.pio_bus().Register(kIsaDebugExitPort, ExitDevice::kIsaDebugExitPorts,
                                     MakeIsaDebugExit(machine.shutdown()), "isa-debug-exit");
 }
 

@@ -7,6 +7,8 @@
 // earlier activation, which the transport must ignore.
 #pragma once
 
+#include <linux/virtio_config.h>
+
 #include <bit>
 #include <cstdint>
 #include <memory>
@@ -31,6 +33,18 @@ class CheckingVirtioDevice : public VirtioDevice {
     uint32_t config_size = 12;
     // The transport guarantees config accesses inside config_size().
     bool strict_config_range = true;
+
+    // A device shape drawn from the fuzz input: VERSION_1 plus fuzzed low
+    // feature bits, 1-4 queues of up to 2^max_queue_size_log2 entries, and
+    // up to 31 bytes of config space.
+    static Options Fuzzed(skiff::fuzz::FuzzInput& in, uint32_t max_queue_size_log2) {
+      Options options;
+      options.features = (uint64_t{1} << VIRTIO_F_VERSION_1) | in.Take<uint32_t>();
+      options.queues = static_cast<uint16_t>(1 + in.Below(4));
+      options.max_queue_size = static_cast<uint16_t>(1u << in.Below(max_queue_size_log2));
+      options.config_size = static_cast<uint32_t>(in.Below(0x20));
+      return options;
+    }
   };
 
   explicit CheckingVirtioDevice(Options options) : options_(options), config_(options.config_size) {

@@ -366,11 +366,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace skiff::virtio;
   skiff::fuzz::QuietLogs();
   FuzzInput in(data, size);
-  CheckingVirtioDevice::Options options;
-  options.features = (uint64_t{1} << VIRTIO_F_VERSION_1) | in.Take<uint32_t>();
-  options.queues = static_cast<uint16_t>(1 + in.Below(4));
-  options.max_queue_size = static_cast<uint16_t>(1u << in.Below(9));
-  options.config_size = static_cast<uint32_t>(in.Below(0x20));
+  CheckingVirtioDevice::Options options = CheckingVirtioDevice::Options::Fuzzed(in, 9);
   options.strict_config_range = false;  // the PCI window is 4 KiB; past the end reads 0
   const bool with_msix = in.Below(4) != 0;
   auto device = std::make_shared<CheckingVirtioDevice>(options);

@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "devices/legacy/exit_device.h"
-#include "devices/legacy/isa_debug_exit.h"
 #include "gtest/gtest.h"
 #include "vmm/exit_codes.h"
 
@@ -16,7 +15,7 @@ namespace {
 class ExitDeviceTest : public ::testing::Test {
  protected:
   std::vector<uint32_t> values_;
-  ExitDevice device_{[this](uint32_t value) { values_.push_back(value); }};
+  ExitDevice device_{ExitDevice::Decode::kRegisterAtZero, [this](uint32_t value) { values_.push_back(value); }};
 };
 
 TEST_F(ExitDeviceTest, DwordWriteAtZeroReportsTheValue) {
@@ -57,7 +56,7 @@ TEST_F(ExitDeviceTest, ReadsAsZero) {
 }
 
 TEST(ExitDeviceNoCallbackTest, WriteWithoutCallbackIsHarmless) {
-  ExitDevice device(nullptr);
+  ExitDevice device(ExitDevice::Decode::kRegisterAtZero, nullptr);
   const uint8_t seven[4] = {7, 0, 0, 0};
   device.Write(0, seven);  // must not crash
 }
@@ -65,7 +64,7 @@ TEST(ExitDeviceNoCallbackTest, WriteWithoutCallbackIsHarmless) {
 class IsaDebugExitTest : public ::testing::Test {
  protected:
   std::vector<uint32_t> values_;
-  IsaDebugExit device_{[this](uint32_t value) { values_.push_back(value); }};
+  ExitDevice device_{ExitDevice::Decode::kAnyOffset, [this](uint32_t value) { values_.push_back(value); }};
 };
 
 TEST_F(IsaDebugExitTest, ByteWordAndDwordWritesReportTheValue) {
