@@ -81,6 +81,14 @@ PciLayout PlatformPciLayout();
 // Skiff's exit code on this architecture (exit device, isa-debug-exit).
 std::string GuestExitExamples();
 
+// Asks the guest for an orderly poweroff, as a power button would (the
+// control socket's `shutdown`). x86: an ACPI Generic Event Device interrupt
+// whose _EVT notifies the power button device (PNP0C0C), Linux's `button`
+// driver turning it into KEY_POWER for userspace. Unimplemented where the
+// platform has no such button yet (ARM64: needs a gpio-keys power key or
+// equivalent in the device tree), with a message saying so.
+absl::Status PressPowerButton(Machine& machine);
+
 // Register state and instruction bytes, for crash reports.
 std::string DescribeVcpu(const Vcpu& vcpu, const GuestMemory& memory);
 

@@ -97,4 +97,13 @@ bool Bus::Write(uint64_t address, std::span<const uint8_t> data) const {
   return true;
 }
 
+std::vector<Bus::Entry> Bus::Entries() const {
+  std::shared_lock lock(mutex_);
+  std::vector<Entry> entries;
+  for (const auto& [base, range] : ranges_) {
+    entries.push_back({base, range.length, range.device_name});
+  }
+  return entries;
+}
+
 }  // namespace skiff

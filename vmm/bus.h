@@ -12,6 +12,7 @@
 #include <shared_mutex>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 
@@ -44,6 +45,14 @@ class Bus {
   bool Write(uint64_t address, std::span<const uint8_t> data) const;
 
   const std::string& name() const { return name_; }
+
+  // What is registered, by base address (for the control socket's `info`).
+  struct Entry {
+    uint64_t base;
+    uint64_t length;
+    std::string device_name;
+  };
+  std::vector<Entry> Entries() const;
 
  private:
   struct Range {

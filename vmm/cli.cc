@@ -1,5 +1,7 @@
 #include "vmm/cli.h"
 
+#include <cctype>
+#include <cstring>
 #include <memory>
 
 #include "absl/strings/numbers.h"
@@ -9,6 +11,7 @@
 #include "cxxopts.hpp"
 #include "vmm/duration.h"
 #include "vmm/device_config.h"
+#include "vmm/hugepages.h"
 #include "vmm/log.h"
 #include "vmm/status_macros.h"
 
@@ -24,6 +27,8 @@ constexpr char kTopHelp[] =
     "\n"
     "Usage:\n"
     "  skiff run --kernel FILE [options]   boot a guest\n"
+    "  skiff ctl --api-socket PATH COMMAND talk to a running Skiff (docs/control.md):\n"
+    "            status | pause | resume | shutdown | reboot | info\n"
     "  skiff --help | --version\n"
     "\n"
     "Run `skiff run --help` for the options.\n"
@@ -35,7 +40,8 @@ constexpr char kTopHelp[] =
     "  3      the guest kernel panicked (pvpanic)\n"
     "  4      the guest crashed (triple fault, KVM emulation or entry failure)\n"
     "  5      --timeout expired\n"
-    "  6      stopped by a signal or the console escape (Ctrl-A x)\n"
+    "  6      stopped by a signal, the console escape (Ctrl-A x) or\n"
+    "         skiff ctl shutdown --force\n"
     "  7-119  chosen by the guest through the exit device (0 too)\n"
     "  120    an --expect-fail pattern was seen, or the guest ended with 0\n"
     "         before every --expect pattern was seen\n"
@@ -50,10 +56,23 @@ cxxopts::Options RunOptions() {
       ("kernel", "Linux kernel (x86-64 bzImage)", cxxopts::value<std::string>(), "FILE")
       ("initramfs", "initramfs (cpio, optionally compressed)", cxxopts::value<std::string>(), "FILE")
       ("cmdline", "kernel command line", cxxopts::value<std::string>()->default_value(""), "STR")
-      ("cpus", "number of vCPUs (1-255)", cxxopts::value<std::string>()->default_value("1"), "N")
+      ("cpus", "number of vCPUs (1-255), optionally each pinned to host CPUs: "
+               "N,affinity=VCPU:HOSTCPU[,...] (HOSTCPU: one CPU or a range A-B; "
+               "e.g. 2,affinity=0:2,1:3)",
+       cxxopts::value<std::string>()->default_value("1"), "N[,affinity=...]")
       ("memory", "guest RAM, e.g. 256M or 2G (a bare number is MiB)",
        cxxopts::value<std::string>()->default_value("256M"), "SIZE")
-      ("hugepages", "back guest RAM with 2 MiB hugepages")
+      ("hugepages", "back guest RAM with hugetlbfs pages of SIZE (2M when no SIZE is given, "
+                    "or 1G); fails unless enough are free (see docs/nfv.md)",
+       cxxopts::value<std::string>()->implicit_value("2M"), "[=SIZE]")
+      ("prefault", "allocate and touch all guest RAM at start, so the guest never "
+                   "page-faults on first touch")
+      ("io-affinity", "pin the I/O thread to these host CPUs (e.g. 0 or 0-1,4)",
+       cxxopts::value<std::string>(), "CPULIST")
+      ("rt-priority", "run vCPU threads SCHED_FIFO at priority N (1-99; needs CAP_SYS_NICE "
+                      "or RLIMIT_RTPRIO)", cxxopts::value<std::string>(), "N")
+      ("api-socket", "serve the JSON control protocol (docs/control.md) on a Unix socket at "
+                     "PATH; skiff ctl talks to it", cxxopts::value<std::string>(), "PATH")
       ("disk", "virtio-blk disk: path=FILE[,readonly=on][,direct=on][,serial=ID]"
                "[,transport=mmio|pci] (repeatable)", cxxopts::value<std::vector<std::string>>(), "SPEC")
       ("net", "virtio-net on a tap: tap=NAME[,mac=MAC][,ip=IP,mask=MASK][,queues=N]"
@@ -82,13 +101,53 @@ cxxopts::Options RunOptions() {
   return options;
 }
 
-absl::StatusOr<uint32_t> ParseCpus(const std::string& text) {
-  uint32_t cpus;
-  if (!absl::SimpleAtoi(text, &cpus)) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("--cpus '%s': not a number", text));
+// --cpus, --io-affinity, --rt-priority, --hugepages, --prefault (docs/nfv.md).
+absl::Status ParsePlacementOptions(const cxxopts::ParseResult& result, VmConfig& config) {
+  // The count's range is ValidateConfig's job.
+  ASSIGN_OR_RETURN(CpusOption cpus, ParseCpusOption(result["cpus"].as<std::string>()));
+  config.cpus = cpus.count;
+  config.placement.vcpu_affinity = std::move(cpus.affinity);
+  if (result.count("io-affinity")) {
+    const std::string text = result["io-affinity"].as<std::string>();
+    absl::StatusOr<std::vector<uint32_t>> io = ParseCpuList(text);
+    if (!io.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("--io-affinity '%s': %s", text, io.status().message()));
+    }
+    config.placement.io_affinity = *std::move(io);
   }
-  return cpus;  // the range is ValidateConfig's job
+  if (result.count("rt-priority")) {
+    const std::string text = result["rt-priority"].as<std::string>();
+    int priority;
+    if (!absl::SimpleAtoi(text, &priority)) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("--rt-priority '%s': not a number (1-99)", text));
+    }
+    config.placement.rt_priority = priority;
+  }
+  if (result.count("hugepages")) {
+    config.hugepages = true;
+    ASSIGN_OR_RETURN(config.hugepage_size,
+                     ParseHugepageSize(result["hugepages"].as<std::string>()));
+  }
+  config.prefault = result.count("prefault") > 0;
+  return absl::OkStatus();
+}
+
+// "--hugepages 1G" means "--hugepages=1G": cxxopts would take the size of an
+// option whose value is optional for a stray argument.
+std::vector<std::string> JoinOptionalValues(const std::vector<std::string>& args) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--hugepages" && i + 1 < args.size() && !args[i + 1].empty() &&
+        std::isdigit(static_cast<unsigned char>(args[i + 1][0]))) {
+      out.push_back(absl::StrCat(args[i], "=", args[i + 1]));
+      ++i;
+    } else {
+      out.push_back(args[i]);
+    }
+  }
+  return out;
 }
 
 absl::Status ParseDeviceOptions(const cxxopts::ParseResult& result, VmConfig& config) {
@@ -161,7 +220,8 @@ absl::StatusOr<std::vector<std::string>> SplitLongOptions(const std::vector<std:
 }
 
 absl::StatusOr<CliCommand> ParseRun(const std::vector<std::string>& raw_args) {
-  ASSIGN_OR_RETURN(const std::vector<std::string> args, SplitLongOptions(raw_args));
+  ASSIGN_OR_RETURN(const std::vector<std::string> args,
+                   SplitLongOptions(JoinOptionalValues(raw_args)));
   cxxopts::Options options = RunOptions();
   std::vector<const char*> argv;
   argv.push_back("skiff run");
@@ -189,14 +249,14 @@ absl::StatusOr<CliCommand> ParseRun(const std::vector<std::string>& raw_args) {
       config.initramfs_path = result["initramfs"].as<std::string>();
     }
     config.cmdline = result["cmdline"].as<std::string>();
-    ASSIGN_OR_RETURN(config.cpus, ParseCpus(result["cpus"].as<std::string>()));
+    RETURN_IF_ERROR(ParsePlacementOptions(result, config));
     auto memory = ParseSize(result["memory"].as<std::string>());
     if (!memory.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("--memory: ", memory.status().message()));
     }
     config.memory_bytes = *memory;
-    config.hugepages = result.count("hugepages") > 0;
+    if (result.count("api-socket")) config.api_socket = result["api-socket"].as<std::string>();
     config.kvm_device = result["kvm-device"].as<std::string>();
     RETURN_IF_ERROR(ParseDeviceOptions(result, config));
     RETURN_IF_ERROR(ParseCiOptions(result, config.ci));
@@ -215,6 +275,58 @@ absl::StatusOr<CliCommand> ParseRun(const std::vector<std::string>& raw_args) {
   return command;
 }
 
+constexpr char kCtlHelp[] =
+    "Usage: skiff ctl --api-socket PATH COMMAND\n"
+    "\n"
+    "Sends COMMAND to the Skiff that serves PATH (skiff run --api-socket PATH)\n"
+    "and prints its JSON answer. Exit status 0 if the command succeeded, 1 if\n"
+    "Skiff refused it or could not be reached, 2 on a usage error.\n"
+    "\n"
+    "Commands (docs/control.md):\n"
+    "  status    running or paused, uptime\n"
+    "  pause     stop every vCPU (the guest's clock keeps going)\n"
+    "  resume    let the vCPUs run again\n"
+    "  shutdown  press the guest's ACPI power button (an orderly poweroff);\n"
+    "            --force stops the VM at once instead\n"
+    "  reboot    hard reset: Skiff ends the run as on a guest reboot (exit 0)\n"
+    "  info      devices, memory, vCPUs with their host thread ids and CPUs\n";
+
+absl::StatusOr<CliCommand> ParseCtl(const std::vector<std::string>& args) {
+  CliCommand command;
+  command.kind = CliCommand::Kind::kCtl;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "-h" || a == "--help") {
+      command.kind = CliCommand::Kind::kHelp;
+      command.text = kCtlHelp;
+      return command;
+    }
+    if (a == "--api-socket" && i + 1 < args.size()) {
+      command.api_socket = args[++i];
+    } else if (a.rfind("--api-socket=", 0) == 0) {
+      command.api_socket = a.substr(std::strlen("--api-socket="));
+    } else if (a == "--force") {
+      command.ctl_force = true;
+    } else if (!a.empty() && a[0] != '-' && command.ctl_command.empty()) {
+      command.ctl_command = a;
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("ctl: unexpected argument '%s' (see skiff ctl --help)", a));
+    }
+  }
+  if (command.api_socket.empty()) {
+    return absl::InvalidArgumentError("ctl: --api-socket PATH is required (see skiff ctl --help)");
+  }
+  if (command.ctl_command.empty()) {
+    return absl::InvalidArgumentError(
+        "ctl: no command (status, pause, resume, shutdown, reboot or info)");
+  }
+  if (command.ctl_force && command.ctl_command != "shutdown") {
+    return absl::InvalidArgumentError("ctl: --force goes with shutdown only");
+  }
+  return command;
+}
+
 }  // namespace
 
 absl::StatusOr<CliCommand> ParseCli(const std::vector<std::string>& args) {
@@ -228,6 +340,9 @@ absl::StatusOr<CliCommand> ParseCli(const std::vector<std::string>& args) {
     command.kind = CliCommand::Kind::kVersion;
     command.text = absl::StrCat("skiff ", SKIFF_VERSION, "\n");
     return command;
+  }
+  if (args[0] == "ctl") {
+    return ParseCtl(std::vector<std::string>(args.begin() + 1, args.end()));
   }
   if (args[0] == "run") {
     return ParseRun(std::vector<std::string>(args.begin() + 1, args.end()));

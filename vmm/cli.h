@@ -1,4 +1,4 @@
-// The command line: `skiff run ...`, `skiff --help`, `skiff --version`.
+// The command line: `skiff run ...`, `skiff ctl ...`, `skiff --help`, `skiff --version`.
 #pragma once
 
 #include <string>
@@ -12,10 +12,16 @@ namespace skiff {
 struct CliCommand {
   // kPrintCmdline: build the machine as for kRun, print the kernel command
   // line the guest would get, and exit without starting it.
-  enum class Kind { kHelp, kVersion, kRun, kPrintCmdline };
+  // kCtl: `skiff ctl`, a client of a running Skiff's --api-socket.
+  enum class Kind { kHelp, kVersion, kRun, kPrintCmdline, kCtl };
   Kind kind = Kind::kHelp;
   std::string text;   // help or version text to print
   VmConfig config;    // for kRun and kPrintCmdline
+  // For kCtl: the socket, the command word (not checked here: the server
+  // names unknown commands) and shutdown's --force.
+  std::string api_socket;
+  std::string ctl_command;
+  bool ctl_force = false;
 };
 
 // Errors are usage errors (exit code 2); their message is one line.

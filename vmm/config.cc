@@ -81,9 +81,25 @@ absl::Status ValidateConfig(const VmConfig& config) {
   if (config.memory_bytes % 4096 != 0) {
     return absl::InvalidArgumentError("--memory must be a multiple of 4 KiB");
   }
-  if (config.hugepages && config.memory_bytes % (2ull << 20) != 0) {
-    return absl::InvalidArgumentError(
-        "--memory must be a multiple of 2 MiB with --hugepages");
+  if (config.hugepages && config.memory_bytes % config.hugepage_size != 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--memory must be a multiple of the hugepage size (%u MiB) with --hugepages",
+        config.hugepage_size >> 20));
+  }
+  for (const VcpuAffinity& pin : config.placement.vcpu_affinity) {
+    if (pin.vcpu >= config.cpus) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "--cpus affinity: vCPU %u does not exist (the guest has %u)", pin.vcpu, config.cpus));
+    }
+  }
+  if (const std::optional<int>& rt = config.placement.rt_priority;
+      rt && (*rt < kMinRtPriority || *rt > kMaxRtPriority)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--rt-priority %d: SCHED_FIFO priorities are %d-%d", *rt, kMinRtPriority,
+        kMaxRtPriority));
+  }
+  if (config.api_socket && config.api_socket->empty()) {
+    return absl::InvalidArgumentError("--api-socket: the path is empty");
   }
   return ValidateCiOptions(config.ci);
 }

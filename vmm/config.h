@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "vmm/cpu_placement.h"
 #include "vmm/device_config.h"
 #include "vmm/log.h"
 
@@ -27,13 +28,24 @@ struct CiOptions {
   std::optional<std::string> junit;  // --junit FILE
 };
 
+// Where Skiff's threads run (docs/nfv.md).
+struct PlacementOptions {
+  std::vector<VcpuAffinity> vcpu_affinity;         // --cpus N,affinity=V:C,...
+  std::optional<std::vector<uint32_t>> io_affinity;  // --io-affinity CPULIST
+  std::optional<int> rt_priority;                  // --rt-priority: vCPUs SCHED_FIFO
+};
+
 struct VmConfig {
   std::string kernel_path;
   std::optional<std::string> initramfs_path;
   std::string cmdline;
   uint32_t cpus = 1;
   uint64_t memory_bytes = kDefaultMemory;
-  bool hugepages = false;
+  bool hugepages = false;                          // --hugepages[=SIZE]
+  uint64_t hugepage_size = 2ull << 20;             // 2M unless --hugepages=1G
+  bool prefault = false;                           // --prefault
+  PlacementOptions placement;
+  std::optional<std::string> api_socket;           // --api-socket PATH
   std::string kvm_device = "/dev/kvm";
   LogLevel log_level = LogLevel::kWarn;
   std::vector<DiskConfig> disks;

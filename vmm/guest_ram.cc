@@ -60,11 +60,12 @@ absl::StatusOr<GuestRam> GuestRam::Allocate(
   GuestRam ram;
   std::vector<GuestMemory::Region> regions;
   for (const RamRegion& r : layout) {
-    if (options.hugepages && r.size % kHugePageSize != 0) {
+    const uint64_t page = options.hugepage_size;
+    if (options.hugepages && (page == 0 || (page & (page - 1)) != 0 || r.size % page != 0)) {
       return absl::InvalidArgumentError(absl::StrFormat(
-          "memory region at 0x%x (%u MiB) is not a multiple of the 2 MiB "
+          "memory region at 0x%x (%u MiB) is not a multiple of the %u MiB "
           "hugepage size",
-          r.gpa, r.size >> 20));
+          r.gpa, r.size >> 20, page >> 20));
     }
     int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
     uint8_t* host = nullptr;
@@ -79,17 +80,21 @@ absl::StatusOr<GuestRam> GuestRam::Allocate(
             "cannot prefault %u MiB of guest memory: %s", r.size >> 20, std::strerror(errno)));
       }
     } else {
-      if (options.hugepages) flags = (flags & ~MAP_NORESERVE) | MAP_HUGETLB;
+      if (options.hugepages) {
+        // The page size goes in the flags as its log2 (mmap(2), MAP_HUGE_SHIFT).
+        flags = (flags & ~MAP_NORESERVE) | MAP_HUGETLB |
+                (__builtin_ctzll(options.hugepage_size) << MAP_HUGE_SHIFT);
+      }
       if (options.prefault) flags |= MAP_POPULATE;
       void* addr = ::mmap(nullptr, r.size, PROT_READ | PROT_WRITE, flags, -1, 0);
       if (addr == MAP_FAILED) {
         int err = errno;
         if (options.hugepages) {
           return absl::ResourceExhaustedError(absl::StrFormat(
-              "cannot allocate %u MiB of guest memory from hugepages (%s); "
+              "cannot allocate %u MiB of guest memory from %u MiB hugepages (%s); "
               "reserve them first, e.g. echo %u > "
-              "/proc/sys/vm/nr_hugepages",
-              r.size >> 20, std::strerror(err), r.size / kHugePageSize));
+              "/sys/kernel/mm/hugepages/hugepages-%ukB/nr_hugepages",
+              r.size >> 20, page >> 20, std::strerror(err), r.size / page, page >> 10));
         }
         return absl::ResourceExhaustedError(
             absl::StrFormat("cannot allocate %u MiB of guest memory: %s",

@@ -18,7 +18,8 @@ struct RamRegion {
 };
 
 struct GuestRamOptions {
-  bool hugepages = false;   // back RAM with 2 MiB hugetlbfs pages
+  bool hugepages = false;   // back RAM with hugetlbfs pages
+  uint64_t hugepage_size = 2ull << 20;  // of this size (2 MiB, 1 GiB...)
   bool prefault = false;    // touch every page now (MAP_POPULATE)
   // Without hugetlbfs: start each region on a 2 MiB boundary, between two
   // inaccessible guard pages, and ask for transparent huge pages

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,7 +16,9 @@
 #include "devices/pci/pci_root.h"
 #include "vmm/file_util.h"
 #include "vmm/irqfd_line.h"
+#include "vmm/hugepages.h"
 #include "vmm/log.h"
+#include "vmm/machine_control.h"
 #include "vmm/status_macros.h"
 #include "vmm/virtio_setup.h"
 
@@ -42,6 +45,25 @@ sigset_t HandledSignals() {
   return set;
 }
 
+// How long a pause waits for every vCPU to leave KVM_RUN. A kicked vCPU
+// returns within microseconds; this only bounds a host in trouble.
+constexpr absl::Duration kPauseTimeout = absl::Seconds(5);
+
+// --cpus affinity= and --io-affinity name CPUs this host has and lets us use.
+absl::Status CheckPlacement(const PlacementOptions& placement) {
+  if (placement.vcpu_affinity.empty() && !placement.io_affinity) return absl::OkStatus();
+  ASSIGN_OR_RETURN(HostCpus host, ReadHostCpus());
+  for (const VcpuAffinity& pin : placement.vcpu_affinity) {
+    RETURN_IF_ERROR(CheckHostCpus(absl::StrFormat("--cpus affinity %u:%s", pin.vcpu,
+                                                  FormatCpuList(pin.host_cpus)),
+                                  pin.host_cpus, host));
+  }
+  if (placement.io_affinity) {
+    RETURN_IF_ERROR(CheckHostCpus("--io-affinity", *placement.io_affinity, host));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(const VmConfig& config) {
@@ -51,6 +73,14 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(const VmConfig& config)
     RETURN_IF_ERROR(RegularFileSize(*config.initramfs_path, "initramfs").status());
   }
   ASSIGN_OR_RETURN(OpenedVirtioDevices devices, OpenVirtioDevices(config));
+  RETURN_IF_ERROR(CheckPlacement(config.placement));
+  if (config.hugepages) {
+    RETURN_IF_ERROR(CheckHugepageSupply(config.hugepage_size, config.memory_bytes));
+  }
+  std::unique_ptr<ControlServer> control;
+  if (config.api_socket) {
+    ASSIGN_OR_RETURN(control, ControlServer::Create(*config.api_socket));
+  }
   ASSIGN_OR_RETURN(Kvm kvm, Kvm::Open(config.kvm_device));
   RETURN_IF_ERROR(kvm.Require(kGenericCapabilities));
   RETURN_IF_ERROR(kvm.Require(arch::RequiredCapabilities()));
@@ -64,12 +94,16 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(const VmConfig& config)
 
   auto machine = std::make_unique<Machine>(std::move(kvm));
   Machine& m = *machine;
+  m.config_ = config;
+  m.control_ = std::move(control);
   ASSIGN_OR_RETURN(m.shutdown_, Shutdown::Create());
   ASSIGN_OR_RETURN(m.event_loop_, EventLoop::Create());
   ASSIGN_OR_RETURN(m.vm_, Vm::Create(m.kvm_));
   ASSIGN_OR_RETURN(std::vector<RamRegion> layout, arch::RamLayout(config.memory_bytes));
   GuestRamOptions ram_options;
   ram_options.hugepages = config.hugepages;
+  ram_options.hugepage_size = config.hugepage_size;
+  ram_options.prefault = config.prefault;
   ASSIGN_OR_RETURN(m.ram_, GuestRam::Allocate(layout, ram_options));
   RETURN_IF_ERROR(m.vm_->MapGuestMemory(m.ram_.memory()));
   LOG_DEBUG("vmm", "guest RAM allocated and mapped");
@@ -175,18 +209,34 @@ ExitStatus Machine::Run() {
     event_loop_->Stop();
   });
 
-  io_thread_ = std::thread([this] { event_loop_->Run(); });
+  if (control_) {
+    control_target_ = std::make_unique<MachineControl>(*this);
+    absl::Status attached = control_->Attach(*event_loop_, *control_target_);
+    if (!attached.ok()) shutdown_->Request(kExitVmmError, std::string(attached.message()));
+  }
+  io_thread_ = std::thread([this] {
+    io_tid_ = static_cast<pid_t>(::syscall(SYS_gettid));
+    event_loop_->Run();
+  });
   ExitBuses buses{&pio_bus_, &mmio_bus_};
   auto describe = [this](const Vcpu& vcpu) {
     return arch::DescribeVcpu(vcpu, ram_.memory());
   };
   LOG_INFO("vmm", "starting %zu vCPU(s)", vcpus_.size());
+  // The vCPUs wait at the closed gate until they are pinned, so no guest
+  // code runs on a CPU the operator did not choose.
+  gate_ = std::make_unique<VcpuGate>(static_cast<uint32_t>(vcpus_.size()), /*closed=*/true);
   for (auto& vcpu : vcpus_) {
     Vcpu* v = vcpu.get();
     vcpu_threads_.emplace_back([this, v, buses, describe] {
-      v->RunLoop(buses, *shutdown_, describe);
+      v->RunLoop(buses, *shutdown_, describe, gate_.get());
     });
   }
+  absl::Status placed = PlaceThreads();
+  if (!placed.ok()) shutdown_->Request(kExitVmmError, std::string(placed.message()));
+  start_time_ = std::chrono::steady_clock::now();
+  started_ = true;
+  gate_->Open();
   shutdown_->Wait();
   StopThreads();
   if (signal_fd) (void)event_loop_->Remove(signal_fd.get());
@@ -195,8 +245,69 @@ ExitStatus Machine::Run() {
   return status;
 }
 
+absl::Status Machine::PlaceThreads() {
+  const PlacementOptions& placement = config_.placement;
+  for (const VcpuAffinity& pin : placement.vcpu_affinity) {
+    RETURN_IF_ERROR(PinThread(vcpu_threads_[pin.vcpu].native_handle(), pin.host_cpus,
+                              absl::StrFormat("vCPU %u", pin.vcpu)));
+    LOG_INFO("vmm", "vCPU %u pinned to host CPUs %s", pin.vcpu, FormatCpuList(pin.host_cpus));
+  }
+  if (placement.rt_priority) {
+    for (size_t i = 0; i < vcpu_threads_.size(); ++i) {
+      RETURN_IF_ERROR(SetRealtimePriority(vcpu_threads_[i].native_handle(),
+                                          *placement.rt_priority,
+                                          absl::StrFormat("vCPU %u", i)));
+    }
+    LOG_INFO("vmm", "vCPU threads run SCHED_FIFO at priority %d", *placement.rt_priority);
+  }
+  if (placement.io_affinity) {
+    RETURN_IF_ERROR(PinThread(io_thread_.native_handle(), *placement.io_affinity, "I/O thread"));
+    LOG_INFO("vmm", "I/O thread pinned to host CPUs %s", FormatCpuList(*placement.io_affinity));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Machine::Pause() {
+  if (!started_ || !gate_) return absl::FailedPreconditionError("the VM has not started yet");
+  if (shutdown_->requested()) return absl::FailedPreconditionError("the VM is stopping");
+  gate_->Close();
+  for (auto& vcpu : vcpus_) vcpu->Kick();
+  if (!gate_->WaitAllParked(kPauseTimeout)) {
+    gate_->Open();
+    return absl::DeadlineExceededError(absl::StrFormat(
+        "not every vCPU left KVM_RUN within %s; the VM keeps running",
+        absl::FormatDuration(kPauseTimeout)));
+  }
+  LOG_INFO("control", "paused: %u vCPU(s) parked", gate_->parked());
+  return absl::OkStatus();
+}
+
+absl::Status Machine::Resume() {
+  if (!started_ || !gate_) return absl::FailedPreconditionError("the VM has not started yet");
+  gate_->Open();
+  LOG_INFO("control", "resumed");
+  return absl::OkStatus();
+}
+
+bool Machine::paused() const { return gate_ && started_ && gate_->closed(); }
+
+absl::Status Machine::PressPowerButton() {
+  if (paused()) {
+    return absl::FailedPreconditionError(
+        "the VM is paused, so the guest cannot act on its power button: resume it first, or "
+        "use shutdown --force");
+  }
+  return arch::PressPowerButton(*this);
+}
+
+double Machine::UptimeSeconds() const {
+  if (!started_) return 0;
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time_).count();
+}
+
 void Machine::StopThreads() {
   if (shutdown_) shutdown_->Request(kExitVmmError, "Skiff is shutting down");
+  if (gate_) gate_->Release();
   for (auto& vcpu : vcpus_) vcpu->Kick();
   for (auto& t : vcpu_threads_) {
     if (t.joinable()) t.join();

@@ -4,6 +4,9 @@
 // all in one place and returns the process exit code.
 #pragma once
 
+#include <atomic>
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -14,6 +17,7 @@
 #include "vmm/bus.h"
 #include "vmm/config.h"
 #include "vmm/console.h"
+#include "vmm/control_server.h"
 #include "vmm/event_loop.h"
 #include "vmm/guest_ram.h"
 #include "vmm/irq_routing.h"
@@ -21,6 +25,7 @@
 #include "vmm/kvm.h"
 #include "vmm/shutdown.h"
 #include "vmm/vcpu.h"
+#include "vmm/vcpu_gate.h"
 #include "vmm/vm.h"
 
 namespace skiff {
@@ -36,6 +41,24 @@ class Machine {
 
   // Blocks until the guest or the user stops the VM.
   ExitStatus Run();
+
+  // Control (the --api-socket commands; callable from any thread once Run
+  // started the vCPUs). Pause returns once every vCPU is parked outside
+  // KVM_RUN; it fails if they do not all stop within a few seconds.
+  absl::Status Pause();
+  absl::Status Resume();
+  bool paused() const;
+  // Asks the guest for an orderly poweroff (arch::PressPowerButton).
+  absl::Status PressPowerButton();
+  // The platform's power button, if it has one: set by arch::SetupPlatform.
+  void set_power_button(std::function<void()> press) { power_button_ = std::move(press); }
+  const std::function<void()>& power_button() const { return power_button_; }
+  // Seconds since Run started the vCPUs (0 before).
+  double UptimeSeconds() const;
+  // Host thread id of the I/O thread (0 before Run).
+  pid_t io_thread_tid() const { return io_tid_.load(); }
+  const std::vector<std::unique_ptr<Vcpu>>& vcpus() const { return vcpus_; }
+  const VmConfig& config() const { return config_; }
 
   const Kvm& kvm() const { return kvm_; }
   Vm& vm() { return *vm_; }
@@ -67,7 +90,11 @@ class Machine {
 
  private:
   void StopThreads();
+  // Pins the vCPU and I/O threads and sets their scheduling (--cpus
+  // affinity=, --io-affinity, --rt-priority); before the first KVM_RUN.
+  absl::Status PlaceThreads();
 
+  VmConfig config_;
   Kvm kvm_;
   std::unique_ptr<Vm> vm_;
   GuestRam ram_;
@@ -85,6 +112,14 @@ class Machine {
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
   std::thread io_thread_;
   std::vector<std::thread> vcpu_threads_;
+  std::unique_ptr<VcpuGate> gate_;
+  std::atomic<pid_t> io_tid_{0};
+  std::atomic<bool> started_{false};
+  std::chrono::steady_clock::time_point start_time_;
+  std::function<void()> power_button_;
+  // Declared last: it is destroyed first, while the loop it uses still exists.
+  std::unique_ptr<VmControl> control_target_;
+  std::unique_ptr<ControlServer> control_;
 };
 
 }  // namespace skiff

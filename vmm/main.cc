@@ -6,7 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "nlohmann/json.hpp"
 #include "vmm/cli.h"
+#include "vmm/control_server.h"
 #include "vmm/exit_codes.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
@@ -25,7 +27,26 @@ int SetupExitCode(const absl::Status& status) {
   return status.code() == absl::StatusCode::kInvalidArgument ? kExitUsage : kExitVmmError;
 }
 
-int PrintCmdline(const VmConfig& config) {
+// `skiff ctl`: one request, its answer on stdout; 0 only if Skiff says ok.
+int Ctl(const CliCommand& command) {
+  absl::StatusOr<std::string> answer = SendControlRequest(
+      command.api_socket, MakeControlRequest(command.ctl_command, command.ctl_force));
+  if (!answer.ok()) {
+    PrintError(answer.status());
+    return kExitVmmError;
+  }
+  std::printf("%s\n", answer->c_str());
+  nlohmann::json parsed = nlohmann::json::parse(*answer, nullptr, /*allow_exceptions=*/false);
+  const bool ok = parsed.is_object() && parsed.contains("ok") && parsed["ok"].is_boolean() &&
+                  parsed["ok"].get<bool>();
+  if (!ok && parsed.is_object() && parsed.contains("error") && parsed["error"].is_string()) {
+    std::fprintf(stderr, "skiff: %s\n", parsed["error"].get<std::string>().c_str());
+  }
+  return ok ? kExitOk : kExitVmmError;
+}
+
+int PrintCmdline(VmConfig config) {
+  config.api_socket.reset();  // nothing will be served: claim no socket
   // The command line is only final once every device is placed, so build
   // the machine (without starting it) rather than guess.
   absl::StatusOr<std::unique_ptr<Machine>> machine = Machine::Create(config);
@@ -84,6 +105,8 @@ int main(int argc, char** argv) {
     case CliCommand::Kind::kVersion:
       std::fputs(command->text.c_str(), stdout);
       return kExitOk;
+    case CliCommand::Kind::kCtl:
+      return Ctl(*command);
     case CliCommand::Kind::kPrintCmdline:
     case CliCommand::Kind::kRun:
       break;

@@ -43,7 +43,7 @@ void Vcpu::InstallKickHandler() {
 }
 
 void Vcpu::RunLoop(const ExitBuses& buses, Shutdown& shutdown,
-                   const std::function<std::string(const Vcpu&)>& describe) {
+                   const std::function<std::string(const Vcpu&)>& describe, VcpuGate* gate) {
   thread_ = pthread_self();
   host_tid_ = static_cast<pid_t>(::syscall(SYS_gettid));
   thread_started_ = true;
@@ -53,8 +53,16 @@ void Vcpu::RunLoop(const ExitBuses& buses, Shutdown& shutdown,
   pthread_sigmask(SIG_UNBLOCK, &kick, nullptr);
 
   kvm_run* run = this->run();
-  if (index_ == 0) LOG_INFO("vcpu", "first KVM_RUN");
+  bool first = true;
   while (!shutdown.requested()) {
+    // A pause closes the gate and kicks us (immediate_exit + signal): the
+    // KVM_RUN below returns EINTR and we park here until resumed. The check
+    // comes after immediate_exit was cleared, so a kick that lands between
+    // the two is never lost: its immediate_exit ends the next KVM_RUN.
+    if (gate != nullptr && !gate->WaitWhileClosed()) break;
+    if (shutdown.requested()) break;
+    if (first && index_ == 0) LOG_INFO("vcpu", "first KVM_RUN");
+    first = false;
     if (::ioctl(fd_.get(), KVM_RUN, 0) < 0) {
       if (errno == EINTR || errno == EAGAIN) {
         run->immediate_exit = 0;
@@ -78,6 +86,7 @@ void Vcpu::RunLoop(const ExitBuses& buses, Shutdown& shutdown,
       break;
     }
   }
+  if (gate != nullptr) gate->ThreadExited();
 }
 
 void Vcpu::Kick() {

@@ -13,6 +13,7 @@
 #include "vmm/mapping.h"
 #include "vmm/shutdown.h"
 #include "vmm/unique_fd.h"
+#include "vmm/vcpu_gate.h"
 #include "vmm/vm.h"
 
 namespace skiff {
@@ -31,9 +32,12 @@ class Vcpu {
 
   // Runs the guest until `shutdown` is requested, on the calling thread.
   // A stop decided here (poweroff, crash) is reported through `shutdown`;
-  // `describe` completes crash reasons with register state.
+  // `describe` completes crash reasons with register state. With a `gate`,
+  // the thread passes it before every KVM_RUN (the first one included):
+  // that is where it waits to be pinned and parks while the VM is paused.
   void RunLoop(const ExitBuses& buses, Shutdown& shutdown,
-               const std::function<std::string(const Vcpu&)>& describe);
+               const std::function<std::string(const Vcpu&)>& describe,
+               VcpuGate* gate = nullptr);
 
   // From any thread: make KVM_RUN return soon (immediate_exit + a signal).
   void Kick();

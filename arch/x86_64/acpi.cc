@@ -322,6 +322,26 @@ absl::StatusOr<Bytes> BuildMadt(uint32_t num_cpus) {
   return FinishTable(std::move(out));
 }
 
+// A power button for a hardware-reduced machine (ACPI 6.x 4.8.2.2.1.2 and
+// 5.6.9): no fixed PWRBTN_STS bit exists, so the Generic Event Device
+// (ACPI0013) takes an interrupt and its _EVT notifies the control-method
+// power button (PNP0C0C) with 0x80 ("button pressed"). Its only event is
+// the power button, so _EVT needs no status register.
+std::vector<aml::Result> PowerButton() {
+  const uint32_t gsi[] = {kAcpiGedIrq};
+  return {
+      aml::Device("PWRB", {aml::Name("_HID", aml::EisaId("PNP0C0C")),
+                           aml::Name("_UID", aml::Integer(0))}),
+      aml::Device(
+          "GED0",
+          {aml::Name("_HID", aml::String("ACPI0013")), aml::Name("_UID", aml::Integer(0)),
+           aml::Name("_CRS", aml::ResourceTemplate({aml::ExtendedInterrupt(
+                                 aml::Trigger::kEdge, aml::Polarity::kActiveHigh,
+                                 /*shared=*/false, gsi)})),
+           aml::Method("_EVT", 1, /*serialized=*/true, {aml::Notify("\\_SB.PWRB", 0x80)})}),
+  };
+}
+
 absl::StatusOr<Bytes> BuildDsdt(const AcpiConfig& config) {
   if (config.virtio_mmio.size() > 256) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -329,6 +349,7 @@ absl::StatusOr<Bytes> BuildDsdt(const AcpiConfig& config) {
         config.virtio_mmio.size()));
   }
   std::vector<aml::Result> devices = {Com1(), Pvpanic(), ExitDevice()};
+  for (aml::Result& device : PowerButton()) devices.push_back(std::move(device));
   for (size_t i = 0; i < config.virtio_mmio.size(); ++i) {
     devices.push_back(VirtioMmio(i, config.virtio_mmio[i]));
   }

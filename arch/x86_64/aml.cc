@@ -19,6 +19,8 @@ constexpr uint8_t kQWordPrefix = 0x0e;
 constexpr uint8_t kScopeOp = 0x10;
 constexpr uint8_t kBufferOp = 0x11;
 constexpr uint8_t kPackageOp = 0x12;
+constexpr uint8_t kMethodOp = 0x14;
+constexpr uint8_t kNotifyOp = 0x86;
 constexpr uint8_t kExtOpPrefix = 0x5b;
 constexpr uint8_t kDeviceOp = 0x82;  // after kExtOpPrefix
 constexpr uint8_t kDualNamePrefix = 0x2e;
@@ -344,6 +346,28 @@ Result ResourceTemplate(const std::vector<Result>& descriptors) {
   ASSIGN_OR_RETURN(Bytes data, Join(descriptors));
   Append(data, EndTag());
   return Buffer(data);
+}
+
+Result Method(std::string_view name, uint8_t arg_count, bool serialized,
+              const std::vector<Result>& body) {
+  if (arg_count > 7) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("AML method %s: %u arguments (at most 7)", name, arg_count));
+  }
+  ASSIGN_OR_RETURN(Bytes encoded, NameString(name));
+  // MethodFlags: ArgCount in bits 0-2, SerializeFlag in bit 3, SyncLevel 0.
+  encoded.push_back(static_cast<uint8_t>(arg_count | (serialized ? 0x08 : 0)));
+  ASSIGN_OR_RETURN(Bytes terms, Join(body));
+  Append(encoded, terms);
+  return WithPkgLength({kMethodOp}, encoded);
+}
+
+Result Notify(std::string_view object, uint64_t value) {
+  ASSIGN_OR_RETURN(Bytes target, NameString(object));
+  Bytes out = {kNotifyOp};
+  Append(out, target);
+  Append(out, Integer(value));
+  return out;
 }
 
 }  // namespace skiff::x86::aml

@@ -48,6 +48,12 @@ Result Name(std::string_view name, const Result& value);
 Result Scope(std::string_view name, const std::vector<Result>& body);
 Result Device(std::string_view name, const std::vector<Result>& body);
 
+// Method(name, arg_count, Serialized|NotSerialized){body}: SyncLevel 0.
+Result Method(std::string_view name, uint8_t arg_count, bool serialized,
+              const std::vector<Result>& body);
+// Notify(object, value): `object` a NameString path.
+Result Notify(std::string_view object, uint64_t value);
+
 // Resource descriptors, for ResourceTemplate().
 // IO(Decode16, min, max, alignment, length).
 Bytes IoPort(uint16_t min, uint16_t max, uint8_t alignment, uint8_t length);

@@ -58,6 +58,10 @@ inline constexpr uint16_t kAcpiResetPort = 0x602;
 inline constexpr uint8_t kAcpiResetValue = 0x1;
 inline constexpr uint8_t kAcpiS5SleepType = 5;   // _S5_ SLP_TYP
 inline constexpr uint32_t kAcpiSciIrq = 9;
+// The ACPI Generic Event Device's interrupt (edge, active-high): raised for
+// the control socket's `shutdown` (the power button). ISA IRQ 14 is free:
+// there is no IDE controller, and no virtio-mmio slot takes it.
+inline constexpr uint32_t kAcpiGedIrq = 14;
 // PCI configuration mechanism #1 (CONFIG_ADDRESS at 0xCF8, data at 0xCFC).
 inline constexpr uint16_t kPciConfigIoPort = 0xcf8;
 inline constexpr uint16_t kPciConfigIoSize = 8;

@@ -53,6 +53,11 @@ absl::Status AddLegacyDevices(Machine& machine, bool uart_takes_input) {
                                              std::make_shared<AcpiPm>(std::move(pm)),
                                              "ACPI PM"));
 
+  // The control socket's `shutdown`: one edge on the Generic Event Device's
+  // line; the DSDT's _EVT turns it into a power button press.
+  std::shared_ptr<IrqLine> ged = machine.vm().MakeIrqLine(kAcpiGedIrq);
+  machine.set_power_button([ged] { ged->Pulse(); });
+
   auto pvpanic = std::make_shared<Pvpanic>(
       [shutdown] { shutdown->Request(kExitGuestPanic, "guest kernel panic (pvpanic)"); },
       [] { LOG_INFO("pvpanic", "guest loaded a crash kernel"); });

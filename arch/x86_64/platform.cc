@@ -181,6 +181,14 @@ absl::Status SetupVcpu(const Kvm& kvm, const Vcpu& vcpu, uint32_t num_cpus,
   return x86::SetBootRegs(vcpu.fd(), boot.entry, boot.boot_data);
 }
 
+absl::Status PressPowerButton(Machine& machine) {
+  if (!machine.power_button()) {
+    return absl::FailedPreconditionError("the machine has no power button");
+  }
+  machine.power_button()();
+  return absl::OkStatus();
+}
+
 std::string DescribeVcpu(const Vcpu& vcpu, const GuestMemory& memory) {
   kvm_regs regs{};
   kvm_sregs sregs{};

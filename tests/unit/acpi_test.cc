@@ -221,6 +221,13 @@ TEST(AcpiTest, DsdtHasS5PackageDevicesAndResources) {
   EXPECT_TRUE(Contains(t.dsdt, Text("SKIF0001")));
   EXPECT_TRUE(Contains(t.dsdt, {0x86, 0x09, 0x00, 0x01, 0x00, 0x00, 0x00, 0xd8, 0x04, 0x00,
                                 0x00, 0x00, 0x79, 0x00}));
+  // The power button (PNP0C0C) and the Generic Event Device (ACPI0013) on
+  // GSI 14, edge/high/exclusive, whose _EVT notifies it.
+  EXPECT_TRUE(Contains(t.dsdt, Text("PWRB")));
+  EXPECT_TRUE(Contains(t.dsdt, {0x0c, 0x41, 0xd0, 0x0c, 0x0c}));  // EisaId("PNP0C0C")
+  EXPECT_TRUE(Contains(t.dsdt, Text("ACPI0013")));
+  EXPECT_TRUE(Contains(t.dsdt, {0x89, 0x06, 0x00, 0x03, 0x01, 0x0e, 0x00, 0x00, 0x00}));
+  EXPECT_TRUE(Contains(t.dsdt, {0x14, 0x13, '_', 'E', 'V', 'T', 0x09, 0x86}));
   // Two LNRO0005 devices with their windows and level/high interrupts.
   EXPECT_EQ(Count(t.dsdt, Text("LNRO0005")), 2u);
   EXPECT_TRUE(Contains(t.dsdt, Text("VR00")));
@@ -438,6 +445,19 @@ TEST(AmlTest, NamesStringsAndIds) {
   // A bad child surfaces through its container.
   auto device = aml::Device("DEV0", {aml::Name("_HID", aml::EisaId("bad"))});
   EXPECT_THAT(device.status().message(), HasSubstr("EISA ID \"bad\""));
+}
+
+TEST(AmlTest, MethodAndNotify) {
+  EXPECT_THAT(Ok(aml::Notify("\\_SB.PWRB", 0x80)),
+              ElementsAre(0x86, '\\', 0x2e, '_', 'S', 'B', '_', 'P', 'W', 'R', 'B', 0x0a, 0x80));
+  // MethodOp, PkgLength 0x13, "_EVT", flags (1 argument, serialized), body.
+  EXPECT_THAT(Ok(aml::Method("_EVT", 1, true, {aml::Notify("\\_SB.PWRB", 0x80)})),
+              ElementsAre(0x14, 0x13, '_', 'E', 'V', 'T', 0x09, 0x86, '\\', 0x2e, '_', 'S', 'B',
+                          '_', 'P', 'W', 'R', 'B', 0x0a, 0x80));
+  EXPECT_THAT(Ok(aml::Method("M0", 0, false, {})), ElementsAre(0x14, 0x06, 'M', '0', '_', '_', 0));
+  EXPECT_FALSE(aml::Method("M0", 8, false, {}).ok());
+  EXPECT_FALSE(aml::Method("0BAD", 0, false, {}).ok());
+  EXPECT_FALSE(aml::Notify("bad name", 0x80).ok());
 }
 
 TEST(AmlTest, ScopeDeviceAndBuffer) {

@@ -151,5 +151,80 @@ TEST(ParseCliTest, TopHelpListsExitCodesAndGuestExamples) {
   }
 }
 
+TEST(ParseCliTest, PlacementAndMemoryOptions) {
+  auto cmd = ParseCli({"run", "--kernel", "k", "--cpus", "2,affinity=0:1,1:0", "--io-affinity",
+                       "0-1", "--rt-priority", "10", "--hugepages", "1G", "--memory", "2G",
+                       "--prefault", "--api-socket", "/tmp/s"});
+  ASSERT_TRUE(cmd.ok()) << cmd.status();
+  const VmConfig& c = cmd->config;
+  EXPECT_EQ(c.cpus, 2u);
+  ASSERT_EQ(c.placement.vcpu_affinity.size(), 2u);
+  EXPECT_EQ(c.placement.vcpu_affinity[0], (VcpuAffinity{0, {1}}));
+  EXPECT_EQ(c.placement.vcpu_affinity[1], (VcpuAffinity{1, {0}}));
+  EXPECT_EQ(*c.placement.io_affinity, (std::vector<uint32_t>{0, 1}));
+  EXPECT_EQ(*c.placement.rt_priority, 10);
+  EXPECT_TRUE(c.hugepages);
+  EXPECT_EQ(c.hugepage_size, 1ull << 30);
+  EXPECT_TRUE(c.prefault);
+  EXPECT_EQ(*c.api_socket, "/tmp/s");
+
+  cmd = ParseCli({"run", "--kernel", "k", "--hugepages=1G", "--memory", "1G"});
+  ASSERT_TRUE(cmd.ok()) << cmd.status();
+  EXPECT_EQ(cmd->config.hugepage_size, 1ull << 30);
+  cmd = ParseCli({"run", "--kernel", "k", "--hugepages"});  // 2M by default
+  ASSERT_TRUE(cmd.ok()) << cmd.status();
+  EXPECT_TRUE(cmd->config.hugepages);
+  EXPECT_EQ(cmd->config.hugepage_size, 2ull << 20);
+  cmd = ParseCli({"run", "--kernel", "k"});
+  ASSERT_TRUE(cmd.ok());
+  EXPECT_FALSE(cmd->config.prefault);
+  EXPECT_FALSE(cmd->config.api_socket.has_value());
+  EXPECT_FALSE(cmd->config.placement.rt_priority.has_value());
+  EXPECT_TRUE(cmd->config.placement.vcpu_affinity.empty());
+}
+
+TEST(ParseCliTest, PlacementUsageErrorsNameTheOption) {
+  const std::pair<std::vector<std::string>, std::string> cases[] = {
+      {{"--cpus", "2,affinity=2:0"}, "--cpus affinity '2:0': vCPU 2 does not exist"},
+      {{"--cpus", "2,affinity=0:x"}, "--cpus affinity '0:x'"},
+      {{"--io-affinity", "1-0"}, "--io-affinity '1-0'"},
+      {{"--rt-priority", "0"}, "--rt-priority 0: SCHED_FIFO priorities are 1-99"},
+      {{"--rt-priority", "high"}, "--rt-priority 'high': not a number"},
+      {{"--hugepages", "3M"}, "--hugepages 3M: a page size is a power of two"},
+      {{"--hugepages", "1G"}, "--memory must be a multiple of the hugepage size (1024 MiB)"},
+      {{"--api-socket", ""}, "--api-socket: the path is empty"},
+  };
+  for (const auto& [extra, message] : cases) {
+    std::vector<std::string> args = {"run", "--kernel", "k"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto cmd = ParseCli(args);
+    ASSERT_FALSE(cmd.ok()) << extra[0] << " " << extra[1];
+    EXPECT_NE(std::string(cmd.status().message()).find(message), std::string::npos)
+        << cmd.status().message();
+  }
+}
+
+TEST(ParseCliTest, Ctl) {
+  auto cmd = ParseCli({"ctl", "--api-socket", "/run/vm.sock", "pause"});
+  ASSERT_TRUE(cmd.ok()) << cmd.status();
+  EXPECT_EQ(cmd->kind, CliCommand::Kind::kCtl);
+  EXPECT_EQ(cmd->api_socket, "/run/vm.sock");
+  EXPECT_EQ(cmd->ctl_command, "pause");
+  EXPECT_FALSE(cmd->ctl_force);
+  cmd = ParseCli({"ctl", "shutdown", "--force", "--api-socket=/s"});
+  ASSERT_TRUE(cmd.ok()) << cmd.status();
+  EXPECT_EQ(cmd->api_socket, "/s");
+  EXPECT_TRUE(cmd->ctl_force);
+  cmd = ParseCli({"ctl", "--help"});
+  ASSERT_TRUE(cmd.ok());
+  EXPECT_EQ(cmd->kind, CliCommand::Kind::kHelp);
+  EXPECT_NE(cmd->text.find("pause"), std::string::npos);
+  EXPECT_FALSE(ParseCli({"ctl", "status"}).ok());                           // no socket
+  EXPECT_FALSE(ParseCli({"ctl", "--api-socket", "/s"}).ok());               // no command
+  EXPECT_FALSE(ParseCli({"ctl", "--api-socket", "/s", "a", "b"}).ok());     // two commands
+  EXPECT_FALSE(ParseCli({"ctl", "--api-socket", "/s", "pause", "--force"}).ok());
+  EXPECT_FALSE(ParseCli({"ctl", "--api-socket", "/s", "--bogus", "status"}).ok());
+}
+
 }  // namespace
 }  // namespace skiff

@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""End-to-end test of the control socket and thread pinning: Debian's stock
+cloud kernel in the test host (tests/testhost), booted by Skiff with
+`--cpus 2,affinity=0:1,1:0 --io-affinity 0 --api-socket`; `skiff ctl`
+drives it from L1.
+
+Usage: control_e2e.py --skiff PATH [--print-command]
+
+One L1 boot (2 CPUs), one guest. The guest (tests/e2e/control_guest.sh)
+loads the ACPI `button` and `evdev` drivers, prints `SKIFF-TICK n` every
+0.2 s and powers off when its power button is pressed. Each check is one
+`PASS: <check>` or `FAIL: ...` line; the exit status is 1 if any failed:
+
+  guest-ready     the guest came up and found its ACPI power button
+  info-tids       `info` lists two vCPUs and the I/O thread, each a thread
+                  of the Skiff process
+  vcpu-affinity   vCPU 0's thread has Cpus_allowed_list 1, vCPU 1's 0, in
+                  /proc/<pid>/task/<tid>/status (the reverse of the default
+                  spread, so it is the option that did it)
+  io-affinity     the I/O thread's Cpus_allowed_list is 0
+  pause           `pause` answers ok/paused and the console stops advancing
+                  (no tick in 2 s), while it advanced before
+  status-paused   `status` says paused meanwhile
+  resume          `resume` answers ok/running and the ticks go on
+  shutdown        `shutdown` presses the power button: the guest sees it,
+                  powers off, and Skiff exits 0 within 60 s
+  socket-removed  the socket is gone after Skiff exited
+
+A test-host failure makes every check FAIL, never skip.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+TESTHOST = os.path.join(ROOT, "tests", "testhost", "testhost.py")
+GUEST_SCRIPT = os.path.join(HERE, "control_guest.sh")
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(ROOT, "images"))
+import skiffimg  # noqa: E402
+import vmspec  # noqa: E402
+
+SOCKET = "/tmp/api.sock"
+CHECKS = ["guest-ready", "info-tids", "vcpu-affinity", "io-affinity", "pause",
+          "status-paused", "resume", "shutdown", "socket-removed"]
+
+
+def skiff_command():
+    spec = vmspec.VmSpec(kernel="/guest/vmlinuz", initramfs="/tmp/initrd",
+                         cmdline="console=ttyS0 reboot=k panic=-1 quiet", cpus=2,
+                         memory_mib=256, transport="pci")
+    argv = vmspec.skiff_argv(spec, "skiff", log_level="info")
+    # Pinned the reverse of where a scheduler would spread them.
+    argv[argv.index("--cpus") + 1] = "2,affinity=0:1,1:0"
+    argv += ["--io-affinity", "0", "--api-socket", SOCKET, "--timeout", "240s"]
+    return vmspec.shell_join(argv)
+
+
+def l1_command():
+    ctl = "skiff ctl --api-socket %s" % SOCKET
+    return "\n".join([
+        "cat /guest/initramfs.cpio.gz /e2e/autorun.cpio.gz > /tmp/initrd",
+        "up() { cut -d' ' -f1 /proc/uptime; }",
+        "ticks() { grep -c SKIFF-TICK /tmp/out; }",
+        "%s > /tmp/out 2> /tmp/err &" % skiff_command(),
+        "pid=$!",
+        "i=0; while ! grep -q 'SKIFF-E2E: ready' /tmp/out 2>/dev/null && [ $i -lt 1200 ]; do"
+        " sleep 0.1; i=$((i + 1)); done",
+        "echo \"CTL-E2E pid=$pid\"",
+        "echo \"CTL-E2E-ANSWER info $(%s info)\"" % ctl,
+        "for t in /proc/$pid/task/*; do echo \"CTL-E2E-TASK ${t##*/}"
+        " $(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' $t/status)\"; done",
+        "sleep 1; before=$(ticks)",
+        "echo \"CTL-E2E-ANSWER pause $(%s pause)\"" % ctl,
+        "sleep 0.5; a=$(ticks); sleep 2; b=$(ticks)",
+        "echo \"CTL-E2E-ANSWER status $(%s status)\"" % ctl,
+        "echo \"CTL-E2E-ANSWER resume $(%s resume)\"" % ctl,
+        "sleep 2; c=$(ticks)",
+        "echo \"CTL-E2E ticks before=$before paused=$a later=$b resumed=$c\"",
+        "t0=$(up)",
+        "echo \"CTL-E2E-ANSWER shutdown $(%s shutdown)\"" % ctl,
+        "i=0; while kill -0 $pid 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done",
+        "kill -0 $pid 2>/dev/null && { echo 'CTL-E2E still running'; kill -9 $pid; }",
+        "wait $pid; rc=$?",
+        "echo \"CTL-E2E exit rc=$rc t0=$t0 t1=$(up)\"",
+        "[ -e %s ] && echo 'CTL-E2E socket-left' || echo 'CTL-E2E socket-gone'" % SOCKET,
+        "grep -v SKIFF-TICK /tmp/out | sed 's/^/CTL-E2E-OUT: /'; echo",
+        "sed 's/^/CTL-E2E-ERR: /' /tmp/err",
+    ])
+
+
+def parse(out):
+    r = {"answers": {}, "tasks": {}, "out": "", "err": ""}
+    for line in out.splitlines():
+        m = re.search(r"CTL-E2E-ANSWER (\w+) (.*)", line)
+        if m:
+            try:
+                r["answers"][m.group(1)] = json.loads(m.group(2))
+            except ValueError:
+                r["answers"][m.group(1)] = {"unparsable": m.group(2)}
+            continue
+        m = re.search(r"CTL-E2E-TASK (\d+) (\S*)", line)
+        if m:
+            r["tasks"][int(m.group(1))] = m.group(2)
+            continue
+        m = re.search(r"CTL-E2E-(OUT|ERR): (.*)", line)
+        if m:
+            r[m.group(1).lower()] += m.group(2) + "\n"
+            continue
+        m = re.search(r"CTL-E2E ticks before=(\d+) paused=(\d+) later=(\d+) resumed=(\d+)", line)
+        if m:
+            r["ticks"] = [int(x) for x in m.groups()]
+        m = re.search(r"CTL-E2E exit rc=(\d+) t0=([\d.]+) t1=([\d.]+)", line)
+        if m:
+            r["rc"] = int(m.group(1))
+            r["shutdown_s"] = float(m.group(3)) - float(m.group(2))
+        if "CTL-E2E socket-left" in line:
+            r["socket_left"] = True
+        if "CTL-E2E socket-gone" in line:
+            r["socket_left"] = False
+    return r
+
+
+def result_of(r, name):
+    answer = r["answers"].get(name, {})
+    return answer.get("result", {}) if answer.get("ok") else None
+
+
+def check(name, r):
+    """Problems found by check `name` (empty: PASS)."""
+    p = []
+    info = result_of(r, "info") or {}
+    vcpus = info.get("vcpus", [])
+    if name == "guest-ready":
+        if "SKIFF-E2E: ready" not in r["out"]:
+            p.append("the guest never said ready")
+        if not re.search(r"power button device /dev/input/event\d+", r["out"]):
+            p.append("the guest found no power button input device")
+    elif name == "info-tids":
+        if not info:
+            p.append("info failed: %s" % r["answers"].get("info"))
+        tids = [v.get("tid") for v in vcpus] + [info.get("io_thread", {}).get("tid")]
+        if len(vcpus) != 2:
+            p.append("info lists %d vCPUs" % len(vcpus))
+        for tid in tids:
+            if tid not in r["tasks"]:
+                p.append("tid %s is not a thread of skiff (threads: %s)"
+                         % (tid, sorted(r["tasks"])))
+    elif name == "vcpu-affinity":
+        want = {0: "1", 1: "0"}
+        for v in vcpus:
+            got = r["tasks"].get(v.get("tid"))
+            if got != want.get(v.get("index")):
+                p.append("vCPU %s (tid %s): Cpus_allowed_list %r, expected %r"
+                         % (v.get("index"), v.get("tid"), got, want.get(v.get("index"))))
+        if len(vcpus) != 2:
+            p.append("no vCPUs in info")
+    elif name == "io-affinity":
+        tid = info.get("io_thread", {}).get("tid")
+        if r["tasks"].get(tid) != "0":
+            p.append("I/O thread (tid %s): Cpus_allowed_list %r" % (tid, r["tasks"].get(tid)))
+    elif name == "pause":
+        res = result_of(r, "pause")
+        if not res or res.get("state") != "paused":
+            p.append("pause answered %s" % r["answers"].get("pause"))
+        t = r.get("ticks")
+        if not t:
+            p.append("no tick counts")
+        elif t[0] == 0:
+            p.append("the guest printed no tick before the pause")
+        elif t[2] != t[1]:
+            p.append("the console advanced while paused: %d -> %d ticks" % (t[1], t[2]))
+    elif name == "status-paused":
+        res = result_of(r, "status")
+        if not res or res.get("state") != "paused":
+            p.append("status answered %s" % r["answers"].get("status"))
+    elif name == "resume":
+        res = result_of(r, "resume")
+        if not res or res.get("state") != "running":
+            p.append("resume answered %s" % r["answers"].get("resume"))
+        t = r.get("ticks")
+        if t and t[3] <= t[2]:
+            p.append("no tick after resume (%d -> %d)" % (t[2], t[3]))
+    elif name == "shutdown":
+        res = result_of(r, "shutdown")
+        if not res or res.get("requested") != "acpi power button":
+            p.append("shutdown answered %s" % r["answers"].get("shutdown"))
+        if "SKIFF-E2E: power button pressed" not in r["out"]:
+            p.append("the guest never saw its power button")
+        if r.get("rc") != 0:
+            p.append("skiff exited %s, expected 0 (stderr: %s)" % (r.get("rc"), r["err"][-300:]))
+        elif r.get("shutdown_s", 999) > 60:
+            p.append("the guest took %.0f s to power off" % r["shutdown_s"])
+    elif name == "socket-removed":
+        if r.get("socket_left") is not False:
+            p.append("the socket is still there after skiff exited")
+    return p
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--skiff", required=True)
+    parser.add_argument("--print-command", action="store_true")
+    args = parser.parse_args()
+    command = l1_command()
+    if args.print_command:
+        print(command)
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        with open(GUEST_SCRIPT) as f:
+            body = f.read()
+        cpio = skiffimg.Cpio()
+        cpio.file("autorun", data="#!/bin/sh\n" + body, mode=0o755)
+        tree = skiffimg.ModuleTree(skiffimg.kernel_root("x86_64"))
+        skiffimg.add_modules(cpio, tree, ["button", "evdev"], dest="lib/modules-ctl")
+        extra = os.path.join(tmp, "autorun.cpio.gz")
+        cpio.write(extra)
+        proc = subprocess.run(
+            [sys.executable, TESTHOST, "run", "--arch", "x86_64", "--skiff", args.skiff,
+             "--smp", "2", "--timeout", "400", "--put", "%s:/e2e/autorun.cpio.gz" % extra,
+             "--", command],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+    out = proc.stdout
+    sys.stdout.write(out + "\n----\n")
+    r = parse(out)
+    failed = 0
+    for name in CHECKS:
+        if proc.returncode != 0 or "TESTHOST FAILURE" in out:
+            problems = ["test host failed (exit %d)" % proc.returncode]
+        else:
+            problems = check(name, r)
+        if problems:
+            failed += 1
+            print("FAIL: %s: %s" % (name, "; ".join(problems)))
+        else:
+            print("PASS: %s" % name)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
