@@ -85,6 +85,13 @@ absl::Status ValidateConfig(const VmConfig& config) {
     return absl::InvalidArgumentError(
         "--memory must be a multiple of 2 MiB with --hugepages");
   }
+  if (config.log_file && config.log_file->empty()) {
+    return absl::InvalidArgumentError("--log-file: the file name is empty");
+  }
+  if (!config.userspace_marker.empty()) {
+    absl::Status valid = ValidateConsolePattern("--userspace-marker", config.userspace_marker);
+    if (!valid.ok()) return valid;
+  }
   return ValidateCiOptions(config.ci);
 }
 

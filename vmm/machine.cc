@@ -195,6 +195,10 @@ ExitStatus Machine::Run() {
   return status;
 }
 
+void Machine::SetFirstKvmRunHook(std::function<void()> hook) {
+  if (!vcpus_.empty()) vcpus_.front()->SetFirstRunHook(std::move(hook));
+}
+
 void Machine::StopThreads() {
   if (shutdown_) shutdown_->Request(kExitVmmError, "Skiff is shutting down");
   for (auto& vcpu : vcpus_) vcpu->Kick();

@@ -4,6 +4,7 @@
 // all in one place and returns the process exit code.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -36,6 +37,10 @@ class Machine {
 
   // Blocks until the guest or the user stops the VM.
   ExitStatus Run();
+
+  // Called once, on vCPU 0's thread, right before the guest first runs.
+  // Set before Run().
+  void SetFirstKvmRunHook(std::function<void()> hook);
 
   const Kvm& kvm() const { return kvm_; }
   Vm& vm() { return *vm_; }

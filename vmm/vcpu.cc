@@ -53,7 +53,7 @@ void Vcpu::RunLoop(const ExitBuses& buses, Shutdown& shutdown,
   pthread_sigmask(SIG_UNBLOCK, &kick, nullptr);
 
   kvm_run* run = this->run();
-  if (index_ == 0) LOG_INFO("vcpu", "first KVM_RUN");
+  if (first_run_hook_) first_run_hook_();
   while (!shutdown.requested()) {
     if (::ioctl(fd_.get(), KVM_RUN, 0) < 0) {
       if (errno == EINTR || errno == EAGAIN) {
