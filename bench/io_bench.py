@@ -138,8 +138,8 @@ boot() {{  # config round kind argv...
     [ "$kind" = net ] && {{ kill $server; wait $server; }} 2>/dev/null
     tr -d '\r' </tmp/vmm.out | grep -ao 'BENCH-[A-Z]* .*' \
         | sed "s/^\(BENCH-[A-Z]*\) /\1 config=$name round=$round /"
-    # Skiff's own warnings and errors (its log lines read "[ t] skiff LEVEL ...").
-    tr -d '\r' </tmp/vmm.out | grep -a -m 10 -E 'skiff (warn|error)' \
+    # Skiff's own warnings and errors (its log lines read "SECONDS.MICROS LEVEL SUBSYSTEM: ...").
+    tr -d '\r' </tmp/vmm.out | grep -a -m 10 -E '[0-9]+\.[0-9]{{6}} (warn|error) [a-z0-9-]+: ' \
         | sed "s/^/BENCH-VMMLOG config=$name round=$round: /"
     done=0
     grep -aq BENCH-DONE /tmp/vmm.out && done=1

@@ -65,7 +65,7 @@ measure() {  # $1 = name, rest = command
   rc=$?
   end=$(now)
   [ -z "$userspace" ] && grep -q "$BANNER" "$out" && userspace=$end
-  setup=$(sed -n 's/^\[ *\([0-9.]*\)\] skiff info vcpu: first KVM_RUN.*/\1/p' "$out")
+  setup=$(sed -n 's/.* info boot: first KVM_RUN: \([0-9.]*\) s after VMM start.*/\1/p' "$out")
   stamps=$(tr ' ' '\n' < "$BENCH_STAMP_FILE" 2>/dev/null)
   kvm_run=$(echo "$stamps" | sed -n 's/^kvm_run_ms=//p')
   kvm_run_cpu=$(echo "$stamps" | sed -n 's/^kvm_run_cpu_ms=//p')

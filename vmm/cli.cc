@@ -1,6 +1,12 @@
 #include "vmm/cli.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
 #include <cctype>
+#include <cerrno>
 #include <cstring>
 #include <memory>
 
@@ -9,11 +15,13 @@
 #include "absl/strings/str_format.h"
 #include "arch/arch.h"
 #include "cxxopts.hpp"
-#include "vmm/duration.h"
+#include "vmm/config_file.h"
 #include "vmm/device_config.h"
+#include "vmm/duration.h"
 #include "vmm/hugepages.h"
 #include "vmm/log.h"
 #include "vmm/status_macros.h"
+#include "vmm/unique_fd.h"
 
 #ifndef SKIFF_VERSION
 #define SKIFF_VERSION "unknown"
@@ -49,6 +57,12 @@ constexpr char kTopHelp[] =
     "\n"
     "Choosing the exit code from guest userspace:\n";
 
+// The option table is the single description of `skiff run`: --config keys
+// and --dump-config are derived from it (RunOptionSpecs), so an option added
+// here needs nothing else. Name arguments by the conventions RunOptionSpecs
+// reads: FILE/PATH/DIR/SOCKET for paths, SPEC for "k=v,..." lists, N for
+// counts. Flags must be read with as<bool>(), not count(): a config file or
+// the command line may say --flag=false.
 cxxopts::Options RunOptions() {
   cxxopts::Options options("skiff run", "Boot a Linux guest.");
   options.custom_help("--kernel FILE [options]");
@@ -82,7 +96,14 @@ cxxopts::Options RunOptions() {
        cxxopts::value<std::string>()->default_value("serial"), "KIND")
       ("transport", "virtio transport for devices that name none: mmio or pci",
        cxxopts::value<std::string>()->default_value("pci"), "KIND")
-      ("log-level", "error, warn, info or debug", cxxopts::value<std::string>()->default_value("warn"), "LEVEL")
+      ("log-level", "log events of this level and worse: error, warn, info (adds the boot "
+                    "timeline) or debug", cxxopts::value<std::string>()->default_value("warn"),
+       "LEVEL")
+      ("log-file", "append log lines to FILE instead of stderr", cxxopts::value<std::string>(),
+       "FILE")
+      ("userspace-marker", "the console line (RE2) that marks guest userspace in the info-level "
+                           "boot timeline; empty for none",
+       cxxopts::value<std::string>()->default_value(kDefaultUserspaceMarker), "REGEX")
       ("kvm-device", "KVM device node", cxxopts::value<std::string>()->default_value("/dev/kvm"), "PATH")
       ("timeout", "stop the guest after DURATION (e.g. 30s, 2m, 500ms) and exit 5",
        cxxopts::value<std::string>(), "DURATION")
@@ -97,6 +118,11 @@ cxxopts::Options RunOptions() {
        "FILE")
       ("print-cmdline", "print the guest's kernel command line (Skiff's words, then --cmdline) "
                         "and exit without booting")
+      ("config", "read options from a JSON file (docs/config.md); options on the command line "
+                 "come after it: theirs win, repeatable ones add to the file's",
+       cxxopts::value<std::string>(), "FILE")
+      ("dump-config", "print the effective configuration as a --config file and exit without "
+                      "booting")
       ("h,help", "show this help");
   return options;
 }
@@ -130,7 +156,7 @@ absl::Status ParsePlacementOptions(const cxxopts::ParseResult& result, VmConfig&
     ASSIGN_OR_RETURN(config.hugepage_size,
                      ParseHugepageSize(result["hugepages"].as<std::string>()));
   }
-  config.prefault = result.count("prefault") > 0;
+  config.prefault = result["prefault"].as<bool>();
   return absl::OkStatus();
 }
 
@@ -185,7 +211,7 @@ absl::Status ParseCiOptions(const cxxopts::ParseResult& result, CiOptions& ci) {
     if (kv.key() == "expect-fail") ci.expect_fail.push_back(kv.value());
   }
   if (result.count("serial-log")) ci.serial_log = result["serial-log"].as<std::string>();
-  ci.serial_log_timestamps = result.count("serial-log-timestamps") > 0;
+  ci.serial_log_timestamps = result["serial-log-timestamps"].as<bool>();
   if (result.count("junit")) ci.junit = result["junit"].as<std::string>();
   return absl::OkStatus();
 }
@@ -219,23 +245,140 @@ absl::StatusOr<std::vector<std::string>> SplitLongOptions(const std::vector<std:
   return out;
 }
 
-absl::StatusOr<CliCommand> ParseRun(const std::vector<std::string>& raw_args) {
-  ASSIGN_OR_RETURN(const std::vector<std::string> args,
-                   SplitLongOptions(JoinOptionalValues(raw_args)));
-  cxxopts::Options options = RunOptions();
+// Options that are actions, or the config file itself: not config keys and
+// not part of a dumped configuration.
+constexpr std::array<std::string_view, 4> kNotConfigKeys = {"help", "config", "dump-config",
+                                                            "print-cmdline"};
+
+std::vector<OptionSpec> SpecsOf(const cxxopts::Options& options) {
+  std::vector<OptionSpec> specs;
+  for (const std::string& group : options.groups()) {
+    for (const cxxopts::HelpOptionDetails& d : options.group_help(group).options) {
+      if (d.l.empty()) continue;
+      OptionSpec spec;
+      spec.name = d.l.front();
+      if (std::find(kNotConfigKeys.begin(), kNotConfigKeys.end(), spec.name) !=
+          kNotConfigKeys.end()) {
+        continue;
+      }
+      spec.kind = d.is_boolean     ? OptionSpec::Kind::kFlag
+                  : d.is_container ? OptionSpec::Kind::kList
+                                   : OptionSpec::Kind::kValue;
+      const std::string& arg = d.arg_help;
+      if (arg == "FILE" || arg == "PATH" || arg == "DIR" || arg == "SOCKET") {
+        spec.value = OptionSpec::Value::kPath;
+      } else if (arg == "SPEC") {
+        spec.value = OptionSpec::Value::kKeyValues;
+      }
+      spec.integer = arg == "N" || arg.starts_with("N[");
+      if (d.has_default) spec.default_value = d.default_value;
+      if (d.has_implicit) spec.implicit_value = d.implicit_value;
+      specs.push_back(std::move(spec));
+    }
+  }
+  return specs;
+}
+
+std::string CurrentDirectory() {
+  char buffer[4096];
+  return ::getcwd(buffer, sizeof(buffer)) != nullptr ? buffer : "";
+}
+
+// A config file is small; a pipe (`--config <(...)`) is fine too.
+constexpr size_t kMaxConfigBytes = 1 << 20;
+
+absl::StatusOr<std::string> ReadConfigFile(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--config %s: %s", path, std::strerror(errno)));
+  }
+  std::string text;
+  char buffer[16384];
+  while (true) {
+    const ssize_t n = ::read(fd.get(), buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("--config %s: %s", path, std::strerror(errno)));
+    }
+    if (n == 0) break;
+    text.append(buffer, static_cast<size_t>(n));
+    if (text.size() > kMaxConfigBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("--config %s: larger than %d bytes", path, kMaxConfigBytes));
+    }
+  }
+  return text;
+}
+
+// The --config file as arguments, its relative paths made absolute.
+absl::StatusOr<std::vector<std::string>> ConfigArgs(const std::string& path,
+                                                    const std::vector<OptionSpec>& specs) {
+  ASSIGN_OR_RETURN(const std::string text, ReadConfigFile(path));
+  const std::string absolute = ResolvePath(CurrentDirectory(), path);
+  const std::string base_dir = absolute.substr(0, absolute.rfind('/') + 1);
+  ASSIGN_OR_RETURN(std::vector<std::string> args, ConfigFileToArgs(text, path, base_dir, specs));
+  return SplitLongOptions(args);
+}
+
+cxxopts::ParseResult Parse(cxxopts::Options& options, const std::vector<std::string>& args) {
   std::vector<const char*> argv;
   argv.push_back("skiff run");
   for (const std::string& a : args) argv.push_back(a.c_str());
+  return options.parse(static_cast<int>(argv.size()), argv.data());
+}
+
+// What each option ended up as, for --dump-config.
+std::vector<OptionValues> EffectiveValues(const std::vector<OptionSpec>& specs,
+                                          const cxxopts::ParseResult& result) {
+  std::vector<OptionValues> out;
+  for (const OptionSpec& spec : specs) {
+    OptionValues option{&spec, {}};
+    if (spec.kind == OptionSpec::Kind::kFlag) {
+      option.values.push_back(result[spec.name].as<bool>() ? "true" : "false");
+    } else {
+      // Raw occurrences: typed values and split lists would not read back.
+      for (const cxxopts::KeyValue& kv : result.arguments()) {
+        if (kv.key() == spec.name) option.values.push_back(kv.value());
+      }
+      if (spec.kind == OptionSpec::Kind::kValue && option.values.size() > 1) {
+        option.values.erase(option.values.begin(), option.values.end() - 1);
+      }
+      if (option.values.empty() && spec.default_value) option.values.push_back(*spec.default_value);
+    }
+    out.push_back(std::move(option));
+  }
+  return out;
+}
+
+absl::StatusOr<CliCommand> ParseRun(const std::vector<std::string>& raw_args) {
+  ASSIGN_OR_RETURN(std::vector<std::string> args,
+                   SplitLongOptions(JoinOptionalValues(raw_args)));
+  cxxopts::Options options = RunOptions();
+  const std::vector<OptionSpec> specs = SpecsOf(options);
   CliCommand command;
   bool print_cmdline = false;
+  bool dump_config = false;
   try {
-    cxxopts::ParseResult result =
-        options.parse(static_cast<int>(argv.size()), argv.data());
-    if (result.count("help")) {
+    // The command line alone first, for --help and --config; then the
+    // config file's arguments followed by the command line's, so that the
+    // command line wins wherever an option takes one value.
+    cxxopts::ParseResult cli = Parse(options, args);
+    if (cli.count("help")) {
       command.kind = CliCommand::Kind::kHelp;
       command.text = options.help();
       return command;
     }
+    if (cli.count("config") > 1) {
+      return absl::InvalidArgumentError("--config: give one configuration file");
+    }
+    if (cli.count("config")) {
+      ASSIGN_OR_RETURN(std::vector<std::string> config_args,
+                       ConfigArgs(cli["config"].as<std::string>(), specs));
+      args.insert(args.begin(), config_args.begin(), config_args.end());
+    }
+    cxxopts::ParseResult result = Parse(options, args);
     if (!result.unmatched().empty()) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "unexpected argument '%s' (see skiff run --help)", result.unmatched()[0]));
@@ -260,17 +403,25 @@ absl::StatusOr<CliCommand> ParseRun(const std::vector<std::string>& raw_args) {
     config.kvm_device = result["kvm-device"].as<std::string>();
     RETURN_IF_ERROR(ParseDeviceOptions(result, config));
     RETURN_IF_ERROR(ParseCiOptions(result, config.ci));
-    print_cmdline = result.count("print-cmdline") > 0;
+    print_cmdline = result["print-cmdline"].as<bool>();
+    dump_config = result["dump-config"].as<bool>();
     std::string level = result["log-level"].as<std::string>();
     if (!ParseLogLevel(level, &config.log_level)) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "--log-level '%s': use error, warn, info or debug", level));
     }
+    if (result.count("log-file")) config.log_file = result["log-file"].as<std::string>();
+    config.userspace_marker = result["userspace-marker"].as<std::string>();
+    RETURN_IF_ERROR(ValidateConfig(command.config));
+    if (dump_config) {
+      command.kind = CliCommand::Kind::kDumpConfig;
+      command.text = DumpConfig(EffectiveValues(specs, result), CurrentDirectory());
+      return command;
+    }
   } catch (const cxxopts::exceptions::exception& e) {
     return absl::InvalidArgumentError(
         absl::StrCat(e.what(), " (see skiff run --help)"));
   }
-  RETURN_IF_ERROR(ValidateConfig(command.config));
   command.kind = print_cmdline ? CliCommand::Kind::kPrintCmdline : CliCommand::Kind::kRun;
   return command;
 }
@@ -350,5 +501,7 @@ absl::StatusOr<CliCommand> ParseCli(const std::vector<std::string>& args) {
   return absl::InvalidArgumentError(absl::StrFormat(
       "unknown command '%s' (see skiff --help)", args[0]));
 }
+
+std::vector<OptionSpec> RunOptionSpecs() { return SpecsOf(RunOptions()); }
 
 }  // namespace skiff

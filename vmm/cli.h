@@ -6,6 +6,7 @@
 
 #include "absl/status/statusor.h"
 #include "vmm/config.h"
+#include "vmm/config_file.h"
 
 namespace skiff {
 
@@ -13,10 +14,11 @@ struct CliCommand {
   // kPrintCmdline: build the machine as for kRun, print the kernel command
   // line the guest would get, and exit without starting it.
   // kCtl: `skiff ctl`, a client of a running Skiff's --api-socket.
-  enum class Kind { kHelp, kVersion, kRun, kPrintCmdline, kCtl };
+  // kDumpConfig: print `text`, the effective configuration (--dump-config).
+  enum class Kind { kHelp, kVersion, kRun, kPrintCmdline, kDumpConfig, kCtl };
   Kind kind = Kind::kHelp;
-  std::string text;   // help or version text to print
-  VmConfig config;    // for kRun and kPrintCmdline
+  std::string text;   // help, version or configuration text to print
+  VmConfig config;    // for kRun, kPrintCmdline and kDumpConfig
   // For kCtl: the socket, the command word (not checked here: the server
   // names unknown commands) and shutdown's --force.
   std::string api_socket;
@@ -25,6 +27,16 @@ struct CliCommand {
 };
 
 // Errors are usage errors (exit code 2); their message is one line.
+// Reads the --config file, if one is named.
 absl::StatusOr<CliCommand> ParseCli(const std::vector<std::string>& args);
+
+// Every `skiff run` option a --config file may name (all but --help,
+// --config, --dump-config and --print-cmdline), derived from the option
+// table: an option added there is a config key with no further work.
+// Conventions the derivation reads from an option's argument name: FILE,
+// PATH, DIR or SOCKET is a path (resolved against the config file's
+// directory), SPEC a "k=v,..." list (an object in JSON; its path= and
+// file= items are paths), N a count (dumped as a number).
+std::vector<OptionSpec> RunOptionSpecs();
 
 }  // namespace skiff

@@ -101,6 +101,13 @@ absl::Status ValidateConfig(const VmConfig& config) {
   if (config.api_socket && config.api_socket->empty()) {
     return absl::InvalidArgumentError("--api-socket: the path is empty");
   }
+  if (config.log_file && config.log_file->empty()) {
+    return absl::InvalidArgumentError("--log-file: the file name is empty");
+  }
+  if (!config.userspace_marker.empty()) {
+    absl::Status valid = ValidateConsolePattern("--userspace-marker", config.userspace_marker);
+    if (!valid.ok()) return valid;
+  }
   return ValidateCiOptions(config.ci);
 }
 

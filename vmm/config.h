@@ -17,6 +17,9 @@ namespace skiff {
 
 inline constexpr uint32_t kMaxCpus = 255;  // xAPIC IDs, and GIC redistributors
 inline constexpr uint64_t kDefaultMemory = 256ull << 20;
+// The kernel's last line before it starts init ("Run /init as init
+// process", printed at KERN_INFO, so hidden by `quiet`).
+inline constexpr char kDefaultUserspaceMarker[] = "Run \\S+ as init process";
 
 // How a run is judged and recorded, for CI (docs/exit-codes.md).
 struct CiOptions {
@@ -48,6 +51,9 @@ struct VmConfig {
   std::optional<std::string> api_socket;           // --api-socket PATH
   std::string kvm_device = "/dev/kvm";
   LogLevel log_level = LogLevel::kWarn;
+  std::optional<std::string> log_file;  // --log-file: else stderr
+  // --userspace-marker: RE2; the boot timeline's "guest userspace" (empty: none).
+  std::string userspace_marker = kDefaultUserspaceMarker;
   std::vector<DiskConfig> disks;
   std::vector<NetConfig> nets;
   ConsoleDevice console = ConsoleDevice::kSerial;

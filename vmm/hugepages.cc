@@ -2,6 +2,7 @@
 
 #include <fstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -11,6 +12,12 @@
 namespace skiff {
 
 absl::StatusOr<uint64_t> ParseHugepageSize(std::string_view text) {
+  // ParseSize reads a bare number as MiB (like --memory); a page size
+  // without its unit is more likely a mistake.
+  if (!text.empty() && absl::ascii_isdigit(static_cast<unsigned char>(text.back()))) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--hugepages %s: give the page size with its unit: 2M or 1G", text));
+  }
   absl::StatusOr<uint64_t> size = ParseSize(text);
   if (!size.ok()) {
     return absl::InvalidArgumentError(

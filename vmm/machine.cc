@@ -305,6 +305,10 @@ double Machine::UptimeSeconds() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time_).count();
 }
 
+void Machine::SetFirstKvmRunHook(std::function<void()> hook) {
+  if (!vcpus_.empty()) vcpus_.front()->SetFirstRunHook(std::move(hook));
+}
+
 void Machine::StopThreads() {
   if (shutdown_) shutdown_->Request(kExitVmmError, "Skiff is shutting down");
   if (gate_) gate_->Release();

@@ -60,6 +60,10 @@ class Machine {
   const std::vector<std::unique_ptr<Vcpu>>& vcpus() const { return vcpus_; }
   const VmConfig& config() const { return config_; }
 
+  // Called once, on vCPU 0's thread, right before the guest first runs.
+  // Set before Run().
+  void SetFirstKvmRunHook(std::function<void()> hook);
+
   const Kvm& kvm() const { return kvm_; }
   Vm& vm() { return *vm_; }
   const GuestMemory& memory() const { return ram_.memory(); }

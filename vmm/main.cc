@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "vmm/boot_timeline.h"
 #include "nlohmann/json.hpp"
 #include "vmm/cli.h"
 #include "vmm/control_server.h"
@@ -68,8 +69,19 @@ int Run(const VmConfig& config) {
     PrintError(monitor.status());
     return SetupExitCode(monitor.status());
   }
+  // Declared before the machine, which calls into it, so it outlives it.
+  absl::StatusOr<std::unique_ptr<BootTimeline>> timeline =
+      BootTimeline::Create(ProcessStartSeconds(), config.userspace_marker, MonotonicSeconds);
+  if (!timeline.ok()) {
+    PrintError(timeline.status());
+    return SetupExitCode(timeline.status());
+  }
+  (*timeline)->Started();
   ExitStatus status;
   absl::StatusOr<std::unique_ptr<Machine>> machine = Machine::Create(config);
+  // At warn and error the timeline would log nothing: leave the console
+  // and the vCPU unwatched.
+  if (machine.ok() && GetLogLevel() >= LogLevel::kInfo) (*timeline)->Attach(**machine);
   absl::Status attached = machine.ok() ? (*monitor)->Attach(**machine) : machine.status();
   if (attached.ok()) {
     status = (*monitor)->Finish((*machine)->Run());
@@ -103,6 +115,7 @@ int main(int argc, char** argv) {
   switch (command->kind) {
     case CliCommand::Kind::kHelp:
     case CliCommand::Kind::kVersion:
+    case CliCommand::Kind::kDumpConfig:
       std::fputs(command->text.c_str(), stdout);
       return kExitOk;
     case CliCommand::Kind::kCtl:
@@ -112,7 +125,13 @@ int main(int argc, char** argv) {
       break;
   }
   SetLogLevel(command->config.log_level);
+  if (command->config.log_file) {
+    absl::Status opened = OpenLogFile(*command->config.log_file);
+    if (!opened.ok()) {
+      PrintError(opened);
+      return kExitUsage;
+    }
+  }
   if (command->kind == CliCommand::Kind::kPrintCmdline) return PrintCmdline(command->config);
-  LOG_INFO("vmm", "skiff starting");
   return Run(command->config);
 }

@@ -61,7 +61,9 @@ void Vcpu::RunLoop(const ExitBuses& buses, Shutdown& shutdown,
     // the two is never lost: its immediate_exit ends the next KVM_RUN.
     if (gate != nullptr && !gate->WaitWhileClosed()) break;
     if (shutdown.requested()) break;
-    if (first && index_ == 0) LOG_INFO("vcpu", "first KVM_RUN");
+    // After the gate: a VM paused before it ever ran logs its first
+    // KVM_RUN when it really comes.
+    if (first && first_run_hook_) first_run_hook_();
     first = false;
     if (::ioctl(fd_.get(), KVM_RUN, 0) < 0) {
       if (errno == EINTR || errno == EAGAIN) {

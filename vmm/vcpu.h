@@ -47,6 +47,10 @@ class Vcpu {
   // Installs the (empty) kick handler; call once before starting threads.
   static void InstallKickHandler();
 
+  // Called on the vCPU thread right before its first KVM_RUN (the boot
+  // timeline's milestone). Set before the thread starts.
+  void SetFirstRunHook(std::function<void()> hook) { first_run_hook_ = std::move(hook); }
+
   // The host thread id (for `info`, affinity and logs); 0 before start.
   pid_t host_tid() const { return host_tid_.load(); }
 
@@ -57,6 +61,7 @@ class Vcpu {
   std::atomic<bool> thread_started_{false};
   pthread_t thread_{};
   std::atomic<pid_t> host_tid_{0};
+  std::function<void()> first_run_hook_;
 };
 
 }  // namespace skiff

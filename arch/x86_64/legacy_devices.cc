@@ -1,5 +1,6 @@
 #include "arch/x86_64/legacy_devices.h"
 
+#include <atomic>
 #include <memory>
 
 #include "arch/x86_64/acpi.h"
@@ -46,8 +47,12 @@ absl::Status AddLegacyDevices(Machine& machine, bool uart_takes_input) {
   pm.reset_value = kAcpiResetValue;
   pm.on_poweroff = [shutdown] { shutdown->Request(kExitOk, "guest powered off (ACPI S5)"); };
   pm.on_reset = [shutdown] { shutdown->Request(kExitOk, "guest rebooted (ACPI reset)"); };
-  pm.on_unsupported_sleep = [](uint8_t type) {
-    LOG_WARN("acpi", "guest asked for unsupported sleep type %u; ignored", type);
+  // Guest-triggered, on a vCPU thread: said once, or a looping guest would
+  // fill the log.
+  pm.on_unsupported_sleep = [said = std::make_shared<std::atomic<bool>>(false)](uint8_t type) {
+    if (!said->exchange(true)) {
+      LOG_WARN("acpi", "guest asked for unsupported sleep type %u; ignored", type);
+    }
   };
   RETURN_IF_ERROR(machine.pio_bus().Register(kAcpiSleepControlPort, AcpiPm::kRegisterCount,
                                              std::make_shared<AcpiPm>(std::move(pm)),
@@ -60,7 +65,9 @@ absl::Status AddLegacyDevices(Machine& machine, bool uart_takes_input) {
 
   auto pvpanic = std::make_shared<Pvpanic>(
       [shutdown] { shutdown->Request(kExitGuestPanic, "guest kernel panic (pvpanic)"); },
-      [] { LOG_INFO("pvpanic", "guest loaded a crash kernel"); });
+      [said = std::make_shared<std::atomic<bool>>(false)] {
+        if (!said->exchange(true)) LOG_INFO("pvpanic", "guest loaded a crash kernel");
+      });
   RETURN_IF_ERROR(machine.pio_bus().Register(kPvpanicPort, Pvpanic::kRegisterCount, pvpanic,
                                              "pvpanic"));
   return AddGuestExitDevices(machine);

@@ -21,6 +21,10 @@ the exit status is 1 if any check failed:
   timeout         --timeout 8s on a verbose boot -> 5 within 8-12 s;
                   --serial-log (timestamped) and --junit (valid XML, the run
                   and each pattern as test cases) written
+  boot-timeline   the expect run also reads a --config file (log-level info,
+                  --log-file, a --userspace-marker on the guest's banner):
+                  its log file has the four boot milestones in order, with
+                  growing times, every line "<s.us> <level> <subsystem>: ..."
 The boots that end early keep the added CI time near a minute. A test-host
 failure makes every check FAIL, never skip.
 """
@@ -47,11 +51,17 @@ QUIET = CMDLINE + " quiet"
 VERBOSE = CMDLINE + " earlycon=uart8250,io,0x3f8"
 TIMEOUT_S = 8
 FIRST_LINE = r"Linux version \S+"  # the kernel's first console line
+# The expect run's --config file (docs/config.md): the boot timeline
+# (docs/logging.md) into a log file. The kernel is quiet, so the marker is
+# the guest's banner rather than the kernel's "Run /init as init process".
+LOG_CONFIG = ('{"log-level": "info", "log-file": "/tmp/skiff.log",\n'
+              ' "userspace-marker": "^SKIFF-GUEST: cpus="}')
+MILESTONES = ["VMM start", "first KVM_RUN", "first guest console output", "guest userspace"]
 # name: (guest mode, kernel command line, extra Skiff options)
 RUNS = {
     "exit-device": ("exitdev", QUIET, []),
     "isa-debug-exit": ("isa", QUIET, []),
-    "expect": ("sleep", QUIET, ["--expect", "SKIFF-GUEST: cpus=1 ",
+    "expect": ("sleep", QUIET, ["--config", "/tmp/log.json", "--expect", "SKIFF-GUEST: cpus=1 ",
                                 "--expect", "SKIFF-E2E: sleep(ing)?$"]),
     "expect-fail": ("sleep", VERBOSE, ["--expect", "never printed", "--expect-fail", FIRST_LINE]),
     "timeout": ("sleep", VERBOSE, ["--timeout", "%ds" % TIMEOUT_S, "--expect", FIRST_LINE,
@@ -67,7 +77,8 @@ def quote(word):
 
 def l1_command():
     lines = ["cat /guest/initramfs.cpio.gz /e2e/autorun.cpio.gz > /tmp/initrd",
-             "up() { cut -d' ' -f1 /proc/uptime; }"]
+             "up() { cut -d' ' -f1 /proc/uptime; }",
+             "printf '%%s' %s > /tmp/log.json" % quote(LOG_CONFIG)]
     for name, (mode, cmdline, options) in RUNS.items():
         argv = ["skiff", "run", "--kernel", "/guest/vmlinuz", "--initramfs", "/tmp/initrd",
                 "--memory", "256M", "--cmdline", "%s skiff.e2e=%s" % (cmdline, mode)] + options
@@ -80,7 +91,8 @@ def l1_command():
         ]
     # Binary-safe through the serial console.
     lines += ["echo \"CI-E2E-FILE junit: $(base64 /tmp/junit.xml 2>/dev/null | tr -d '\\n')\"",
-              "echo \"CI-E2E-FILE serial: $(base64 /tmp/serial.log 2>/dev/null | tr -d '\\n')\""]
+              "echo \"CI-E2E-FILE serial: $(base64 /tmp/serial.log 2>/dev/null | tr -d '\\n')\"",
+              "echo \"CI-E2E-FILE log: $(base64 /tmp/skiff.log 2>/dev/null | tr -d '\\n')\""]
     return "\n".join(lines)
 
 
@@ -205,12 +217,50 @@ def check_timeout(runs, files):
     return p
 
 
+LOG_LINE = re.compile(r"^(\d+\.\d{6}) (error|warn|info|debug) ([a-z0-9-]+): (.*)$")
+
+
+def check_boot_timeline(runs, files):
+    p = []
+    log = files.get("log", b"").decode("utf-8", "replace")
+    if not log:
+        return ["the expect run wrote no --log-file"]
+    stamps, since_start = [], []
+    for line in log.splitlines():
+        m = LOG_LINE.match(line)
+        if not m:
+            p.append("a log line not in the format: %r" % line[:200])
+            continue
+        if m.group(3) != "boot":
+            continue
+        for i, name in enumerate(MILESTONES):
+            if m.group(4).startswith(name) and len(stamps) == i:
+                stamps.append(float(m.group(1)))
+                s = re.search(r"([\d.]+) s after VMM start", m.group(4))
+                since_start.append(float(s.group(1)) if s else 0.0)
+    if len(stamps) != len(MILESTONES):
+        missing = MILESTONES[len(stamps)]
+        return p + ["the log lacks '%s' (after %s): %r" % (missing, MILESTONES[:len(stamps)],
+                                                          log[-600:])]
+    if stamps != sorted(stamps) or since_start != sorted(since_start):
+        p.append("milestone times out of order: %s, %s" % (stamps, since_start))
+    # The userspace milestone came from the guest's banner, after a whole
+    # kernel boot: seconds, not microseconds.
+    if since_start[3] - since_start[2] < 0.1:
+        p.append("userspace only %.6f s after the first console output" %
+                 (since_start[3] - since_start[2]))
+    if "SKIFF-GUEST: cpus=1" not in log:
+        p.append("the userspace milestone does not quote the marker line")
+    return p
+
+
 CHECKS = {
     "exit-device": check_exit_device,
     "isa-debug-exit": check_isa_debug_exit,
     "expect": check_expect,
     "expect-fail": check_expect_fail,
     "timeout": check_timeout,
+    "boot-timeline": check_boot_timeline,
 }
 
 
@@ -246,7 +296,7 @@ def main():
     for name, check in CHECKS.items():
         if proc.returncode != 0 or "TESTHOST FAILURE" in out:
             problems = ["test host failed (exit %d)" % proc.returncode]
-        elif name not in runs:
+        elif name not in runs and name in RUNS:
             problems = ["the run's exit status was not reported"]
         else:
             problems = check(runs, files)
@@ -254,7 +304,8 @@ def main():
             failed += 1
             print("FAIL: %s: %s" % (name, "; ".join(problems)))
         else:
-            print("PASS: %s (%.1f s)" % (name, runs[name]["seconds"]))
+            seconds = " (%.1f s)" % runs[name]["seconds"] if name in runs else ""
+            print("PASS: %s%s" % (name, seconds))
     print("%d of %d checks passed" % (len(CHECKS) - failed, len(CHECKS)))
     return 1 if failed else 0
 

@@ -28,6 +28,13 @@ SKIFF-E2E: sleeping</system-out>
 </testsuites>
 """
 SERIAL = "[   1.000000] %s\r\n[   1.100000] [    0.1] more\r\n" % LINUX
+LOG = """812.000100 info boot: VMM start
+812.004200 info boot: first KVM_RUN: 0.004100 s after VMM start
+812.004900 info pci: 00:01.0 virtio-blk
+812.500000 info boot: first guest console output: 0.495800 s after first KVM_RUN (0.499900 s after VMM start)
+818.000000 info boot: guest userspace: 5.500000 s after first guest console output (5.999900 s after VMM start); console: "SKIFF-GUEST: cpus=1 mem_kb=1"
+819.000000 info vmm: stopped: every --expect pattern was seen (2) (exit code 0)
+"""
 
 
 def healthy():
@@ -46,7 +53,7 @@ def healthy():
     }
 
 
-def render(runs, junit=JUNIT, serial=SERIAL):
+def render(runs, junit=JUNIT, serial=SERIAL, log=LOG):
     lines, t = [], 10.0
     for name, run in runs.items():
         seconds = run.get("seconds", 15.0)
@@ -54,7 +61,7 @@ def render(runs, junit=JUNIT, serial=SERIAL):
         t += seconds
         lines += ["CI-E2E-OUT %s: %s" % (name, l) for l in run["out"]]
         lines += ["CI-E2E-ERR %s: %s" % (name, l) for l in run["err"]]
-    for key, text in (("junit", junit), ("serial", serial)):
+    for key, text in (("junit", junit), ("serial", serial), ("log", log)):
         lines.append("CI-E2E-FILE %s: %s" % (key, base64.b64encode(text.encode()).decode()))
     return "\n".join(lines) + "\n"
 
@@ -111,6 +118,19 @@ class CiChecksTest(unittest.TestCase):
         # The console tail must end with what the guest printed last.
         self.assertEqual(failing(render(healthy(), junit=JUNIT.replace("SKIFF-E2E: sleeping", ""))),
                          ["timeout"])
+
+
+    def test_boot_timeline(self):
+        self.assertEqual(failing(render(healthy(), log="")), ["boot-timeline"])
+        no_userspace = "\n".join(LOG.splitlines()[:4]) + "\n"
+        self.assertEqual(failing(render(healthy(), log=no_userspace)), ["boot-timeline"])
+        swapped = LOG.replace("812.004200 info boot: first KVM_RUN",
+                              "813.004200 info boot: first KVM_RUN")
+        self.assertEqual(failing(render(healthy(), log=swapped)), ["boot-timeline"])
+        old_format = LOG.replace("812.004900 info pci:", "[   0.1] skiff info pci:")
+        self.assertEqual(failing(render(healthy(), log=old_format)), ["boot-timeline"])
+        instant = LOG.replace("(5.999900 s after VMM start)", "(0.499901 s after VMM start)")
+        self.assertEqual(failing(render(healthy(), log=instant)), ["boot-timeline"])
 
 
 if __name__ == "__main__":

@@ -331,7 +331,7 @@ class Checks:
         # failed tap ioctl) as a warn or error line; a healthy run has none.
         # QEMU's output has no such lines.
         bad = [l.strip() for l in self.out.splitlines()
-               if re.search(r"\bskiff (warn|error) ", l)]
+               if re.search(r"\b\d+\.\d{6} (warn|error) [\w-]+: ", l)]
         return ["the VMM logged: " + " | ".join(bad[:3])] if bad else []
 
     def devices_seen(self, _):

@@ -275,10 +275,10 @@ class Multi(unittest.TestCase):
                          ["net-mq-channels"])
 
     def test_vmm_warned(self):
-        self.assertEqual(failing("multi", MULTI + "[  3.1] skiff warn virtio: virtio-net (tap "
+        self.assertEqual(failing("multi", MULTI + "8803.100000 warn virtio: virtio-net (tap "
                                  "skiff0) rx0: chain 0 has no writable bytes; the device needs "
                                  "a reset\n", ctx=MULTI_CTX), ["vmm-no-warnings"])
-        self.assertEqual(failing("multi", MULTI + "[  0.1] skiff info vmm: skiff starting\n",
+        self.assertEqual(failing("multi", MULTI + "8800.100000 info boot: VMM start\n",
                                  ctx=MULTI_CTX), [])
 
     def test_second_queue_pair_dead(self):
@@ -325,7 +325,7 @@ class Reset(unittest.TestCase):
                                      "reset2_vhost_ping_received=0"), ["net-after-reset"])
 
     def test_activation_refused(self):
-        self.assertEqual(failing("reset", RESET + "[ 9.0] skiff error virtio: virtio-blk "
+        self.assertEqual(failing("reset", RESET + "8809.000000 error virtio: virtio-blk "
                                  "(/e2e/rw.img): activation refused: queue 0 not ready\n"),
                          ["vmm-no-warnings"])
 

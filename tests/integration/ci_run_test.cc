@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -66,7 +67,8 @@ class CiRunTest : public ::testing::Test {
     kernel_ = base_ + "-kernel";
   }
   void TearDown() override {
-    for (const std::string& path : {kernel_, base_ + "-serial.log", base_ + "-junit.xml"}) {
+    for (const std::string& path :
+         {kernel_, base_ + "-serial.log", base_ + "-junit.xml", base_ + "-skiff.log"}) {
       ::unlink(path.c_str());
     }
   }
@@ -204,6 +206,45 @@ TEST_F(CiRunTest, BadCiValuesAreOneLineUsageErrors) {
     EXPECT_NE(r.err.find(c.needle), std::string::npos) << r.err;
     EXPECT_TRUE(r.out.empty()) << "the guest must not start: " << r.out;
   }
+}
+
+// The boot timeline (docs/logging.md) at --log-level info, in --log-file:
+// four milestones in order, every line "<s.us> <level> <subsystem>: ...".
+TEST_F(CiRunTest, BootTimelineGoesToTheLogFile) {
+  const std::string log = base_ + "-skiff.log";
+  SkiffResult r = Boot(Then(PrintSerial("hello\r\nSKIFF-UP\r\nafter\r\n"),
+                            Then(WriteExitDevice(0), HaltForever())),
+                       {"--timeout", "20s", "--log-level", "info", "--log-file", log,
+                        "--userspace-marker", "^SKIFF-UP$"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(r.err.empty()) << r.err;  // the log went to the file
+  const std::string text = ReadText(log);
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  const std::regex format(R"(\d+\.\d{6} (error|warn|info|debug) [a-z0-9-]+: .*)");
+  for (const std::string& line : lines) EXPECT_TRUE(std::regex_match(line, format)) << line;
+  size_t at = 0;
+  for (const char* milestone :
+       {" info boot: VMM start", " info boot: first KVM_RUN: ",
+        " info boot: first guest console output: ", " info boot: guest userspace: "}) {
+    auto it = std::find_if(lines.begin() + at, lines.end(), [&](const std::string& line) {
+      return line.find(milestone) != std::string::npos;
+    });
+    ASSERT_NE(it, lines.end()) << milestone << " in order in:\n" << text;
+    at = it - lines.begin() + 1;
+  }
+  EXPECT_NE(text.find("console: \"SKIFF-UP\""), std::string::npos) << text;
+  EXPECT_NE(text.find(" info vmm: stopped: "), std::string::npos) << text;
+
+  // Without --log-file the same lines go to stderr; at warn, none of them.
+  r = Boot(Then(PrintSerial("x\r\n"), Then(WriteExitDevice(0), HaltForever())),
+           {"--timeout", "20s", "--log-level", "info"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find(" info boot: first guest console output: "), std::string::npos) << r.err;
+  r = Boot(Then(PrintSerial("x\r\n"), Then(WriteExitDevice(0), HaltForever())),
+           {"--timeout", "20s"});
+  EXPECT_TRUE(r.err.empty()) << r.err;
 }
 
 }  // namespace

@@ -350,11 +350,12 @@ TEST(PlacementTest, RtPriorityRunsVcpusFifo) {
 TEST(PlacementTest, RtPriorityWithoutPrivilegeIsOneLine) {
   BackgroundSkiff vm(kTicker, {"--rt-priority", "5"}, /*without_sys_nice=*/true);
   EXPECT_EQ(vm.Wait(), 1) << vm.err();
-  EXPECT_NE(vm.err().find("--rt-priority 5: not permitted to run vCPU 0 SCHED_FIFO (needs "
+  const std::string err = vm.err();  // read once: err() reads the file anew
+  EXPECT_NE(err.find("--rt-priority 5: not permitted to run vCPU 0 SCHED_FIFO (needs "
                           "CAP_SYS_NICE or an RLIMIT_RTPRIO of at least 5, this process has 0"),
             std::string::npos)
-      << vm.err();
-  EXPECT_EQ(std::count(vm.err().begin(), vm.err().end(), '\n'), 1) << vm.err();
+      << err;
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
   EXPECT_EQ(vm.output_size(), 0) << "the guest ran before the error";
 }
 
