@@ -2,8 +2,9 @@
 # Set up from scratch (packages, build, guest image), then run every test:
 # unit, integration (tiny guests on this /dev/kvm), e2e (Linux guests in the
 # QEMU test host) and the fuzz corpus replays; then the unit tests and the
-# replays again in build-asan/, under ASan + UBSan. Ends with the line CI
-# reads: `N passed, N failed, ...`, summed over both builds.
+# replays again in build-asan/, under ASan + UBSan; then the arm64 cross
+# build and its unit tests under qemu-user. Ends with the line CI reads:
+# `N passed, N failed, ...`, summed over the three builds.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$ROOT/scripts/setup.sh"
@@ -30,6 +31,15 @@ UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
     --suite unit --suite fuzz-replay || status=$?
 echo "test.sh: sanitizer build and tests took $((SECONDS - asan_start)) s" >&2
 
+# ARM64: the cross-built skiff (static) and its unit tests, run here under
+# qemu-aarch64-static (the cross file's exe_wrapper).
+arm64_start=$SECONDS
+skiff_install_arm64_packages
+skiff_build_arm64 || status=1
+meson test -C "$ARM64_BUILD_DIR" --no-rebuild --print-errorlogs --suite unit || status=$?
+echo "test.sh: arm64 cross build and unit tests took $((SECONDS - arm64_start)) s" >&2
+
 python3 "$ROOT/scripts/count_results.py" "$BUILD_DIR/meson-logs/testlog.junit.xml" \
-  "$ASAN_BUILD_DIR/meson-logs/testlog.junit.xml" || status=1
+  "$ASAN_BUILD_DIR/meson-logs/testlog.junit.xml" \
+  "$ARM64_BUILD_DIR/meson-logs/testlog.junit.xml" || status=1
 exit $status
