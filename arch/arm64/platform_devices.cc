@@ -6,6 +6,7 @@
 #include "devices/legacy/pl031.h"
 #include "devices/legacy/pvpanic.h"
 #include "devices/legacy/serial_16550.h"
+#include "vmm/console_panic_watch.h"
 #include "vmm/exit_codes.h"
 #include "vmm/guest_exit.h"
 #include "vmm/log.h"
@@ -35,6 +36,11 @@ absl::Status AddPlatformDevices(Machine& machine, bool uart_takes_input) {
                                 MakeExitDevice(machine.shutdown()), "exit device"));
 
   Shutdown* shutdown = &machine.shutdown();
+  // Debian's arm64 cloud kernel has no pvpanic driver: its panic line on
+  // the console is then the only sign (panic=-1 reboots through PSCI).
+  auto panic_watch = std::make_shared<ConsolePanicWatch>(shutdown);
+  console->AddOutputObserver(
+      [panic_watch](std::span<const uint8_t> bytes) { panic_watch->OnOutput(bytes); });
   auto pvpanic = std::make_shared<Pvpanic>(
       [shutdown] { shutdown->Request(kExitGuestPanic, "guest kernel panic (pvpanic)"); },
       [] { LOG_INFO("pvpanic", "guest loaded a crash kernel"); });

@@ -1,6 +1,7 @@
 // The small devices every arm64 guest gets on the MMIO bus, at the
 // addresses layout.h gives and the device tree describes: the 16550A UART,
-// the PL031 RTC, Skiff's exit device and pvpanic.
+// the PL031 RTC, Skiff's exit device and pvpanic - and a watch for the
+// kernel's panic line on the console, for kernels without pvpanic.
 #pragma once
 
 #include "absl/status/status.h"
