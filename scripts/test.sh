@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up from scratch (packages, build, guest image), then run every test:
 # unit, integration (tiny guests on this /dev/kvm), e2e (Linux guests in the
-# QEMU test host) and the fuzz corpus replays; then the unit tests and the
+# QEMU test host), e2e-arm64 (the cross-built aarch64 skiff in the ARM64 test
+# host) and the fuzz corpus replays; then the unit tests and the
 # replays again in build-asan/, under ASan + UBSan. Ends with the line CI
 # reads: `N passed, N failed, ...`, summed over both builds.
 set -euo pipefail
@@ -12,13 +13,25 @@ skiff_install_packages
 skiff_build
 skiff_guest_image >/dev/null
 
+# The aarch64 skiff for e2e-arm64 (build-arm64/skiff, which the build's
+# -Darm64_skiff option names). If it does not build, its tests FAIL.
+arm64_status=0
+if declare -F skiff_build_arm64 >/dev/null; then
+  skiff_build_arm64 || arm64_status=$?
+else
+  echo "test.sh: scripts/setup.sh has no skiff_build_arm64: e2e-arm64 will FAIL" >&2
+  arm64_status=1
+fi
+
 if [ ! -e /dev/kvm ]; then
   echo "test.sh: WARNING: this machine has no /dev/kvm: integration and e2e tests will FAIL" >&2
 fi
 
-status=0
+status=$arm64_status
+e2e_start=$SECONDS
 meson test -C "$BUILD_DIR" --print-errorlogs \
-  --suite unit --suite integration --suite e2e --suite fuzz-replay || status=$?
+  --suite unit --suite integration --suite e2e --suite e2e-arm64 --suite fuzz-replay || status=$?
+echo "test.sh: unit, integration, e2e, e2e-arm64 and fuzz-replay took $((SECONDS - e2e_start)) s" >&2
 
 # The sanitizer build compiles the project once more (ccache makes repeats
 # cheap); it only runs what needs no KVM.
