@@ -87,6 +87,10 @@ ARM64_RUNS = {
                                "--serial-log-timestamps", "--junit", "/tmp/panic-junit.xml"]),
 }
 RUNS_BY_ARCH = {"x86_64": RUNS, "arm64": ARM64_RUNS}
+# Seconds for one Skiff run inside L1 (busybox timeout -s KILL) and for the
+# whole test host run; ARM64's L1 is slower (TCG).
+RUN_TIMEOUT = {"x86_64": 120, "arm64": 150}
+TESTHOST_TIMEOUT = {"x86_64": 300, "arm64": 480}
 # The files l1_command() prints (base64) after the runs, by name.
 FILES_BY_ARCH = {
     "x86_64": {"junit": "/tmp/junit.xml", "serial": "/tmp/serial.log"},
@@ -106,7 +110,8 @@ def l1_command(arch="x86_64"):
                 "--memory", "256M", "--cmdline", "%s skiff.e2e=%s" % (cmdline, mode)] + options
         lines += [
             "t0=$(up)",
-            "timeout -s KILL 120 %s > /tmp/out 2> /tmp/err; rc=$?" % " ".join(map(quote, argv)),
+            "timeout -s KILL %d %s > /tmp/out 2> /tmp/err; rc=$?"
+            % (RUN_TIMEOUT[arch], " ".join(map(quote, argv))),
             "echo \"CI-E2E: run=%s rc=$rc t0=$t0 t1=$(up)\"" % name,
             "sed 's/^/CI-E2E-OUT %s: /' /tmp/out; echo" % name,  # the last line may lack \n
             "sed 's/^/CI-E2E-ERR %s: /' /tmp/err" % name,
@@ -351,7 +356,7 @@ def main():
         cpio.write(extra)
         proc = subprocess.run(
             [sys.executable, TESTHOST, "run", "--arch", args.arch, "--skiff", args.skiff,
-             "--timeout", "300", "--put", "%s:/e2e/autorun.cpio.gz" % extra, "--", command],
+             "--timeout", str(TESTHOST_TIMEOUT[args.arch]), "--put", "%s:/e2e/autorun.cpio.gz" % extra, "--", command],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
     out = proc.stdout
     sys.stdout.write("\n".join(l for l in out.splitlines() if "CI-E2E-FILE" not in l) + "\n")

@@ -182,9 +182,10 @@ ARCHES = {
 L1_EXT2_SETUP = ("truncate -s 16M /tmp/ext2.img && mke2fs -F /tmp/ext2.img >/dev/null 2>&1 && "
                  "mkdir -p /mnt/ext2 && mount -o loop /tmp/ext2.img /mnt/ext2")
 L1_INITRD = "/tmp/initrd"
-VMM_TIMEOUT = 150           # seconds, inside L1 (busybox timeout -s KILL)
-# Seconds for the whole test host run: L1 boot plus the VMM run.
-TESTHOST_TIMEOUT = {"x86_64": 240, "arm64": 280}
+# Seconds for the VMM, inside L1 (busybox timeout -s KILL), and for the whole
+# test host run (L1 boot plus the VMM run); ARM64's L1 is slower (TCG).
+VMM_TIMEOUT = {"x86_64": 150, "arm64": 200}
+TESTHOST_TIMEOUT = {"x86_64": 240, "arm64": 300}
 
 
 def missing_skiff(path, arch):
@@ -258,7 +259,7 @@ def watched_facts(boot):
     return facts
 
 
-def l1_command(boot, spec, vmm):
+def l1_command(boot, spec, vmm, arch="x86_64"):
     """The busybox sh command line run in L1."""
     b = BOOTS[boot]
     lines = ["cat /guest/initramfs.cpio.gz /e2e/autorun.cpio.gz > %s" % L1_INITRD]
@@ -277,7 +278,7 @@ def l1_command(boot, spec, vmm):
                      % (n.tap, n.host_ip, vmspec.prefix_len(MASK), n.tap, n.tap, n.role))
     lines += vmspec.tap_setup_commands(spec, vmm)
     argv = vmspec.vmm_argv(spec, vmm)
-    lines.append("timeout -s KILL %d %s &" % (VMM_TIMEOUT, vmspec.shell_join(argv)))
+    lines.append("timeout -s KILL %d %s &" % (VMM_TIMEOUT[arch], vmspec.shell_join(argv)))
     lines.append("vmm=$!")
     # Facts only visible while the VMM runs, each a shell test; the results
     # are printed afterwards, not to mix with the guest's console output.
@@ -583,7 +584,7 @@ def main():
 
     tag = secrets.token_hex(6)
     spec = machine(args.boot, args.transport)
-    command = l1_command(args.boot, spec, args.vmm)
+    command = l1_command(args.boot, spec, args.vmm, args.arch)
     if args.print_command:
         print(command)
         return 0
