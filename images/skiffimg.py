@@ -470,8 +470,9 @@ class ElfInfo:
     """What packing a binary needs to know: its machine (EM_*), its program
     interpreter (None when static) and its DT_NEEDED libraries."""
 
-    def __init__(self, machine, interp, needed):
+    def __init__(self, machine, interp, needed, runpath=()):
         self.machine, self.interp, self.needed = machine, interp, needed
+        self.runpath = list(runpath)   # DT_RUNPATH / DT_RPATH directories
 
     @property
     def static(self):
@@ -501,7 +502,7 @@ def elf_info(path):
             loads.append((p_vaddr, p_offset, p_filesz))
     needed = []
     if dynamic:
-        entries, strtab = [], None
+        entries, paths, strtab = [], [], None
         for off in range(dynamic[0], dynamic[0] + dynamic[1], 16):
             tag, val = struct.unpack_from("<qQ", d, off)
             if tag == 0:
@@ -510,15 +511,21 @@ def elf_info(path):
                 strtab = val
             elif tag == 1:   # DT_NEEDED (an offset in the string table)
                 entries.append(val)
+            elif tag in (15, 29):  # DT_RPATH, DT_RUNPATH
+                paths.append(val)
         base = None
         for vaddr, offset, filesz in loads:
             if strtab is not None and vaddr <= strtab < vaddr + filesz:
                 base = strtab - vaddr + offset
-        if entries and base is None:
+        if (entries or paths) and base is None:
             die("%s: DT_STRTAB outside every PT_LOAD" % path)
-        for e in entries:
-            end = d.index(b"\0", base + e)
-            needed.append(d[base + e:end].decode())
+
+        def string(offset):
+            return d[base + offset:d.index(b"\0", base + offset)].decode()
+
+        needed = [string(e) for e in entries]
+        runpath = [p for e in paths for p in string(e).split(":") if p]
+        return ElfInfo(machine, interp, needed, runpath)
     return ElfInfo(machine, interp, needed)
 
 

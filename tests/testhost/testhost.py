@@ -135,10 +135,14 @@ def cache_dir(*parts):
 # ---------------------------------------------------------------- layers ---
 
 # Where a foreign (not the host's architecture) dynamic binary's libraries
-# are looked up: Debian's multiarch directories (dpkg --add-architecture,
-# libfoo:arm64) and the cross toolchain's (libc6-arm64-cross).
+# are looked up, after its own DT_RUNPATH and the directories in
+# $SKIFF_TESTHOST_LIB_PATH (colon-separated): Debian's multiarch directories
+# (libfoo:arm64), an arm64 sysroot of extracted packages under the cache,
+# and the cross toolchain's (libc6-arm64-cross).
 FOREIGN_LIB_DIRS = {
     183: ["/usr/lib/aarch64-linux-gnu", "/lib/aarch64-linux-gnu",
+          os.path.join(skiffimg.cache_root(), "sysroot-arm64", "usr", "lib", "aarch64-linux-gnu"),
+          os.path.join(skiffimg.cache_root(), "sysroot-arm64", "lib", "aarch64-linux-gnu"),
           "/usr/aarch64-linux-gnu/lib"],
 }
 
@@ -146,13 +150,16 @@ FOREIGN_LIB_DIRS = {
 def foreign_libs(binary, info):
     """ldd cannot run a foreign binary: read its PT_INTERP and DT_NEEDED
     (recursively) and find each in FOREIGN_LIB_DIRS.  Returns
-    [(host path, L1 path)]; the libraries go to the first directory of the
-    list (the target's own default search path), the interpreter to its
-    PT_INTERP path."""
-    dirs = FOREIGN_LIB_DIRS.get(info.machine)
-    if not dirs:
+    [(host path, L1 path)]; the libraries go to the first directory of
+    FOREIGN_LIB_DIRS (the target's own default search path), the interpreter
+    to its PT_INTERP path."""
+    known = FOREIGN_LIB_DIRS.get(info.machine)
+    if not known:
         raise HarnessError("%s: ELF machine %d is not the host's and no library "
                            "directories are known for it" % (binary, info.machine))
+    extra = [d for d in os.environ.get("SKIFF_TESTHOST_LIB_PATH", "").split(":") if d]
+    dirs = [d.replace("$ORIGIN", os.path.dirname(os.path.abspath(binary)))
+            for d in info.runpath] + extra + known
 
     def find(name):
         for d in dirs:
@@ -173,7 +180,7 @@ def foreign_libs(binary, info):
             continue
         seen.add(name)
         path = find(name)
-        out.append((path, os.path.join(dirs[0], name)))
+        out.append((path, os.path.join(known[0], name)))
         sub = skiffimg.elf_info(path)
         if sub is None or sub.machine != info.machine:
             raise HarnessError("%s: %s is not a library for ELF machine %d"

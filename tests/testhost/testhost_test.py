@@ -16,7 +16,7 @@ import skiffimg  # noqa: E402  (testhost put images/ on the path)
 EM_X86_64, EM_AARCH64 = 62, 183
 
 
-def make_elf(machine, interp=None, needed=(), extra=b""):
+def make_elf(machine, interp=None, needed=(), extra=b"", runpath=None):
     """A minimal ELF64 little-endian executable: PT_LOAD covering the file,
     optional PT_INTERP, and a PT_DYNAMIC with DT_NEEDED entries whose
     DT_STRTAB is a virtual address inside the PT_LOAD (vaddr = offset +
@@ -36,10 +36,14 @@ def make_elf(machine, interp=None, needed=(), extra=b""):
     for n in needed:
         offsets.append(len(strtab))
         strtab += n.encode() + b"\0"
+    if runpath is not None:
+        strtab += runpath.encode() + b"\0"
     body += strtab
     body += b"\0" * ((8 - len(body) % 8) % 8)
     dyn_off = body_off + len(body)
     dyn = b"".join(struct.pack("<qQ", 1, o) for o in offsets)
+    if runpath is not None:
+        dyn += struct.pack("<qQ", 29, len(strtab) - len(runpath) - 1)
     if needed:
         dyn += struct.pack("<qQ", 5, vbase + strtab_off) + struct.pack("<qQ", 0, 0)
     body += dyn + extra
@@ -85,6 +89,12 @@ class ElfInfoTest(Files):
         self.assertEqual(info.needed, ["libfdt.so.1", "libc.so.6"])
         self.assertFalse(info.static)
 
+    def test_runpath(self):
+        info = skiffimg.elf_info(self.write("r", make_elf(
+            EM_AARCH64, None, ["libfdt.so.1"], runpath="/opt/a:$ORIGIN/lib")))
+        self.assertEqual(info.needed, ["libfdt.so.1"])
+        self.assertEqual(info.runpath, ["/opt/a", "$ORIGIN/lib"])
+
     def test_not_elf(self):
         self.assertIsNone(skiffimg.elf_info(self.write("t", b"#!/bin/sh\necho hi\n")))
 
@@ -112,6 +122,24 @@ class ForeignLibsTest(Files):
         self.assertEqual(dests, ["/lib/ld-linux-aarch64.so.1",
                                  os.path.join(self.libdir, "libfdt.so.1"),
                                  os.path.join(self.libdir, "libc.so.6")])
+
+    def test_runpath_and_extra_directories_come_first(self):
+        self.write("usr/lib/aarch64-linux-gnu/libfdt.so.1", make_elf(EM_AARCH64))
+        self.write("sysroot/lib/libfdt.so.1", make_elf(EM_AARCH64))
+        self.write("bin/lib/libre2.so.9", make_elf(EM_AARCH64))
+        self.write("usr/lib/aarch64-linux-gnu/libre2.so.9", make_elf(EM_AARCH64))
+        binary = self.write("bin/skiff", make_elf(EM_AARCH64, None, ["libfdt.so.1", "libre2.so.9"],
+                                                  runpath="$ORIGIN/lib"))
+        os.environ["SKIFF_TESTHOST_LIB_PATH"] = os.path.join(self.tmp.name, "sysroot/lib")
+        self.addCleanup(os.environ.pop, "SKIFF_TESTHOST_LIB_PATH")
+        pairs = testhost.foreign_libs(binary, skiffimg.elf_info(binary))
+        self.assertEqual([s for s, _ in pairs],
+                         [os.path.join(self.tmp.name, "sysroot/lib/libfdt.so.1"),
+                          os.path.join(self.tmp.name, "bin/lib/libre2.so.9")])
+        # Wherever found, they sit in L1's default library directory.
+        self.assertEqual([d for _, d in pairs],
+                         [os.path.join(self.libdir, "libfdt.so.1"),
+                          os.path.join(self.libdir, "libre2.so.9")])
 
     def test_missing_library_is_named(self):
         binary = self.write("skiff", make_elf(EM_AARCH64, None, ["libabsl_strings.so"]))
