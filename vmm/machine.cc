@@ -97,6 +97,7 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(const VmConfig& config)
   for (const auto& vcpu : m.vcpus_) {
     RETURN_IF_ERROR(arch::SetupVcpu(m.kvm_, *vcpu, config.cpus, boot, m.ram_.memory()));
   }
+  RETURN_IF_ERROR(arch::FinishVm(*m.vm_, config.cpus));
   RETURN_IF_ERROR(m.console_->Attach(*m.event_loop_));
   return machine;
 }
