@@ -8,10 +8,27 @@ BUILD_DIR=${SKIFF_BUILD_DIR:-$ROOT/build}
 ASAN_BUILD_DIR=${SKIFF_ASAN_BUILD_DIR:-$ROOT/build-asan}
 
 skiff_packages() {
-  grep -hv '^\s*#' "$ROOT/scripts/packages.txt" "$ROOT/images/deps-x86_64.txt" | awk 'NF'
+  grep -hv '^\s*#' "$ROOT/scripts/packages.txt" "$ROOT/images/deps-x86_64.txt" \
+    "$ROOT/images/deps-arm64.txt" | awk 'NF'
+}
+
+# The ARM64 test host's kernel and busybox are arm64 packages that
+# images/skiffimg.py downloads (never installs): apt must know the
+# architecture and have its package lists.
+skiff_add_arm64_architecture() {
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    echo "setup: dpkg --add-architecture arm64" >&2
+    $sudo dpkg --add-architecture arm64
+  fi
+  if ! ls /var/lib/apt/lists/*_binary-arm64_Packages* >/dev/null 2>&1; then
+    $sudo apt-get update -qq
+  fi
 }
 
 skiff_install_packages() {
+  skiff_add_arm64_architecture
   local missing=()
   for p in $(skiff_packages); do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -27,7 +44,8 @@ skiff_install_packages() {
 
 skiff_build() {
   if [ ! -f "$BUILD_DIR/build.ninja" ]; then
-    meson setup "$BUILD_DIR" "$ROOT" -Dwerror=true >&2
+    # -Darm64_skiff: what the e2e-arm64 suite runs (skiff_build_arm64 below).
+    meson setup "$BUILD_DIR" "$ROOT" -Dwerror=true -Darm64_skiff="$ARM64_BUILD_DIR/skiff" >&2
   fi
   ninja -C "$BUILD_DIR" >&2
 }
