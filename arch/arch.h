@@ -27,7 +27,6 @@ namespace skiff::arch {
 struct BootState {
   uint64_t entry = 0;       // guest-physical entry point
   uint64_t boot_data = 0;   // x86: boot_params; arm64: the DTB
-  uint32_t cpu_target = 0;  // arm64: KVM_ARM_PREFERRED_TARGET, for every vCPU
 };
 
 // Capabilities beyond the generic ones that this architecture relies on.
@@ -48,10 +47,11 @@ absl::StatusOr<BootState> SetupPlatform(Machine& machine, const VmConfig& config
 absl::Status SetupVcpu(const Kvm& kvm, const Vcpu& vcpu, uint32_t num_cpus,
                        const BootState& boot, const GuestMemory& memory);
 
-// VM-wide set-up that needs every vCPU to exist and be initialised, last
-// before the vCPUs run (arm64: KVM_DEV_ARM_VGIC_CTRL_INIT of the vGIC and
-// ITS). A no-op on x86.
-absl::Status FinishVm(Vm& vm, uint32_t num_cpus);
+// VM-wide set-up that needs every vCPU to exist, before any device is
+// wired to an interrupt (arm64: KVM_ARM_VCPU_INIT of each vCPU, then
+// KVM_DEV_ARM_VGIC_CTRL_INIT of the vGIC and ITS - KVM refuses irqfds
+// until the vGIC is initialised). A no-op on x86.
+absl::Status FinishVm(Vm& vm, std::span<Vcpu* const> vcpus);
 
 // The `irq` field of KVM_IRQ_LINE for `gsi` (x86: the GSI itself; arm64:
 // an SPI, encoded with its type and GIC interrupt ID).

@@ -19,6 +19,7 @@
 #include "vmm/machine.h"
 #include "vmm/output_file.h"
 #include "vmm/status_macros.h"
+#include "vmm/vcpu.h"
 
 namespace skiff::arch {
 namespace {
@@ -105,11 +106,6 @@ absl::StatusOr<std::vector<RamRegion>> RamLayout(uint64_t ram_size) {
 absl::Status SetupVm(const Kvm& /*kvm*/, Vm& vm) { return arm64::CreateGic(vm); }
 
 absl::StatusOr<BootState> SetupPlatform(Machine& machine, const VmConfig& config) {
-  if (machine.num_cpus() > arm64::MaxVcpus(machine.vm())) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "--cpus %u: this host's interrupt controller (GICv2) addresses at most %u vCPUs",
-        machine.num_cpus(), arm64::MaxVcpus(machine.vm())));
-  }
   RETURN_IF_ERROR(
       arm64::AddPlatformDevices(machine, config.console == ConsoleDevice::kSerial));
 
@@ -145,7 +141,6 @@ absl::StatusOr<BootState> SetupPlatform(Machine& machine, const VmConfig& config
   BootState boot;
   boot.entry = layout->kernel;
   boot.boot_data = layout->dtb;
-  ASSIGN_OR_RETURN(boot.cpu_target, arm64::PreferredTarget(machine.vm().fd()));
   LOG_INFO("boot", "arm64 Image at 0x%x (%u KiB), DTB at 0x%x (%u bytes)", layout->kernel,
            image.payload.size() >> 10, layout->dtb, dtb.size());
   return boot;
@@ -153,13 +148,25 @@ absl::StatusOr<BootState> SetupPlatform(Machine& machine, const VmConfig& config
 
 absl::Status SetupVcpu(const Kvm& /*kvm*/, const Vcpu& vcpu, uint32_t /*num_cpus*/,
                        const BootState& boot, const GuestMemory& /*memory*/) {
-  RETURN_IF_ERROR(arm64::InitVcpu(vcpu.fd(), vcpu.index(), boot.cpu_target));
-  // Secondaries start powered off; PSCI CPU_ON sets their entry state.
+  // KVM_ARM_VCPU_INIT happened in FinishVm. Secondaries start powered off;
+  // PSCI CPU_ON sets their entry state.
   if (vcpu.index() != 0) return absl::OkStatus();
   return arm64::SetBootRegs(vcpu.fd(), boot.entry, boot.boot_data);
 }
 
-absl::Status FinishVm(Vm& vm, uint32_t num_cpus) { return arm64::InitGic(vm, num_cpus); }
+absl::Status FinishVm(Vm& vm, std::span<Vcpu* const> vcpus) {
+  const uint32_t num_cpus = static_cast<uint32_t>(vcpus.size());
+  if (num_cpus > arm64::MaxVcpus(vm)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--cpus %u: this host's interrupt controller (GICv2) addresses at most %u vCPUs",
+        num_cpus, arm64::MaxVcpus(vm)));
+  }
+  ASSIGN_OR_RETURN(uint32_t target, arm64::PreferredTarget(vm.fd()));
+  for (Vcpu* vcpu : vcpus) {
+    RETURN_IF_ERROR(arm64::InitVcpu(vcpu->fd(), vcpu->index(), target));
+  }
+  return arm64::InitGic(vm, num_cpus);
+}
 
 std::string GuestExitExamples() {
   return absl::StrFormat(

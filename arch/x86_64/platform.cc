@@ -186,7 +186,7 @@ absl::Status SetupVcpu(const Kvm& kvm, const Vcpu& vcpu, uint32_t num_cpus,
   return x86::SetBootRegs(vcpu.fd(), boot.entry, boot.boot_data);
 }
 
-absl::Status FinishVm(Vm& /*vm*/, uint32_t /*num_cpus*/) { return absl::OkStatus(); }
+absl::Status FinishVm(Vm& /*vm*/, std::span<Vcpu* const> /*vcpus*/) { return absl::OkStatus(); }
 
 std::string DescribeVcpu(const Vcpu& vcpu, const GuestMemory& memory) {
   kvm_regs regs{};
