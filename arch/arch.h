@@ -47,6 +47,16 @@ absl::StatusOr<BootState> SetupPlatform(Machine& machine, const VmConfig& config
 absl::Status SetupVcpu(const Kvm& kvm, const Vcpu& vcpu, uint32_t num_cpus,
                        const BootState& boot, const GuestMemory& memory);
 
+// VM-wide set-up that needs every vCPU to exist, before any device is
+// wired to an interrupt (arm64: KVM_ARM_VCPU_INIT of each vCPU, then
+// KVM_DEV_ARM_VGIC_CTRL_INIT of the vGIC and ITS - KVM refuses irqfds
+// until the vGIC is initialised). A no-op on x86.
+absl::Status FinishVm(Vm& vm, std::span<Vcpu* const> vcpus);
+
+// The `irq` field of KVM_IRQ_LINE for `gsi` (x86: the GSI itself; arm64:
+// an SPI, encoded with its type and GIC interrupt ID).
+uint32_t IrqLineNumber(uint32_t gsi);
+
 // The GSI routes the in-kernel irqchip starts with, which every
 // KVM_SET_GSI_ROUTING must repeat, and the GSIs left for MSI routes.
 struct IrqRoutingBase {
@@ -61,6 +71,10 @@ struct MmioSlot {
   uint64_t base = 0;
   uint64_t size = 0;
   uint32_t gsi = 0;
+  // Also announce it with virtio_mmio.device= on the kernel command line
+  // (x86, for kernels without ACPI; arm64 has the device tree, and there
+  // the number would be read as a Linux IRQ, not a GIC SPI).
+  bool on_cmdline = false;
 };
 absl::StatusOr<MmioSlot> VirtioMmioSlot(uint32_t index);
 

@@ -4,6 +4,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
+#include "boot/kernel_format.h"
 
 namespace skiff::boot {
 namespace {
@@ -38,6 +39,14 @@ uint64_t ReadLe(std::span<const uint8_t> file, uint64_t offset, int bytes) {
 }  // namespace
 
 absl::StatusOr<BzImage> ParseBzImage(std::span<const uint8_t> file) {
+  // The other architecture's kernel is an easy mistake with two builds of
+  // Skiff around; name it rather than report a missing magic.
+  const KernelFormat format = DetectKernelFormat(file);
+  if (format == KernelFormat::kArm64Image || format == KernelFormat::kArm64ImageGz) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "kernel is %s; this skiff runs x86-64 guests (give it an x86-64 bzImage)",
+        DescribeKernelFormat(format)));
+  }
   // A vmlinux is the most common wrong file to hand over; say so plainly.
   if (file.size() >= 4 && std::memcmp(file.data(),
                                       "\x7f"

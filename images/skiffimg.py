@@ -34,15 +34,20 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ARCHES = {
     "x86_64": {
         "deb_arch": "amd64",
+        "elf_machine": 62,          # EM_X86_64
         "kernel_meta": "linux-image-cloud-amd64",
+        # Debian's vmlinuz is a bzImage: both QEMU and Skiff take it as is.
         "busybox": "/bin/busybox",  # from busybox-static (host arch)
     },
-    # Not implemented yet; kept so the shape is visible.
+    # Needs `dpkg --add-architecture arm64` and `apt-get update` (scripts/
+    # setup.sh does both): the kernel and busybox-static are the arm64
+    # packages, downloaded and extracted, never installed.
     "arm64": {
         "deb_arch": "arm64",
+        "elf_machine": 183,         # EM_AARCH64
         "kernel_meta": "linux-image-cloud-arm64",
-        # needs `dpkg --add-architecture arm64` and busybox-static:arm64
-        "busybox": None,
+        # Debian's arm64 vmlinuz is a gzip'd Image (Image.gz).
+        "busybox": None,            # busybox-static:arm64, see busybox_path()
     },
 }
 
@@ -131,7 +136,7 @@ def resolve_kernel_package(arch):
 def _resolve_kernel_package_apt(arch):
     row = ARCHES[arch]
     meta = row["kernel_meta"]
-    qual = "" if row["deb_arch"] == _host_deb_arch() else ":" + row["deb_arch"]
+    qual = _arch_qualifier(arch)
     r = _run(["apt-cache", "depends", meta + qual])
     pkg = None
     for line in r.stdout.splitlines():
@@ -159,13 +164,106 @@ def _host_deb_arch():
     return _HOST_DEB_ARCH
 
 
+def _arch_qualifier(arch):
+    """`:arm64` for a foreign architecture's packages, "" for the host's."""
+    deb_arch = ARCHES[arch]["deb_arch"]
+    return "" if deb_arch == _host_deb_arch() else ":" + deb_arch
+
+
+def _download_extract(pkg, qual, ver, dest):
+    """apt-get download PKG (QUAL: ":arm64" or "") at VER and dpkg-deb -x it
+    at DEST, atomically (DEST/.done marks a complete extraction)."""
+    base = os.path.dirname(dest)
+    os.makedirs(base, exist_ok=True)
+    tmpd = tempfile.mkdtemp(prefix=".dl-", dir=base)
+    try:
+        log("skiffimg: downloading %s%s %s" % (pkg, qual, ver))
+        r = subprocess.run(["apt-get", "download", "-q", "%s%s=%s" % (pkg, qual, ver)],
+                           cwd=tmpd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           text=True)
+        debs = [f for f in os.listdir(tmpd) if f.endswith(".deb")]
+        if r.returncode != 0 or not debs:
+            hint = ""
+            if qual:
+                hint = (" (is the architecture added? `dpkg --add-architecture %s && "
+                        "apt-get update`, as scripts/setup.sh does)" % qual[1:])
+            die("apt-get download %s%s failed: %s%s" % (pkg, qual, r.stderr.strip(), hint))
+        _extract_deb(os.path.join(tmpd, debs[0]), tmpd, dest)
+    finally:
+        shutil.rmtree(tmpd, ignore_errors=True)
+
+
+def _extract_deb(deb, tmpd, dest):
+    ex = os.path.join(tmpd, "root")
+    r = _run(["dpkg-deb", "-x", deb, ex])
+    if r.returncode != 0:
+        die("dpkg-deb -x %s failed: %s" % (deb, r.stderr.strip()))
+    open(os.path.join(ex, ".done"), "w").close()
+    if os.path.exists(dest):
+        shutil.rmtree(dest)
+    os.rename(ex, dest)
+
+
+def _candidate_version(pkg):
+    """apt-cache policy's candidate version of PKG, or None; memoised per
+    state of the apt lists like resolve_kernel_package()."""
+    state = _apt_lists_state()
+    memo = os.path.join(cache_root(), "debs", pkg.replace(":", "_") + ".apt-candidate")
+    if state:
+        try:
+            with open(memo) as f:
+                st, ver = f.read().split()
+            if st == state:
+                return ver
+        except (OSError, ValueError):
+            pass
+    r = _run(["apt-cache", "policy", pkg])
+    m = re.search(r"Candidate:\s*(\S+)", r.stdout)
+    if not m or m.group(1) == "(none)":
+        return None
+    if state:
+        atomic_write(memo, ("%s %s\n" % (state, m.group(1))).encode())
+    return m.group(1)
+
+
+def busybox_path(arch):
+    """The static busybox of ARCH: the host's /bin/busybox for the host's
+    architecture, else busybox-static:<deb_arch> downloaded and extracted
+    once (cached by version)."""
+    row = ARCHES[arch]
+    if row["busybox"]:
+        return row["busybox"]
+    qual = _arch_qualifier(arch)
+    base = os.path.join(cache_root(), "debs")
+    ver = _candidate_version("busybox-static" + qual)
+    if not ver:
+        olds = sorted(d for d in os.listdir(base) if d.startswith("busybox-static%s_" % qual)
+                      and os.path.exists(os.path.join(base, d, ".done"))) \
+            if os.path.isdir(base) else []
+        if olds:
+            log("skiffimg: warning: apt-cache cannot resolve busybox-static%s; using cached %s"
+                % (qual, olds[-1]))
+            return os.path.join(base, olds[-1], "bin", "busybox")
+        die("apt-cache cannot resolve busybox-static%s; run `dpkg --add-architecture %s && "
+            "apt-get update` (scripts/setup.sh does)" % (qual, row["deb_arch"]))
+    dest = os.path.join(base, "busybox-static%s_%s" % (qual, ver.replace(":", "%3a")))
+    if not os.path.exists(os.path.join(dest, ".done")):
+        _download_extract("busybox-static", qual, ver, dest)
+    path = os.path.join(dest, "bin", "busybox")
+    if not os.path.isfile(path):
+        die("busybox-static%s %s has no bin/busybox" % (qual, ver))
+    return path
+
+
 def kernel_root(arch):
     """Download and extract the cloud kernel package once; return its root
     (containing boot/ and lib/modules/).  Cached by package+version."""
     if arch not in ARCHES:
         die("unknown arch %r (known: %s)" % (arch, ", ".join(ARCHES)))
     base = os.path.join(cache_root(), "kernel", arch)
-    deb_override = os.environ.get("SKIFF_KERNEL_DEB")
+    # SKIFF_KERNEL_DEB_ARM64=/path/to.deb (and SKIFF_KERNEL_DEB for x86_64).
+    deb_override = os.environ.get("SKIFF_KERNEL_DEB_" + arch.upper()) or (
+        os.environ.get("SKIFF_KERNEL_DEB") if arch == "x86_64" else None)
     if deb_override:
         key = os.path.basename(deb_override)[:-4]
     else:
@@ -184,33 +282,15 @@ def kernel_root(arch):
     root = os.path.join(base, key)
     if os.path.exists(os.path.join(root, ".done")):
         return root
-    os.makedirs(base, exist_ok=True)
-    tmpd = tempfile.mkdtemp(prefix=".dl-", dir=base)
-    try:
-        if deb_override:
-            deb = deb_override
-        else:
-            log("skiffimg: downloading %s %s" % (pkg, ver))
-            qual = "" if ARCHES[arch]["deb_arch"] == _host_deb_arch() \
-                else ":" + ARCHES[arch]["deb_arch"]
-            r = subprocess.run(["apt-get", "download", "-q",
-                                "%s%s=%s" % (pkg, qual, ver)], cwd=tmpd,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               text=True)
-            debs = [f for f in os.listdir(tmpd) if f.endswith(".deb")]
-            if r.returncode != 0 or not debs:
-                die("apt-get download %s failed: %s" % (pkg, r.stderr.strip()))
-            deb = os.path.join(tmpd, debs[0])
-        ex = os.path.join(tmpd, "root")
-        r = _run(["dpkg-deb", "-x", deb, ex])
-        if r.returncode != 0:
-            die("dpkg-deb -x %s failed: %s" % (deb, r.stderr.strip()))
-        open(os.path.join(ex, ".done"), "w").close()
-        if os.path.exists(root):
-            shutil.rmtree(root)
-        os.rename(ex, root)
-    finally:
-        shutil.rmtree(tmpd, ignore_errors=True)
+    if deb_override:
+        os.makedirs(base, exist_ok=True)
+        tmpd = tempfile.mkdtemp(prefix=".dl-", dir=base)
+        try:
+            _extract_deb(deb_override, tmpd, root)
+        finally:
+            shutil.rmtree(tmpd, ignore_errors=True)
+    else:
+        _download_extract(pkg, _arch_qualifier(arch), ver, root)
     return root
 
 
@@ -384,13 +464,116 @@ class Cpio:
         atomic_write(path, raw)
 
 
+# ------------------------------------------------------------------- ELF ---
+
+class ElfInfo:
+    """What packing a binary needs to know: its machine (EM_*), its program
+    interpreter (None when static) and its DT_NEEDED libraries."""
+
+    def __init__(self, machine, interp, needed, runpath=()):
+        self.machine, self.interp, self.needed = machine, interp, needed
+        self.runpath = list(runpath)   # DT_RUNPATH / DT_RPATH directories
+
+    @property
+    def static(self):
+        return self.interp is None and not self.needed
+
+
+def elf_info(path):
+    """Parse PATH's ELF headers (64-bit little-endian only: x86-64 and
+    aarch64); None for anything else."""
+    import struct
+    with open(path, "rb") as f:
+        d = f.read()
+    if d[:4] != b"\x7fELF" or d[4] != 2 or d[5] != 1:
+        return None
+    machine, = struct.unpack_from("<H", d, 18)
+    phoff, = struct.unpack_from("<Q", d, 32)
+    phentsize, phnum = struct.unpack_from("<HH", d, 54)
+    interp, dynamic, loads = None, None, []
+    for i in range(phnum):
+        p_type, _, p_offset, p_vaddr, _, p_filesz, _, _ = struct.unpack_from(
+            "<IIQQQQQQ", d, phoff + i * phentsize)
+        if p_type == 3:      # PT_INTERP
+            interp = d[p_offset:p_offset + p_filesz].rstrip(b"\0").decode()
+        elif p_type == 2:    # PT_DYNAMIC
+            dynamic = (p_offset, p_filesz)
+        elif p_type == 1:    # PT_LOAD
+            loads.append((p_vaddr, p_offset, p_filesz))
+    needed = []
+    if dynamic:
+        entries, paths, strtab = [], [], None
+        for off in range(dynamic[0], dynamic[0] + dynamic[1], 16):
+            tag, val = struct.unpack_from("<qQ", d, off)
+            if tag == 0:
+                break
+            if tag == 5:     # DT_STRTAB (a virtual address)
+                strtab = val
+            elif tag == 1:   # DT_NEEDED (an offset in the string table)
+                entries.append(val)
+            elif tag in (15, 29):  # DT_RPATH, DT_RUNPATH
+                paths.append(val)
+        base = None
+        for vaddr, offset, filesz in loads:
+            if strtab is not None and vaddr <= strtab < vaddr + filesz:
+                base = strtab - vaddr + offset
+        if (entries or paths) and base is None:
+            die("%s: DT_STRTAB outside every PT_LOAD" % path)
+
+        def string(offset):
+            return d[base + offset:d.index(b"\0", base + offset)].decode()
+
+        needed = [string(e) for e in entries]
+        runpath = [p for e in paths for p in string(e).split(":") if p]
+        return ElfInfo(machine, interp, needed, runpath)
+    return ElfInfo(machine, interp, needed)
+
+
+def host_elf_machine():
+    return elf_info(sys.executable).machine
+
+
+def busybox_applets(busybox):
+    """[(install path, applet)] such as ("usr/bin", "awk").  A busybox of the
+    host's architecture is asked (--list-full); a foreign one cannot run
+    here, so its applet names are read from the binary (its applet_names
+    table: NUL-separated, sorted, starting "[", "[[") and placed where the
+    host's busybox puts them, else in bin/."""
+    info = elf_info(busybox)
+    if info is None:
+        die("%s is not a 64-bit ELF binary" % busybox)
+    if info.machine == host_elf_machine():
+        r = _run([busybox, "--list-full"])
+        if r.returncode != 0 or not r.stdout:
+            die("%s --list-full failed (is busybox-static installed?)" % busybox)
+        return [(os.path.dirname(a.strip("/")), os.path.basename(a))
+                for a in r.stdout.split()]
+    with open(busybox, "rb") as f:
+        d = f.read()
+    i = d.find(b"\0[\0[[\0")
+    if i < 0:
+        die("%s: no applet table found" % busybox)
+    names, j = [], i + 1
+    while True:
+        k = d.index(b"\0", j)
+        if k == j:
+            break
+        names.append(d[j:k].decode("ascii", "replace"))
+        j = k + 1
+    if len(names) < 50 or names != sorted(names):
+        die("%s: the applet table does not look right (%d names)" % (busybox, len(names)))
+    where = {}
+    if os.path.exists("/bin/busybox"):
+        r = _run(["/bin/busybox", "--list-full"])
+        for a in r.stdout.split():
+            where[os.path.basename(a)] = os.path.dirname(a.strip("/"))
+    return [(where.get(n, "bin"), n) for n in names if n != "busybox"]
+
+
 def add_busybox(cp, busybox):
     """busybox binary at /bin/busybox plus a symlink per applet."""
-    r = _run([busybox, "--list-full"])
-    if r.returncode != 0 or not r.stdout:
-        die("%s --list-full failed (is busybox-static installed?)" % busybox)
     cp.file("bin/busybox", src=busybox, mode=0o755)
-    for applet in r.stdout.split():
+    for applet in ["%s/%s" % a if a[0] else a[1] for a in busybox_applets(busybox)]:
         applet = applet.strip("/")
         if applet == "bin/busybox":
             continue
@@ -419,9 +602,7 @@ def add_modules(cp, tree, wanted, dest="lib/modules"):
 # ----------------------------------------------------------------- guest ---
 
 def build_guest(arch):
-    row = ARCHES[arch]
-    if not row["busybox"]:
-        die("arch %s is not implemented yet" % arch)
+    busybox = busybox_path(arch)
     out_dir = os.path.join(cache_root(), "guest-" + arch)
     vmlinuz = os.path.join(out_dir, "vmlinuz")
     initrd = os.path.join(out_dir, "initramfs.cpio.gz")
@@ -432,7 +613,7 @@ def build_guest(arch):
     h.update(os.path.basename(root).encode())
     for f in ("skiffimg.py", "guest-init.sh"):
         sha256_file(os.path.join(HERE, f), h)
-    sha256_file(row["busybox"], h)
+    sha256_file(busybox, h)
     key = h.hexdigest()
     if (os.path.exists(vmlinuz) and os.path.exists(initrd)
             and os.path.exists(stamp) and open(stamp).read().strip() == key):
@@ -442,7 +623,7 @@ def build_guest(arch):
     tree = ModuleTree(root)
     cp = Cpio()
     add_base_dirs(cp)
-    add_busybox(cp, row["busybox"])
+    add_busybox(cp, busybox)
     order, notes = add_modules(cp, tree, GUEST_MODULES)
     for n in notes:
         log("skiffimg: note: " + n)

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Set up from scratch (packages, build, guest image), then run every test:
 # unit, integration (tiny guests on this /dev/kvm), e2e (Linux guests in the
-# QEMU test host) and the fuzz corpus replays; then the unit tests and the
-# replays again in build-asan/, under ASan + UBSan. Ends with the line CI
-# reads: `N passed, N failed, ...`, summed over both builds.
+# QEMU test host), e2e-arm64 (the cross-built aarch64 skiff in the ARM64 test
+# host) and the fuzz corpus replays; then the unit tests and the replays
+# again in build-asan/, under ASan + UBSan; then the arm64 unit tests under
+# qemu-user. Ends with the line CI reads: `N passed, N failed, ...`, summed
+# over the three builds.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$ROOT/scripts/setup.sh"
@@ -12,13 +14,22 @@ skiff_install_packages
 skiff_build
 skiff_guest_image >/dev/null
 
+# The aarch64 skiff for e2e-arm64 ($ARM64_BUILD_DIR/skiff, which the build's
+# -Darm64_skiff option names). If it does not build, its tests FAIL.
+arm64_status=0
+arm64_start=$SECONDS
+{ skiff_install_arm64_packages && skiff_build_arm64; } || arm64_status=$?
+echo "test.sh: the arm64 cross build took $((SECONDS - arm64_start)) s" >&2
+
 if [ ! -e /dev/kvm ]; then
   echo "test.sh: WARNING: this machine has no /dev/kvm: integration and e2e tests will FAIL" >&2
 fi
 
-status=0
+status=$arm64_status
+e2e_start=$SECONDS
 meson test -C "$BUILD_DIR" --print-errorlogs \
-  --suite unit --suite integration --suite e2e --suite fuzz-replay || status=$?
+  --suite unit --suite integration --suite e2e --suite e2e-arm64 --suite fuzz-replay || status=$?
+echo "test.sh: unit, integration, e2e, e2e-arm64 and fuzz-replay took $((SECONDS - e2e_start)) s" >&2
 
 # The sanitizer build compiles the project once more (ccache makes repeats
 # cheap); it only runs what needs no KVM.
@@ -30,6 +41,13 @@ UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
     --suite unit --suite fuzz-replay || status=$?
 echo "test.sh: sanitizer build and tests took $((SECONDS - asan_start)) s" >&2
 
+# ARM64 unit tests (built with the arm64 skiff above), run here under
+# qemu-aarch64-static (the cross file's exe_wrapper).
+arm64_start=$SECONDS
+meson test -C "$ARM64_BUILD_DIR" --no-rebuild --print-errorlogs --suite unit || status=$?
+echo "test.sh: arm64 unit tests took $((SECONDS - arm64_start)) s" >&2
+
 python3 "$ROOT/scripts/count_results.py" "$BUILD_DIR/meson-logs/testlog.junit.xml" \
-  "$ASAN_BUILD_DIR/meson-logs/testlog.junit.xml" || status=1
+  "$ASAN_BUILD_DIR/meson-logs/testlog.junit.xml" \
+  "$ARM64_BUILD_DIR/meson-logs/testlog.junit.xml" || status=1
 exit $status

@@ -67,9 +67,13 @@ cxxopts::Options RunOptions() {
   cxxopts::Options options("skiff run", "Boot a Linux guest.");
   options.custom_help("--kernel FILE [options]");
   options.add_options()
-      ("kernel", "Linux kernel (x86-64 bzImage)", cxxopts::value<std::string>(), "FILE")
+      ("kernel", "Linux kernel: x86-64 bzImage, or arm64 Image / Image.gz", cxxopts::value<std::string>(), "FILE")
       ("initramfs", "initramfs (cpio, optionally compressed)", cxxopts::value<std::string>(), "FILE")
       ("cmdline", "kernel command line", cxxopts::value<std::string>()->default_value(""), "STR")
+      ("dtb", "arm64: boot this device tree instead of Skiff's own (its /chosen gets the "
+              "command line and initramfs)", cxxopts::value<std::string>(), "FILE")
+      ("dtb-out", "arm64: also write the device tree the guest gets to FILE (dtc -I dtb "
+                  "FILE shows it)", cxxopts::value<std::string>(), "FILE")
       ("cpus", "number of vCPUs (1-255), optionally each pinned to host CPUs: "
                "N,affinity=VCPU:HOSTCPU[,...] (HOSTCPU: one CPU or a range A-B; "
                "e.g. 2,affinity=0:2,1:3)",
@@ -392,6 +396,8 @@ absl::StatusOr<CliCommand> ParseRun(const std::vector<std::string>& raw_args) {
       config.initramfs_path = result["initramfs"].as<std::string>();
     }
     config.cmdline = result["cmdline"].as<std::string>();
+    if (result.count("dtb")) config.dtb_path = result["dtb"].as<std::string>();
+    if (result.count("dtb-out")) config.dtb_out_path = result["dtb-out"].as<std::string>();
     RETURN_IF_ERROR(ParsePlacementOptions(result, config));
     auto memory = ParseSize(result["memory"].as<std::string>());
     if (!memory.ok()) {

@@ -78,6 +78,12 @@ absl::Status ValidateConfig(const VmConfig& config) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "--cpus %u: must be between 1 and %u", config.cpus, kMaxCpus));
   }
+  if (config.dtb_path && config.dtb_path->empty()) {
+    return absl::InvalidArgumentError("--dtb: the file name is empty");
+  }
+  if (config.dtb_out_path && config.dtb_out_path->empty()) {
+    return absl::InvalidArgumentError("--dtb-out: the file name is empty");
+  }
   if (config.memory_bytes % 4096 != 0) {
     return absl::InvalidArgumentError("--memory must be a multiple of 4 KiB");
   }

@@ -42,6 +42,10 @@ struct VmConfig {
   std::string kernel_path;
   std::optional<std::string> initramfs_path;
   std::string cmdline;
+  // arm64: boot this device tree instead of Skiff's (--dtb), and/or write
+  // the tree the guest gets to a file (--dtb-out).
+  std::optional<std::string> dtb_path;
+  std::optional<std::string> dtb_out_path;
   uint32_t cpus = 1;
   uint64_t memory_bytes = kDefaultMemory;
   bool hugepages = false;                          // --hugepages[=SIZE]

@@ -19,7 +19,8 @@ absl::StatusOr<Kvm> Kvm::Open(const std::string& path) {
     if (err == ENOENT) {
       return absl::FailedPreconditionError(absl::StrFormat(
           "%s not found: this host has no KVM (enable virtualization in the "
-          "firmware and load kvm-intel or kvm-amd)",
+          "firmware and load the KVM modules: kvm-intel or kvm-amd on x86; arm64 "
+          "kernels need to boot at EL2)",
           path));
     }
     if (err == EACCES || err == EPERM) {

@@ -125,6 +125,11 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(const VmConfig& config)
     m.vcpus_.push_back(std::move(vcpu));
   }
   LOG_DEBUG("vmm", "vCPUs created");
+  {
+    std::vector<Vcpu*> vcpus;
+    for (const auto& vcpu : m.vcpus_) vcpus.push_back(vcpu.get());
+    RETURN_IF_ERROR(arch::FinishVm(*m.vm_, vcpus));
+  }
   RETURN_IF_ERROR(AttachVirtioDevices(m, std::move(devices)));
   ASSIGN_OR_RETURN(arch::BootState boot, arch::SetupPlatform(m, config));
   LOG_DEBUG("vmm", "platform described and guest loaded");

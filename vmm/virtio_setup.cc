@@ -39,7 +39,9 @@ absl::Status AttachMmio(Machine& machine, std::shared_ptr<virtio::VirtioDevice> 
   // Kernels without ACPI (or with the command-line option built in) find
   // the device this way; where both work, the first probe claims the
   // registers and the second backs off with -EBUSY.
-  machine.AddKernelArg(virtio::VirtioMmioCmdlineArg(slot->base, slot->size, slot->gsi));
+  if (slot->on_cmdline) {
+    machine.AddKernelArg(virtio::VirtioMmioCmdlineArg(slot->base, slot->size, slot->gsi));
+  }
   LOG_INFO("virtio", "%s on virtio-mmio at 0x%x, GSI %u", name, slot->base, slot->gsi);
   return absl::OkStatus();
 }

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "arch/arch.h"
 #include "vmm/status_macros.h"
 
 namespace skiff {
@@ -62,9 +63,29 @@ absl::Status Vm::SetMemorySlot(uint32_t slot, uint64_t gpa, uint64_t size,
   return absl::OkStatus();
 }
 
+absl::StatusOr<int> Vm::CreateDevice(uint32_t type, const char* name) {
+  if (devices_.count(type) > 0) {
+    return absl::AlreadyExistsError(absl::StrFormat("KVM_CREATE_DEVICE %s: already made", name));
+  }
+  kvm_create_device device{};
+  device.type = type;
+  if (::ioctl(fd_.get(), KVM_CREATE_DEVICE, &device) < 0) {
+    return absl::UnavailableError(
+        absl::StrFormat("KVM_CREATE_DEVICE %s: %s", name, std::strerror(errno)));
+  }
+  const int fd = static_cast<int>(device.fd);
+  devices_.emplace(type, UniqueFd(fd));
+  return fd;
+}
+
+int Vm::DeviceFd(uint32_t type) const {
+  auto it = devices_.find(type);
+  return it == devices_.end() ? -1 : it->second.get();
+}
+
 absl::Status Vm::SetIrqLine(uint32_t gsi, bool level) {
   kvm_irq_level irq{};
-  irq.irq = gsi;
+  irq.irq = arch::IrqLineNumber(gsi);
   irq.level = level ? 1 : 0;
   if (::ioctl(fd_.get(), KVM_IRQ_LINE, &irq) < 0) return IoctlError("KVM_IRQ_LINE");
   return absl::OkStatus();

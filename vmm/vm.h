@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 
@@ -28,7 +29,14 @@ class Vm : public IoEventRegistrar {
                              void* host, uint32_t flags = 0);
   uint32_t next_slot() const { return next_slot_; }
 
-  // Drives an interrupt-controller input (KVM_IRQ_LINE).
+  // KVM_CREATE_DEVICE: an in-kernel device (arm64's vGIC and ITS, VFIO's
+  // KVM device). The Vm owns it; at most one per type. Returns its fd.
+  absl::StatusOr<int> CreateDevice(uint32_t type, const char* name);
+  // The fd of the device of `type` made by CreateDevice, or -1.
+  int DeviceFd(uint32_t type) const;
+
+  // Drives an interrupt-controller input (KVM_IRQ_LINE) for `gsi`, in the
+  // architecture's numbering (arch::IrqLineNumber).
   absl::Status SetIrqLine(uint32_t gsi, bool level);
   // An IrqLine device objects can hold, wired to KVM_IRQ_LINE for `gsi`.
   std::shared_ptr<IrqLine> MakeIrqLine(uint32_t gsi);
@@ -59,6 +67,7 @@ class Vm : public IoEventRegistrar {
                          bool deassign);
   UniqueFd fd_;
   uint32_t next_slot_ = 0;
+  std::map<uint32_t, UniqueFd> devices_;  // by KVM device type
 };
 
 }  // namespace skiff

@@ -38,6 +38,7 @@ absl::StatusOr<MmioSlot> VirtioMmioSlot(uint32_t index) {
   slot.base = x86::kVirtioMmioBase + index * x86::kVirtioMmioSlotSize;
   slot.size = x86::kVirtioMmioSlotSize;
   slot.gsi = x86::kVirtioMmioGsis[index];
+  slot.on_cmdline = true;
   return slot;
 }
 
@@ -52,5 +53,7 @@ PciLayout PlatformPciLayout() {
   layout.config_port_size = x86::kPciConfigIoSize;
   return layout;
 }
+
+uint32_t IrqLineNumber(uint32_t gsi) { return gsi; }
 
 }  // namespace skiff::arch

@@ -144,6 +144,11 @@ absl::Status SetupVm(const Kvm& /*kvm*/, Vm& vm) {
 }
 
 absl::StatusOr<BootState> SetupPlatform(Machine& machine, const VmConfig& config) {
+  if (config.dtb_path || config.dtb_out_path) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: x86 guests are described by ACPI tables, not a device tree (the option is for "
+        "arm64)", config.dtb_path ? "--dtb" : "--dtb-out"));
+  }
   BootState boot;
   RETURN_IF_ERROR(LoadKernel(machine, config, &boot.entry));
   boot.boot_data = x86::kBootParamsAddress;
@@ -188,6 +193,8 @@ absl::Status PressPowerButton(Machine& machine) {
   machine.power_button()();
   return absl::OkStatus();
 }
+
+absl::Status FinishVm(Vm& /*vm*/, std::span<Vcpu* const> /*vcpus*/) { return absl::OkStatus(); }
 
 std::string DescribeVcpu(const Vcpu& vcpu, const GuestMemory& memory) {
   kvm_regs regs{};

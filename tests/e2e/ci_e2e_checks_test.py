@@ -53,7 +53,42 @@ def healthy():
     }
 
 
-def render(runs, junit=JUNIT, serial=SERIAL, log=LOG):
+PANIC_JUNIT = """<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="skiff" tests="1" failures="1" errors="0" skipped="0" time="9.400">
+  <testsuite name="skiff" tests="1" failures="1" errors="0" skipped="0" time="9.400">
+    <testcase classname="skiff" name="boot vmlinuz" time="9.400"/>
+  </testsuite>
+</testsuites>
+"""
+PANIC_SERIAL = ("[   9.000000] SKIFF-E2E: panicking\r\n"
+                "[   9.100000] [    8.1] sysrq: Trigger a crash\r\n"
+                "[   9.200000] [    8.3] Kernel panic - not syncing: sysrq triggered crash\r\n")
+
+
+def healthy_arm64():
+    return {
+        "exit-device": {"rc": 7, "out": ["SKIFF-E2E: mode=exitdt",
+                                         "SKIFF-E2E: dt_exit_node=/exit-device@b020000",
+                                         "SKIFF-E2E: dt_exit_device=0x000000000b020000"],
+                        "err": ["skiff: guest chose exit code 7 (exit device)"]},
+        "reboot": {"rc": 0, "out": ["SKIFF-E2E: mode=reboot", "SKIFF-E2E: rebooting"],
+                   "err": ["[ 9.1] skiff info machine: guest rebooted (PSCI SYSTEM_RESET)"]},
+        "panic": {"rc": 3, "out": ["SKIFF-E2E: panicking",
+                                   "[    8.3] Kernel panic - not syncing: sysrq triggered crash"],
+                  "err": ["skiff: guest kernel panic"]},
+    }
+
+
+def render_arm64(runs, junit=PANIC_JUNIT, serial=PANIC_SERIAL):
+    return render(runs, files={"panic_junit": junit, "panic_serial": serial})
+
+
+def failing_arm64(out):
+    runs, files = e2e.parse(out)
+    return sorted(name for name, check in e2e.ARM64_CHECKS.items() if check(runs, files))
+
+
+def render(runs, junit=JUNIT, serial=SERIAL, log=LOG, files=None):
     lines, t = [], 10.0
     for name, run in runs.items():
         seconds = run.get("seconds", 15.0)
@@ -61,7 +96,7 @@ def render(runs, junit=JUNIT, serial=SERIAL, log=LOG):
         t += seconds
         lines += ["CI-E2E-OUT %s: %s" % (name, l) for l in run["out"]]
         lines += ["CI-E2E-ERR %s: %s" % (name, l) for l in run["err"]]
-    for key, text in (("junit", junit), ("serial", serial), ("log", log)):
+    for key, text in (files or {"junit": junit, "serial": serial, "log": log}).items():
         lines.append("CI-E2E-FILE %s: %s" % (key, base64.b64encode(text.encode()).decode()))
     return "\n".join(lines) + "\n"
 
@@ -131,6 +166,53 @@ class CiChecksTest(unittest.TestCase):
         self.assertEqual(failing(render(healthy(), log=old_format)), ["boot-timeline"])
         instant = LOG.replace("(5.999900 s after VMM start)", "(0.499901 s after VMM start)")
         self.assertEqual(failing(render(healthy(), log=instant)), ["boot-timeline"])
+class Arm64ChecksTest(unittest.TestCase):
+    def test_healthy_runs_pass(self):
+        self.assertEqual(failing_arm64(render_arm64(healthy_arm64())), [])
+
+    def test_the_checks_match_the_runs(self):
+        self.assertEqual(list(e2e.ARM64_CHECKS), list(e2e.ARM64_RUNS))
+        self.assertIn("skiff.e2e=exitdt", e2e.l1_command("arm64"))
+
+    def test_exit_device_wrong_code_or_no_dt_node(self):
+        runs = healthy_arm64()
+        runs["exit-device"]["rc"] = 0
+        self.assertEqual(failing_arm64(render_arm64(runs)), ["exit-device"])
+        runs = healthy_arm64()
+        runs["exit-device"]["out"][2] = "SKIFF-E2E: dt_exit_device=none"
+        self.assertEqual(failing_arm64(render_arm64(runs)), ["exit-device"])
+        runs = healthy_arm64()
+        runs["exit-device"]["out"].append("SKIFF-E2E: still running after devmem")
+        self.assertEqual(failing_arm64(render_arm64(runs)), ["exit-device"])
+
+    def test_reboot_not_seen_as_reboot(self):
+        runs = healthy_arm64()
+        runs["reboot"]["rc"] = 1
+        self.assertEqual(failing_arm64(render_arm64(runs)), ["reboot"])
+        runs = healthy_arm64()
+        runs["reboot"]["err"] = ["skiff info machine: guest powered off (PSCI SYSTEM_OFF)"]
+        self.assertEqual(failing_arm64(render_arm64(runs)), ["reboot"])
+        runs = healthy_arm64()
+        runs["reboot"]["out"].append("SKIFF-GUEST: poweroff")
+        self.assertEqual(failing_arm64(render_arm64(runs)), ["reboot"])
+
+    def test_panic_missed_or_slow(self):
+        # A panic that ends in the kernel's own reboot (panic=-1) exits 0.
+        runs = healthy_arm64()
+        runs["panic"].update(rc=0, err=[])
+        self.assertEqual(failing_arm64(render_arm64(runs)), ["panic"])
+        # Skiff noticed 3 s after the panic line.
+        slow = PANIC_JUNIT.replace('time="9.400"', 'time="12.200"')
+        self.assertEqual(failing_arm64(render_arm64(healthy_arm64(), junit=slow)), ["panic"])
+        self.assertEqual(failing_arm64(render_arm64(healthy_arm64(), junit="")), ["panic"])
+        no_line = PANIC_SERIAL.replace("Kernel panic", "Kernel oops")
+        self.assertEqual(failing_arm64(render_arm64(healthy_arm64(), serial=no_line)), ["panic"])
+
+    def test_panic_latency_on_skiffs_clock(self):
+        runs, files = e2e.parse(render_arm64(healthy_arm64()))
+        latency, why = e2e.panic_latency(runs["panic"], files)
+        self.assertIsNone(why)
+        self.assertAlmostEqual(latency, 0.2, places=3)
 
 
 if __name__ == "__main__":

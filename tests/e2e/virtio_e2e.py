@@ -6,6 +6,7 @@ a tap NIC and a virtio console; the guest reports what it sees
 after the VMM exited.
 
 Usage: virtio_e2e.py BOOT --transport mmio|pci --skiff PATH [--vmm skiff|qemu]
+                     [--arch x86_64|arm64]
 
 BOOT is one boot of the guest that makes several checks, each printed as its
 own `PASS: <check> [<transport>]` or `FAIL: ...` line; the exit status is 1
@@ -28,6 +29,10 @@ if any check failed:
               net-mq-traffic (a ping from each CPU leaves on that CPU's
               queue pair, whose MSI-X vectors fire), net-ping-mmio,
               vmm-no-warnings (no warn/error line from Skiff), vmm-exit
+  smp-blk-net --cpus 2 --memory 256M, a read-write and a read-only disk and a
+              NIC on a tap L1 created: guest-modules, devices-seen (2 CPUs),
+              guest-memory, blk-readwrite, blk-readonly, net-ping, vmm-exit;
+              the e2e-arm64 suite's boot on each transport
   reset       a disk, a NIC and a vhost=on NIC; after the first I/O the
               guest unbinds and rebinds virtio_blk and virtio_net twice
               through sysfs (device reset, then a fresh activation):
@@ -38,6 +43,10 @@ if any check failed:
 
 Every disk and NIC is also checked to sit on the transport asked for (its
 parent bus in the guest's sysfs).
+
+--arch arm64 runs in the ARM64 test host (tests/testhost, profile arm64)
+with an aarch64 --skiff; the guest is Debian's arm64 cloud kernel with the
+same initramfs scripts (images/ builds its arm64 twin).
 
 --vmm qemu boots the same machine with QEMU inside the test host
 (tests/e2e/vmspec.py has the mapping); that is how the guest side is checked
@@ -103,6 +112,7 @@ class Boot:
     disks: List[DiskRole] = dataclasses.field(default_factory=list)
     nics: List[NicRole] = dataclasses.field(default_factory=list)
     cpus: int = 1
+    memory_mib: int = 256
     console: str = "serial"
     reset_cycles: int = 0   # driver unbind/bind rounds (virtio_guest.sh)
 
@@ -151,13 +161,38 @@ BOOTS = {
         nics=[_net("net", 0), _net("vhost", 1, mac="52:54:00:e2:e0:02",
                                    vmm_creates_tap=True, vhost=True)],
         reset_cycles=2),
+    # Two vCPUs and 256 MiB (the guest must see both), a read-write and a
+    # read-only disk and a NIC: the ARM64 acceptance boot, run once per
+    # transport (e2e-arm64).
+    "smp-blk-net": Boot(
+        checks=["guest-modules", "devices-seen", "guest-memory", "blk-readwrite",
+                "blk-readonly", "net-ping", "vmm-exit"],
+        disks=[DiskRole("rw", 4 << 20, "/e2e/rw.img"),
+               DiskRole("ro", 2 << 20, "/e2e/ro.img", readonly=True)],
+        nics=[_net("net", 0)], cpus=2),
+}
+# What differs between the test hosts.  Skiff's arm64 UART is a 16550
+# (ns16550a in the device tree), so the guest console is ttyS0 on both.
+ARCHES = {
+    "x86_64": {"testhost": "x86_64", "with_qemu": True},
+    "arm64": {"testhost": "arm64", "with_qemu": False},
 }
 # L1's root is tmpfs, which refuses O_DIRECT: the direct=on image lives on a
 # loop-mounted ext2 file system.
 L1_EXT2_SETUP = ("truncate -s 16M /tmp/ext2.img && mke2fs -F /tmp/ext2.img >/dev/null 2>&1 && "
                  "mkdir -p /mnt/ext2 && mount -o loop /tmp/ext2.img /mnt/ext2")
 L1_INITRD = "/tmp/initrd"
-VMM_TIMEOUT = 150           # seconds, inside L1 (busybox timeout -s KILL)
+# Seconds for the VMM, inside L1 (busybox timeout -s KILL), and for the whole
+# test host run (L1 boot plus the VMM run); ARM64's L1 is slower (TCG).
+VMM_TIMEOUT = {"x86_64": 150, "arm64": 200}
+TESTHOST_TIMEOUT = {"x86_64": 240, "arm64": 300}
+
+
+def missing_skiff(path, arch):
+    """Why a test fails when its --skiff does not exist."""
+    how = ("build it with scripts/setup.sh's skiff_build_arm64 (scripts/test.sh does)"
+           if arch == "arm64" else "build it with ninja")
+    return "no skiff binary at %s: %s" % (path, how)
 
 
 def pattern_block(tag):
@@ -176,7 +211,7 @@ def machine(boot, transport):
     return vmspec.VmSpec(
         kernel="/guest/vmlinuz", initramfs=L1_INITRD,
         cmdline=CMDLINE_HVC if b.console == "virtio" else CMDLINE, cpus=b.cpus,
-        memory_mib=256, transport=transport,
+        memory_mib=b.memory_mib, transport=transport,
         disks=[vmspec.Disk(d.l1_path, readonly=d.readonly, direct=d.direct,
                            transport=d.transport) for d in b.disks],
         nets=[vmspec.Net(n.tap, mac=n.mac, ip=n.host_ip if n.vmm_creates_tap else None,
@@ -224,7 +259,7 @@ def watched_facts(boot):
     return facts
 
 
-def l1_command(boot, spec, vmm):
+def l1_command(boot, spec, vmm, arch="x86_64"):
     """The busybox sh command line run in L1."""
     b = BOOTS[boot]
     lines = ["cat /guest/initramfs.cpio.gz /e2e/autorun.cpio.gz > %s" % L1_INITRD]
@@ -243,7 +278,7 @@ def l1_command(boot, spec, vmm):
                      % (n.tap, n.host_ip, vmspec.prefix_len(MASK), n.tap, n.tap, n.role))
     lines += vmspec.tap_setup_commands(spec, vmm)
     argv = vmspec.vmm_argv(spec, vmm)
-    lines.append("timeout -s KILL %d %s &" % (VMM_TIMEOUT, vmspec.shell_join(argv)))
+    lines.append("timeout -s KILL %d %s &" % (VMM_TIMEOUT[arch], vmspec.shell_join(argv)))
     lines.append("vmm=$!")
     # Facts only visible while the VMM runs, each a shell test; the results
     # are printed afterwards, not to mix with the guest's console output.
@@ -325,6 +360,18 @@ class Checks:
         if "SKIFF-GUEST: poweroff" not in self.out:
             p.append("the guest did not power off")
         return p
+
+    def guest_memory(self, _):
+        # MemTotal is RAM less what the kernel keeps for itself (its image,
+        # page tables, reserved regions): between 70% and 100% of it.
+        m = re.search(r"SKIFF-GUEST: cpus=\d+ mem_kb=(\d+)", self.out)
+        if not m:
+            return ["the guest never reported its memory"]
+        mem_kb, given_kb = int(m.group(1)), self.boot.memory_mib * 1024
+        if not 0.7 * given_kb <= mem_kb <= given_kb:
+            return ["the guest saw MemTotal %d kB with %d MiB given" % (mem_kb,
+                                                                        self.boot.memory_mib)]
+        return []
 
     def vmm_no_warnings(self, _):
         # Skiff logs a device error (NEEDS_RESET, a refused activation, a
@@ -523,6 +570,8 @@ def main():
     parser.add_argument("boot", choices=sorted(BOOTS))
     parser.add_argument("--transport", choices=vmspec.TRANSPORTS, required=True)
     parser.add_argument("--vmm", choices=["skiff", "qemu"], default="skiff")
+    parser.add_argument("--arch", choices=sorted(ARCHES), default="x86_64",
+                        help="test-host profile; --skiff must be built for it")
     parser.add_argument("--skiff", default=None,
                         help="skiff binary (required with --vmm skiff)")
     parser.add_argument("--print-command", action="store_true",
@@ -530,13 +579,20 @@ def main():
     args = parser.parse_args()
     if args.vmm == "skiff" and not args.skiff:
         parser.error("--skiff is required with --vmm skiff")
+    if args.vmm == "qemu" and not ARCHES[args.arch]["with_qemu"]:
+        parser.error("--vmm qemu is not available in the %s test host" % args.arch)
 
     tag = secrets.token_hex(6)
     spec = machine(args.boot, args.transport)
-    command = l1_command(args.boot, spec, args.vmm)
+    command = l1_command(args.boot, spec, args.vmm, args.arch)
     if args.print_command:
         print(command)
         return 0
+    if args.skiff and not os.path.isfile(args.skiff):
+        for name in BOOTS[args.boot].checks:
+            print("FAIL: %s [%s, %s]: %s" % (name, args.transport, args.arch,
+                                             missing_skiff(args.skiff, args.arch)))
+        return 1
 
     ctx = {"tag": tag, "pattern_sha": sha256(pattern_block(tag))}
     with tempfile.TemporaryDirectory() as tmp:
@@ -560,8 +616,10 @@ def main():
         extra = os.path.join(tmp, "autorun.cpio.gz")
         subprocess.run([AUTORUN, script, extra], check=True)
         puts += ["--put", "%s:/e2e/autorun.cpio.gz" % extra]
-        th = [sys.executable, TESTHOST, "run", "--arch", "x86_64",
-              "--skiff", args.skiff or "/bin/true", "--timeout", "240"]
+        th = [sys.executable, TESTHOST, "run", "--arch", ARCHES[args.arch]["testhost"],
+              "--timeout", str(TESTHOST_TIMEOUT[args.arch])]
+        if args.skiff:
+            th += ["--skiff", args.skiff]
         if args.vmm == "qemu":
             th.append("--with-qemu")
         proc = subprocess.run(th + puts + ["--", command], stdout=subprocess.PIPE,
@@ -571,7 +629,8 @@ def main():
     print("----")
 
     checks = BOOTS[args.boot].checks
-    label = "[%s%s]" % (args.transport, "" if args.vmm == "skiff" else ", qemu")
+    label = "[%s%s%s]" % (args.transport, "" if args.vmm == "skiff" else ", qemu",
+                          "" if args.arch == "x86_64" else ", " + args.arch)
     failed = 0
     m = re.search(r"SKIFF_RC=(\d+)", out)
     if proc.returncode != 0 or "TESTHOST FAILURE" in out or not m:

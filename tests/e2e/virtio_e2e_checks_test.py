@@ -47,6 +47,34 @@ L1-E2E: direct_block_sha256={pat}
 """.format(rw=RW, ro=RO, rw_after=RW_AFTER, direct=DIRECT, direct_after=DIRECT_AFTER,
            pat=PATTERN, mac=e2e.MAC)
 
+# The e2e-arm64 boot: two CPUs, 256 MiB, a read-write and a read-only disk
+# over virtio-mmio (platform bus) and a NIC.
+SMP_BLK_NET = """\
+SKIFF-GUEST: modules loaded=11 failed= none
+SKIFF-GUEST: virtio disks=vda vdb nics=eth0 console=none
+SKIFF-GUEST: cpus=2 mem_kb=233088 kernel=6.1.0-56-cloud-arm64
+SKIFF-E2E: rw_disk=vda
+SKIFF-E2E: rw_transport=platform
+SKIFF-E2E: rw_sha256={rw}
+SKIFF-E2E: rw_write_rc=0
+SKIFF-E2E: rw_readback_sha256={pat}
+SKIFF-E2E: ro_disk=vdb
+SKIFF-E2E: ro_transport=platform
+SKIFF-E2E: ro_getro=1
+SKIFF-E2E: ro_sha256={ro}
+SKIFF-E2E: ro_write_rc=1
+SKIFF-E2E: ro_after_sha256={ro}
+SKIFF-E2E: net_nic=eth0 net_mac={mac}
+SKIFF-E2E: net_transport=platform
+SKIFF-E2E: net_ping_rc=0 net_ping_received=3
+SKIFF-E2E: done=1
+SKIFF-GUEST: poweroff
+SKIFF_RC=0
+L1-E2E: rw_file_sha256={rw_after}
+L1-E2E: ro_file_sha256={ro}
+L1-E2E: rw_block_sha256={pat}
+""".format(rw=RW, ro=RO, rw_after=RW_AFTER, pat=PATTERN, mac=e2e.MAC)
+
 VHOST_HVC0 = """\
 SKIFF-GUEST: modules loaded=13 failed= none
 SKIFF-GUEST: hello from hvc0
@@ -149,6 +177,45 @@ MULTI_CTX = {"tag": TAG, "pattern_sha": PATTERN,
 def failing(boot, out, rc=0, transport="pci", ctx=CTX):
     c = e2e.Checks(out, rc, "skiff", boot, transport)
     return sorted(n for n in e2e.BOOTS[boot].checks if getattr(c, n.replace("-", "_"))(ctx))
+
+
+class SmpBlkNet(unittest.TestCase):
+    def failing(self, out, rc=0):
+        return failing("smp-blk-net", out, rc, transport="mmio")
+
+    def breaks(self, old, new):
+        self.assertIn(old, SMP_BLK_NET)
+        return self.failing(SMP_BLK_NET.replace(old, new))
+
+    def test_healthy_boot_passes_everything(self):
+        self.assertEqual(self.failing(SMP_BLK_NET), [])
+
+    def test_one_cpu_seen(self):
+        self.assertEqual(self.breaks("cpus=2 ", "cpus=1 "), ["devices-seen"])
+
+    def test_memory_seen(self):
+        # Far less than given, more than given, or not reported at all.
+        self.assertEqual(self.breaks("mem_kb=233088", "mem_kb=120000"), ["guest-memory"])
+        self.assertEqual(self.breaks("mem_kb=233088", "mem_kb=300000"), ["guest-memory"])
+        self.assertEqual(self.breaks("SKIFF-GUEST: cpus=2 mem_kb=233088 kernel", "x"),
+                         ["devices-seen", "guest-memory"])
+
+    def test_wrong_transport(self):
+        self.assertEqual(self.breaks("rw_transport=platform", "rw_transport=pci"),
+                         ["blk-readwrite"])
+        self.assertEqual(self.breaks("net_transport=platform", "net_transport=pci"), ["net-ping"])
+
+    def test_disk_missing(self):
+        self.assertEqual(self.breaks("vda vdb nics", "vda nics"), ["devices-seen"])
+
+    def test_write_lost_or_readonly_written(self):
+        self.assertEqual(self.breaks("rw_file_sha256=" + RW_AFTER, "rw_file_sha256=" + RW),
+                         ["blk-readwrite"])
+        self.assertEqual(self.breaks("ro_write_rc=1", "ro_write_rc=0"), ["blk-readonly"])
+
+    def test_no_ping_or_no_exit(self):
+        self.assertEqual(self.breaks("net_ping_received=3", "net_ping_received=0"), ["net-ping"])
+        self.assertEqual(self.failing(SMP_BLK_NET, rc=3), ["vmm-exit"])
 
 
 class BlkNet(unittest.TestCase):

@@ -41,7 +41,9 @@ rm -f /tmp/.insmod
 if [ -n "$TESTHOST_NEED_KVM" ] && [ ! -c /dev/kvm ]; then
     svm=$(grep -cw svm /proc/cpuinfo)
     vmx=$(grep -cw vmx /proc/cpuinfo)
-    fail "no /dev/kvm in L1 (cpus with svm=$svm vmx=$vmx; insmod errors:${errs:- none})"
+    # arm64: KVM is built in and says why it is off (no EL2, no GIC...).
+    kvmlog=$(dmesg | grep -i kvm | tail -3 | tr '\n' ' ')
+    fail "no /dev/kvm in L1 (cpus with svm=$svm vmx=$vmx; insmod errors:${errs:- none}; kernel: ${kvmlog:-nothing about kvm})"
 fi
 
 ip link set lo up 2>/dev/null

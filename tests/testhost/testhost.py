@@ -54,6 +54,7 @@ PROFILES = {
         "l1_tools": {"/usr/bin/ip": "ip"},
         # What --with-qemu packs to run QEMU inside L1.
         "l1_qemu": "qemu-system-x86_64",
+        "apt_qemu": "qemu-system-x86",
         "l1_qemu_firmware": [
             "/usr/share/seabios",
             "/usr/lib/ipxe/qemu/efi-virtio.rom",
@@ -71,22 +72,36 @@ PROFILES = {
         ],
     },
     "arm64": {
-        "implemented": False,
+        "implemented": True,
         "image_arch": "arm64",
         "qemu": "qemu-system-aarch64",
+        # virtualization=on gives L1 EL2, so its KVM runs (VHE, GICv3 with
+        # an ITS). -cpu max under TCG: the whole machine is emulated, so
+        # this profile runs on any host.
         "qemu_args": ["-accel", "tcg", "-cpu", "max",
-                      "-M", "virt,virtualization=on,gic-version=3"],
-        "cmdline": "console=ttyAMA0 quiet loglevel=1 panic=-1",
+                      "-M", "virt,virtualization=on,gic-version=3", "-nodefaults",
+                      "-serial", "stdio"],
+        # rodata=off skips the W+X mapping check (~2.5 s of L1 boot under
+        # TCG); cryptomgr.notests the crypto self-tests.
+        "cmdline": "console=ttyAMA0 quiet loglevel=1 panic=-1 mitigations=off "
+                   "rodata=off cryptomgr.notests",
         "kvm_modules": [],
         "kvm_builtin": True,              # cloud-arm64 has KVM built in (VHE)
-        "extra_modules": ["tun", "vhost", "vhost_net", "tap", "bridge", "veth"],
-        "l1_qemu": "qemu-system-aarch64",
+        # Each insmod costs ~0.5 s of emulated relocation work: only what
+        # the arm64 e2e tests use (taps and vhost-net).
+        "extra_modules": ["tun", "vhost", "vhost_net"],
+        # The host's iproute2 is an x86 binary: L1 has busybox's ip and
+        # tunctl only (no multi-queue taps).
+        "l1_tools": {},
+        "l1_qemu": None,                  # --with-qemu is x86_64 only
         "l1_qemu_firmware": [],
+        "apt_qemu": "qemu-system-arm",
     },
     "x86_64-vfio": {
         "implemented": False,
         "image_arch": "x86_64",
         "qemu": "qemu-system-x86_64",
+        "apt_qemu": "qemu-system-x86",
         "qemu_args": ["-accel", "tcg", "-cpu", "max",
                       "-M", "q35,kernel-irqchip=split",
                       "-device", "intel-iommu,intremap=on",
@@ -118,6 +133,61 @@ def cache_dir(*parts):
 
 
 # ---------------------------------------------------------------- layers ---
+
+# Where a foreign (not the host's architecture) dynamic binary's libraries
+# are looked up, after its own DT_RUNPATH and the directories in
+# $SKIFF_TESTHOST_LIB_PATH (colon-separated): Debian's multiarch directories
+# (libfoo:arm64), an arm64 sysroot of extracted packages under the cache,
+# and the cross toolchain's (libc6-arm64-cross).
+FOREIGN_LIB_DIRS = {
+    183: ["/usr/lib/aarch64-linux-gnu", "/lib/aarch64-linux-gnu",
+          os.path.join(skiffimg.cache_root(), "sysroot-arm64", "usr", "lib", "aarch64-linux-gnu"),
+          os.path.join(skiffimg.cache_root(), "sysroot-arm64", "lib", "aarch64-linux-gnu"),
+          "/usr/aarch64-linux-gnu/lib"],
+}
+
+
+def foreign_libs(binary, info):
+    """ldd cannot run a foreign binary: read its PT_INTERP and DT_NEEDED
+    (recursively) and find each in FOREIGN_LIB_DIRS.  Returns
+    [(host path, L1 path)]; the libraries go to the first directory of
+    FOREIGN_LIB_DIRS (the target's own default search path), the interpreter
+    to its PT_INTERP path."""
+    known = FOREIGN_LIB_DIRS.get(info.machine)
+    if not known:
+        raise HarnessError("%s: ELF machine %d is not the host's and no library "
+                           "directories are known for it" % (binary, info.machine))
+    extra = [d for d in os.environ.get("SKIFF_TESTHOST_LIB_PATH", "").split(":") if d]
+    dirs = [d.replace("$ORIGIN", os.path.dirname(os.path.abspath(binary)))
+            for d in info.runpath] + extra + known
+
+    def find(name):
+        for d in dirs:
+            p = os.path.join(d, name)
+            if os.path.exists(p):
+                return p
+        raise HarnessError("%s needs %s, found in none of %s (link it statically, "
+                           "or install the library's :arm64 package)"
+                           % (binary, name, " ".join(dirs)))
+
+    out = []
+    if info.interp:
+        out.append((find(os.path.basename(info.interp)), info.interp))
+    todo, seen = list(info.needed), set()
+    while todo:
+        name = todo.pop(0)
+        if name in seen:
+            continue
+        seen.add(name)
+        path = find(name)
+        out.append((path, os.path.join(known[0], name)))
+        sub = skiffimg.elf_info(path)
+        if sub is None or sub.machine != info.machine:
+            raise HarnessError("%s: %s is not a library for ELF machine %d"
+                               % (binary, path, info.machine))
+        todo += sub.needed
+    return out
+
 
 def ldd_libs(binary):
     """Absolute paths of the shared libraries (and interpreter) BINARY needs."""
@@ -224,12 +294,25 @@ def prune_layers(keep=24, min_age=3600):
                     pass
 
 
-def add_binary(layer, binary, dest):
-    """BINARY at DEST plus every library ldd lists, at the same paths."""
+def add_binary(layer, binary, dest, elf_machine=None):
+    """BINARY at DEST plus every library it needs, at the same paths (ldd's
+    answer for a host binary; see foreign_libs() for another architecture's).
+    ELF_MACHINE: the machine L1 runs; a binary for another one is refused."""
+    info = skiffimg.elf_info(binary)
+    if info is None:
+        raise HarnessError("%s is not a 64-bit little-endian ELF binary" % binary)
+    if elf_machine is not None and info.machine != elf_machine:
+        raise HarnessError("%s is built for ELF machine %d, but this test host runs %d "
+                           "(x86-64 is 62, aarch64 183): wrong build directory?"
+                           % (binary, info.machine, elf_machine))
     layer.file(dest, src=binary, mode=0o755)
+    if info.machine == skiffimg.host_elf_machine():
+        pairs = [(lib, lib) for lib in ldd_libs(binary)]
+    else:
+        pairs = foreign_libs(binary, info)
     dirs = []
-    for lib in ldd_libs(binary):
-        layer.file(lib, src=lib, mode=0o755)
+    for src, lib in pairs:
+        layer.file(lib, src=src, mode=0o755)
         d = os.path.dirname(lib)
         if d not in dirs:
             dirs.append(d)
@@ -240,6 +323,7 @@ def base_layer(profile):
     """busybox, /init, L1 modules and the L2 guest image."""
     arch = profile["image_arch"]
     row = skiffimg.ARCHES[arch]
+    busybox = skiffimg.busybox_path(arch)
     vmlinuz, initrd = skiffimg.build_guest(arch)
     root = skiffimg.kernel_root(arch)
     layer = Layer("base-" + arch)
@@ -252,17 +336,18 @@ def base_layer(profile):
         if not path:
             log("testhost: note: %s not found on this machine; L1 has busybox's" % name)
             continue
-        ld_dirs += [d for d in add_binary(layer, path, dest) if d not in ld_dirs]
+        ld_dirs += [d for d in add_binary(layer, path, dest, row["elf_machine"])
+                    if d not in ld_dirs]
     wanted = profile["kvm_modules"] + profile["extra_modules"]
     layer.h.update(("kernel=%s modules=%s " % (os.path.basename(root),
                                               ",".join(wanted))).encode())
-    skiffimg.sha256_file(row["busybox"], layer.h)
+    skiffimg.sha256_file(busybox, layer.h)
     skiffimg.sha256_file(os.path.join(HERE, "..", "..", "images",
                                       "skiffimg.py"), layer.h)
 
     def extra(cp):
         skiffimg.add_base_dirs(cp)
-        skiffimg.add_busybox(cp, row["busybox"])
+        skiffimg.add_busybox(cp, busybox)
         tree = skiffimg.ModuleTree(root)
         order, notes = skiffimg.add_modules(cp, tree, wanted)
         for n in notes:
@@ -275,11 +360,15 @@ def base_layer(profile):
 
 def qemu_layer(profile):
     layer = Layer("qemu-" + profile["image_arch"])
+    if not profile["l1_qemu"]:
+        raise HarnessError("--with-qemu is not available in the %s test host "
+                           "(it packs the host's QEMU binary)" % profile["image_arch"])
     qemu = shutil.which(profile["l1_qemu"])
     if not qemu:
         raise HarnessError("--with-qemu: %s not found on this machine "
-                           "(apt-get install qemu-system-x86)" % profile["l1_qemu"])
-    dirs = add_binary(layer, qemu, "/usr/bin/" + profile["l1_qemu"])
+                           "(apt-get install %s)" % (profile["l1_qemu"], profile["apt_qemu"]))
+    dirs = add_binary(layer, qemu, "/usr/bin/" + profile["l1_qemu"],
+                      skiffimg.ARCHES[profile["image_arch"]]["elf_machine"])
     for fw in profile["l1_qemu_firmware"]:
         if os.path.exists(fw):
             layer.tree(fw, fw)
@@ -288,11 +377,13 @@ def qemu_layer(profile):
     return layer.build(), dirs
 
 
-def skiff_layer(skiff):
-    layer = Layer("skiff")
+def skiff_layer(skiff, profile):
+    arch = profile["image_arch"]
+    layer = Layer("skiff-" + arch)
     if not os.path.isfile(skiff):
         raise HarnessError("--skiff %s: no such file" % skiff)
-    dirs = add_binary(layer, skiff, "/usr/local/bin/skiff")
+    dirs = add_binary(layer, skiff, "/usr/local/bin/skiff",
+                      skiffimg.ARCHES[arch]["elf_machine"])
     return layer.build(), dirs
 
 
@@ -352,7 +443,8 @@ def cmd_run(a):
         return fail("no command given (put it after --)")
     qemu = shutil.which(profile["qemu"])
     if not qemu:
-        return fail("%s not found (apt-get install qemu-system-x86)" % profile["qemu"])
+        return fail("%s not found (apt-get install %s; scripts/setup.sh does)"
+                    % (profile["qemu"], profile["apt_qemu"]))
 
     nonce = secrets.token_hex(8)
     try:
@@ -363,9 +455,10 @@ def cmd_run(a):
             ql, qdirs = qemu_layer(profile)
             layers.append(ql)
             ld_dirs += [d for d in qdirs if d not in ld_dirs]
-        sl, sdirs = skiff_layer(a.skiff)
-        layers.append(sl)
-        ld_dirs += [d for d in sdirs if d not in ld_dirs]
+        if a.skiff:
+            sl, sdirs = skiff_layer(a.skiff, profile)
+            layers.append(sl)
+            ld_dirs += [d for d in sdirs if d not in ld_dirs]
         layers.append(run_layer(profile, command, a.put, nonce, ld_dirs,
                                 7 if a.verbose else 1))
         initrd = layers[-1][:-len(".cpio")] + ".all.cpio"
@@ -495,8 +588,10 @@ def main(argv):
     r = sub.add_parser("run", help="boot L1, run COMMAND, exit with its status")
     r.add_argument("--arch", default="x86_64",
                    help="test-host profile: %s" % ", ".join(PROFILES))
-    r.add_argument("--skiff", required=True,
-                   help="skiff binary to pack (at /usr/local/bin/skiff)")
+    r.add_argument("--skiff", default=None,
+                   help="skiff binary to pack (at /usr/local/bin/skiff); built for the "
+                        "profile's architecture, statically linked or with its libraries "
+                        "findable (see README.md)")
     r.add_argument("--put", action="append", default=[],
                    metavar="HOSTPATH:L1PATH", help="extra file or directory")
     r.add_argument("--timeout", type=int, default=600, help="seconds (600)")

@@ -6,6 +6,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/unit/gzip_test_util.h"
 
 namespace skiff::boot {
 namespace {
@@ -83,6 +84,18 @@ TEST(BzImageTest, RejectsElfWithAHint) {
   EXPECT_THAT(image.status().message(), HasSubstr("ELF"));
   EXPECT_THAT(image.status().message(), HasSubstr("vmlinux"));
   EXPECT_THAT(image.status().message(), HasSubstr("bzImage"));
+}
+
+TEST(BzImageTest, RejectsArm64ImageNamingIt) {
+  std::vector<uint8_t> file(4096, 0);
+  std::memcpy(&file[56], "ARM\x64", 4);
+  auto image = ParseBzImage(file);
+  ASSERT_FALSE(image.ok());
+  EXPECT_THAT(image.status().message(),
+              HasSubstr("is an arm64 Image; this skiff runs x86-64 guests"));
+  auto gz = ParseBzImage(skiff::testing::GzipForTest(file));
+  ASSERT_FALSE(gz.ok());
+  EXPECT_THAT(gz.status().message(), HasSubstr("gzip-compressed arm64 Image"));
 }
 
 TEST(BzImageTest, RejectsRandomBytes) {

@@ -145,8 +145,16 @@ TEST(ParseCliTest, TopHelpListsExitCodesAndGuestExamples) {
   const std::string help = ParseCli({"--help"}).value().text;
   for (const char* needle : {"0      the guest powered off", "5      --timeout expired",
                              "7-119  chosen by the guest", "120    an --expect-fail",
-                             "(value << 1) | 1", "busybox devmem 0xd8000000 32 7",
-                             "outb(5, 0xf4);", "-> exits 11", "seek=244"}) {
+                             "(value << 1) | 1"}) {
+    EXPECT_NE(help.find(needle), std::string::npos) << needle << "\n" << help;
+  }
+  // The guest-side examples name this architecture's addresses.
+#if defined(__x86_64__)
+  for (const char* needle : {"busybox devmem 0xd8000000 32 7", "outb(5, 0xf4);", "-> exits 11",
+                             "seek=244"}) {
+#else
+  for (const char* needle : {"busybox devmem 0xb020000 32 7", "no isa-debug-exit"}) {
+#endif
     EXPECT_NE(help.find(needle), std::string::npos) << needle << "\n" << help;
   }
 }

@@ -9,7 +9,7 @@ kvm_irq_routing_entry IrqchipRoute(uint32_t gsi) {
   kvm_irq_routing_entry e{};
   e.gsi = gsi;
   e.type = KVM_IRQ_ROUTING_IRQCHIP;
-  e.u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+  e.u.irqchip.irqchip = 2;  // x86's KVM_IRQCHIP_IOAPIC; the table only stores it
   e.u.irqchip.pin = gsi;
   return e;
 }

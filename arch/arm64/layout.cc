@@ -1,0 +1,65 @@
+#include "arch/arm64/layout.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_format.h"
+
+namespace skiff::arm64 {
+
+std::vector<MemoryRegion> MemoryMap(uint64_t ram_size) {
+  return {
+      {"GIC distributor", kGicDistBase, kGicDistSize},
+      {"GICv2 CPU interface", kGicCpuBase, kGicCpuSize},
+      {"GICv2m MSI frame", kGicV2mBase, kGicV2mSize},
+      {"GICv3 ITS", kGicItsBase, kGicItsSize},
+      {"GICv3 redistributors", kGicRedistBase, kGicRedistSize},
+      {"UART", kUartBase, kUartSize},
+      {"RTC", kRtcBase, kRtcSize},
+      {"exit device", kExitDeviceBase, kExitDeviceSize},
+      {"pvpanic", kPvpanicBase, kPvpanicSize},
+      {"virtio-mmio slots", kVirtioMmioBase, kVirtioMmioSlotSize * kVirtioMmioSlots},
+      {"PCI MMIO32 window", kPciMmio32Base, kPciMmio32Size},
+      {"PCIe ECAM", kPciEcamBase, kPciEcamSize},
+      {"RAM", kRamBase, ram_size},
+  };
+}
+
+absl::Status CheckNoOverlap(const std::vector<MemoryRegion>& regions) {
+  std::vector<const MemoryRegion*> sorted;
+  for (const MemoryRegion& r : regions) {
+    if (r.size == 0 || r.base + r.size < r.base) {
+      return absl::InternalError(absl::StrFormat(
+          "arm64 memory map: %s at 0x%x (size 0x%x) is empty or wraps", r.name, r.base, r.size));
+    }
+    sorted.push_back(&r);
+  }
+  std::sort(sorted.begin(), sorted.end(),
+            [](const MemoryRegion* a, const MemoryRegion* b) { return a->base < b->base; });
+  for (size_t i = 1; i < sorted.size(); ++i) {
+    const MemoryRegion& prev = *sorted[i - 1];
+    const MemoryRegion& next = *sorted[i];
+    if (prev.base + prev.size > next.base) {
+      return absl::InternalError(absl::StrFormat(
+          "arm64 memory map: %s [0x%x-0x%x] overlaps %s [0x%x-0x%x]", prev.name, prev.base,
+          prev.base + prev.size - 1, next.name, next.base, next.base + next.size - 1));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateRamSize(uint64_t ram_size) {
+  constexpr uint64_t kMinRam = 16ull << 20;
+  if (ram_size < kMinRam) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%d bytes is too little; an arm64 guest needs at least 16M", ram_size));
+  }
+  if (ram_size > kMaxRamSize) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%d GiB is too large for the arm64 memory map: RAM starts at 0x%x and must end below "
+        "the 40-bit guest address limit (0x%x), so at most %d GiB",
+        ram_size >> 30, kRamBase, kIpaLimit, kMaxRamSize >> 30));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace skiff::arm64

@@ -1,0 +1,408 @@
+// The device tree Skiff generates for arm64 guests, parsed back with libfdt:
+// every node and property the guest kernel relies on, with the cells where
+// the bindings want them, and the --dtb handling.
+#include "arch/arm64/platform_fdt.h"
+
+#include <libfdt.h>
+
+#include <algorithm>
+
+#include "arch/arm64/fdt_writer.h"
+#include "arch/arm64/layout.h"
+#include "devices/pci/intx_router.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/unit/fdt_test_util.h"
+
+namespace skiff::arm64 {
+namespace {
+
+using ::skiff::testing::FdtCells;
+using ::skiff::testing::FdtHasNode;
+using ::skiff::testing::FdtProp;
+using ::skiff::testing::FdtString;
+using ::skiff::testing::FdtStrings;
+using ::testing::ElementsAre;
+using ::testing::ElementsAreArray;
+using ::testing::HasSubstr;
+
+std::vector<uint32_t> Reg64(uint64_t base, uint64_t size) {
+  return {static_cast<uint32_t>(base >> 32), static_cast<uint32_t>(base),
+          static_cast<uint32_t>(size >> 32), static_cast<uint32_t>(size)};
+}
+
+PlatformDescription FullPlatform() {
+  PlatformDescription p;
+  p.num_cpus = 2;
+  p.ram_size = 256ull << 20;
+  p.gic = GicKind::kV3;
+  p.msi_controller = true;
+  p.virtio_mmio = {{kVirtioMmioBase, kVirtioMmioSlotSize, kVirtioMmioSpiBase},
+                   {kVirtioMmioBase + kVirtioMmioSlotSize, kVirtioMmioSlotSize,
+                    kVirtioMmioSpiBase + 1}};
+  p.pci = true;
+  p.bootargs = "console=ttyS0 panic=-1";
+  p.initrd = InitrdRange{0x44000000, 0x44123456};
+  return p;
+}
+
+std::vector<uint8_t> Build(const PlatformDescription& p) {
+  auto blob = BuildPlatformFdt(p);
+  EXPECT_TRUE(blob.ok()) << blob.status();
+  if (!blob.ok()) return {};
+  EXPECT_EQ(fdt_check_full(blob->data(), blob->size()), 0);
+  return *blob;
+}
+
+const std::string kGic = "/interrupt-controller@8000000";
+const std::string kIts = kGic + "/msi-controller@8040000";
+const std::string kPci = "/pcie@30000000";
+
+TEST(Arm64PlatformFdtTest, RootAndChosen) {
+  std::vector<uint8_t> dtb = Build(FullPlatform());
+  EXPECT_THAT(FdtCells(dtb, "/", "#address-cells"), ElementsAre(2u));
+  EXPECT_THAT(FdtCells(dtb, "/", "#size-cells"), ElementsAre(2u));
+  EXPECT_THAT(FdtCells(dtb, "/", "interrupt-parent"), ElementsAre(kGicPhandle));
+  EXPECT_EQ(FdtString(dtb, "/chosen", "bootargs"), "console=ttyS0 panic=-1");
+  EXPECT_EQ(FdtString(dtb, "/chosen", "stdout-path"), "serial0:115200n8");
+  EXPECT_EQ(FdtString(dtb, "/aliases", "serial0"), "/serial@b000000");
+  EXPECT_THAT(FdtCells(dtb, "/chosen", "linux,initrd-start"), ElementsAre(0u, 0x44000000u));
+  EXPECT_THAT(FdtCells(dtb, "/chosen", "linux,initrd-end"), ElementsAre(0u, 0x44123456u));
+}
+
+TEST(Arm64PlatformFdtTest, NoInitrdNoInitrdProperties) {
+  PlatformDescription p = FullPlatform();
+  p.initrd.reset();
+  std::vector<uint8_t> dtb = Build(p);
+  EXPECT_FALSE(FdtProp(dtb, "/chosen", "linux,initrd-start").has_value());
+  EXPECT_FALSE(FdtProp(dtb, "/chosen", "linux,initrd-end").has_value());
+}
+
+TEST(Arm64PlatformFdtTest, MemoryNode) {
+  PlatformDescription p = FullPlatform();
+  p.ram_size = 6ull << 30;  // above 4 GiB: both cells matter
+  std::vector<uint8_t> dtb = Build(p);
+  EXPECT_EQ(FdtString(dtb, "/memory@40000000", "device_type"), "memory");
+  EXPECT_THAT(FdtCells(dtb, "/memory@40000000", "reg"),
+              ElementsAreArray(Reg64(0x40000000, 6ull << 30)));
+}
+
+TEST(Arm64PlatformFdtTest, CpusUsePsciAndMpidrs) {
+  PlatformDescription p = FullPlatform();
+  p.num_cpus = 18;  // past 16, Aff1 counts
+  std::vector<uint8_t> dtb = Build(p);
+  EXPECT_THAT(FdtCells(dtb, "/cpus", "#address-cells"), ElementsAre(1u));
+  EXPECT_THAT(FdtCells(dtb, "/cpus", "#size-cells"), ElementsAre(0u));
+  int count = 0;
+  int cpus = fdt_path_offset(dtb.data(), "/cpus");
+  int node;
+  fdt_for_each_subnode(node, dtb.data(), cpus) ++count;
+  EXPECT_EQ(count, 18);
+  EXPECT_THAT(FdtCells(dtb, "/cpus/cpu@0", "reg"), ElementsAre(0u));
+  EXPECT_THAT(FdtCells(dtb, "/cpus/cpu@f", "reg"), ElementsAre(15u));
+  EXPECT_THAT(FdtCells(dtb, "/cpus/cpu@100", "reg"), ElementsAre(0x100u));  // vCPU 16
+  EXPECT_THAT(FdtCells(dtb, "/cpus/cpu@101", "reg"), ElementsAre(0x101u));  // vCPU 17
+  EXPECT_EQ(FdtString(dtb, "/cpus/cpu@101", "enable-method"), "psci");
+  EXPECT_EQ(FdtString(dtb, "/cpus/cpu@0", "device_type"), "cpu");
+  EXPECT_THAT(FdtStrings(dtb, "/psci", "compatible"), ElementsAre("arm,psci-1.0", "arm,psci-0.2"));
+  EXPECT_EQ(FdtString(dtb, "/psci", "method"), "hvc");
+}
+
+TEST(Arm64PlatformFdtTest, MpidrMatchesKvmResetValue) {
+  EXPECT_EQ(VcpuMpidr(0), 0u);
+  EXPECT_EQ(VcpuMpidr(15), 15u);
+  EXPECT_EQ(VcpuMpidr(16), 0x100u);
+  EXPECT_EQ(VcpuMpidr(255), 0xf0fu);
+}
+
+TEST(Arm64PlatformFdtTest, TimerPpis) {
+  std::vector<uint8_t> dtb = Build(FullPlatform());
+  EXPECT_EQ(FdtString(dtb, "/timer", "compatible"), "arm,armv8-timer");
+  EXPECT_THAT(FdtCells(dtb, "/timer", "interrupts"),
+              ElementsAre(1u, 13u, 4u, 1u, 14u, 4u, 1u, 11u, 4u, 1u, 10u, 4u));
+  EXPECT_TRUE(FdtProp(dtb, "/timer", "always-on").has_value());
+}
+
+TEST(Arm64PlatformFdtTest, GicV3WithIts) {
+  PlatformDescription p = FullPlatform();
+  p.num_cpus = 3;
+  std::vector<uint8_t> dtb = Build(p);
+  EXPECT_EQ(FdtString(dtb, kGic, "compatible"), "arm,gic-v3");
+  EXPECT_TRUE(FdtProp(dtb, kGic, "interrupt-controller").has_value());
+  EXPECT_THAT(FdtCells(dtb, kGic, "#interrupt-cells"), ElementsAre(3u));
+  EXPECT_THAT(FdtCells(dtb, kGic, "phandle"), ElementsAre(kGicPhandle));
+  std::vector<uint32_t> reg = Reg64(kGicDistBase, kGicDistSize);
+  std::vector<uint32_t> redist = Reg64(kGicRedistBase, 3 * kGicRedistStride);
+  reg.insert(reg.end(), redist.begin(), redist.end());
+  EXPECT_THAT(FdtCells(dtb, kGic, "reg"), ElementsAreArray(reg));
+  EXPECT_EQ(FdtString(dtb, kIts, "compatible"), "arm,gic-v3-its");
+  EXPECT_TRUE(FdtProp(dtb, kIts, "msi-controller").has_value());
+  EXPECT_THAT(FdtCells(dtb, kIts, "#msi-cells"), ElementsAre(1u));
+  EXPECT_THAT(FdtCells(dtb, kIts, "phandle"), ElementsAre(kMsiPhandle));
+  EXPECT_THAT(FdtCells(dtb, kIts, "reg"), ElementsAreArray(Reg64(kGicItsBase, kGicItsSize)));
+}
+
+TEST(Arm64PlatformFdtTest, GicV2FallbackWithV2m) {
+  PlatformDescription p = FullPlatform();
+  p.gic = GicKind::kV2;
+  std::vector<uint8_t> dtb = Build(p);
+  EXPECT_EQ(FdtString(dtb, kGic, "compatible"), "arm,cortex-a15-gic");
+  std::vector<uint32_t> reg = Reg64(kGicDistBase, kGicV2DistSize);
+  std::vector<uint32_t> cpu = Reg64(kGicCpuBase, kGicCpuSize);
+  reg.insert(reg.end(), cpu.begin(), cpu.end());
+  EXPECT_THAT(FdtCells(dtb, kGic, "reg"), ElementsAreArray(reg));
+  const std::string v2m = kGic + "/v2m@8020000";
+  EXPECT_EQ(FdtString(dtb, v2m, "compatible"), "arm,gic-v2m-frame");
+  EXPECT_THAT(FdtCells(dtb, v2m, "arm,msi-base-spi"), ElementsAre(32 + kV2mSpiBase));
+  EXPECT_THAT(FdtCells(dtb, v2m, "arm,msi-num-spis"), ElementsAre(kV2mSpiCount));
+  EXPECT_THAT(FdtCells(dtb, kPci, "msi-parent"), ElementsAre(kMsiPhandle));
+  EXPECT_FALSE(FdtProp(dtb, kPci, "msi-map").has_value());
+  // GICv2 PPIs name their target CPUs (2 vCPUs: mask 0b11).
+  EXPECT_THAT(FdtCells(dtb, "/timer", "interrupts")[2], 0x304u);
+}
+
+TEST(Arm64PlatformFdtTest, NoMsiControllerMeansNoMsiProperties) {
+  PlatformDescription p = FullPlatform();
+  p.msi_controller = false;
+  std::vector<uint8_t> dtb = Build(p);
+  EXPECT_FALSE(FdtHasNode(dtb, kIts));
+  EXPECT_FALSE(FdtProp(dtb, kPci, "msi-map").has_value());
+  EXPECT_FALSE(FdtProp(dtb, kPci, "msi-parent").has_value());
+}
+
+TEST(Arm64PlatformFdtTest, UartRtcExitAndPvpanic) {
+  std::vector<uint8_t> dtb = Build(FullPlatform());
+  const std::string uart = "/serial@b000000";
+  EXPECT_EQ(FdtString(dtb, uart, "compatible"), "ns16550a");
+  EXPECT_THAT(FdtCells(dtb, uart, "reg"), ElementsAreArray(Reg64(kUartBase, kUartSize)));
+  EXPECT_THAT(FdtCells(dtb, uart, "interrupts"), ElementsAre(0u, kUartSpi, 4u));
+  EXPECT_THAT(FdtCells(dtb, uart, "clock-frequency"), ElementsAre(kUartClockHz));
+  EXPECT_THAT(FdtCells(dtb, uart, "reg-shift"), ElementsAre(0u));
+  EXPECT_THAT(FdtCells(dtb, uart, "reg-io-width"), ElementsAre(1u));
+
+  const std::string rtc = "/rtc@b010000";
+  EXPECT_THAT(FdtStrings(dtb, rtc, "compatible"), ElementsAre("arm,pl031", "arm,primecell"));
+  EXPECT_THAT(FdtCells(dtb, rtc, "reg"), ElementsAreArray(Reg64(kRtcBase, kRtcSize)));
+  EXPECT_THAT(FdtCells(dtb, rtc, "interrupts"), ElementsAre(0u, kRtcSpi, 4u));
+  EXPECT_THAT(FdtCells(dtb, rtc, "clocks"), ElementsAre(kApbClockPhandle));
+  EXPECT_EQ(FdtString(dtb, rtc, "clock-names"), "apb_pclk");
+  EXPECT_THAT(FdtCells(dtb, "/apb-pclk", "phandle"), ElementsAre(kApbClockPhandle));
+  EXPECT_EQ(FdtString(dtb, "/apb-pclk", "compatible"), "fixed-clock");
+  EXPECT_THAT(FdtCells(dtb, "/apb-pclk", "#clock-cells"), ElementsAre(0u));
+
+  EXPECT_EQ(FdtString(dtb, "/exit-device@b020000", "compatible"), "skiff,exit-device");
+  EXPECT_THAT(FdtCells(dtb, "/exit-device@b020000", "reg"),
+              ElementsAreArray(Reg64(kExitDeviceBase, 4)));
+  EXPECT_EQ(FdtString(dtb, "/pvpanic@b030000", "compatible"), "qemu,pvpanic-mmio");
+  EXPECT_THAT(FdtCells(dtb, "/pvpanic@b030000", "reg"), ElementsAreArray(Reg64(kPvpanicBase, 2)));
+}
+
+TEST(Arm64PlatformFdtTest, OneVirtioMmioNodePerDevice) {
+  std::vector<uint8_t> dtb = Build(FullPlatform());
+  const std::string first = "/virtio_mmio@c000000";
+  const std::string second = "/virtio_mmio@c001000";
+  EXPECT_EQ(FdtString(dtb, first, "compatible"), "virtio,mmio");
+  EXPECT_THAT(FdtCells(dtb, first, "reg"),
+              ElementsAreArray(Reg64(kVirtioMmioBase, kVirtioMmioSlotSize)));
+  EXPECT_THAT(FdtCells(dtb, first, "interrupts"), ElementsAre(0u, kVirtioMmioSpiBase, 4u));
+  EXPECT_TRUE(FdtProp(dtb, first, "dma-coherent").has_value());
+  EXPECT_THAT(FdtCells(dtb, second, "interrupts"), ElementsAre(0u, kVirtioMmioSpiBase + 1, 4u));
+  EXPECT_FALSE(FdtHasNode(dtb, "/virtio_mmio@c002000"));
+}
+
+TEST(Arm64PlatformFdtTest, PcieHostBridge) {
+  std::vector<uint8_t> dtb = Build(FullPlatform());
+  EXPECT_EQ(FdtString(dtb, kPci, "compatible"), "pci-host-ecam-generic");
+  EXPECT_EQ(FdtString(dtb, kPci, "device_type"), "pci");
+  EXPECT_THAT(FdtCells(dtb, kPci, "#address-cells"), ElementsAre(3u));
+  EXPECT_THAT(FdtCells(dtb, kPci, "#size-cells"), ElementsAre(2u));
+  EXPECT_THAT(FdtCells(dtb, kPci, "#interrupt-cells"), ElementsAre(1u));
+  EXPECT_THAT(FdtCells(dtb, kPci, "bus-range"), ElementsAre(0u, 255u));
+  EXPECT_THAT(FdtCells(dtb, kPci, "reg"), ElementsAreArray(Reg64(kPciEcamBase, kPciEcamSize)));
+  EXPECT_THAT(FdtCells(dtb, kPci, "ranges"),
+              ElementsAre(0x02000000u, 0u, kPciMmio32Base, 0u, kPciMmio32Base, 0u,
+                          kPciMmio32Size));
+  EXPECT_THAT(FdtCells(dtb, kPci, "msi-map"), ElementsAre(0u, kMsiPhandle, 0u, 0x10000u));
+  EXPECT_TRUE(FdtProp(dtb, kPci, "dma-coherent").has_value());
+  EXPECT_THAT(FdtCells(dtb, kPci, "interrupt-map-mask"), ElementsAre(0x1800u, 0u, 0u, 7u));
+  // 16 entries of 10 cells: every (slot mod 4, pin) to the swizzled SPI.
+  std::vector<uint32_t> map = FdtCells(dtb, kPci, "interrupt-map");
+  ASSERT_EQ(map.size(), 160u);
+  for (size_t e = 0; e < 16; ++e) {
+    const uint32_t* c = &map[e * 10];
+    const uint8_t slot = static_cast<uint8_t>(c[0] >> 11);
+    const uint8_t pin = static_cast<uint8_t>(c[3]);
+    ASSERT_LT(slot, 4);
+    ASSERT_GE(pin, 1);
+    ASSERT_LE(pin, 4);
+    EXPECT_EQ(c[1], 0u);
+    EXPECT_EQ(c[2], 0u);
+    EXPECT_EQ(c[4], kGicPhandle);
+    EXPECT_EQ(c[5], 0u);
+    EXPECT_EQ(c[6], 0u);
+    EXPECT_EQ(c[7], 0u);  // GIC_SPI
+    EXPECT_EQ(c[8], kPciIntxSpiBase + static_cast<uint32_t>(pci::IntxSwizzle(slot, pin)));
+    EXPECT_EQ(c[9], 4u);  // level high
+  }
+}
+
+TEST(Arm64PlatformFdtTest, NoPciNoHostBridge) {
+  PlatformDescription p = FullPlatform();
+  p.pci = false;
+  EXPECT_FALSE(FdtHasNode(Build(p), kPci));
+}
+
+// Every reg of every node, in root address space (the GIC's child and the
+// root use 2+2 cells), must not overlap any other, nor RAM.
+TEST(Arm64PlatformFdtTest, NoTwoRegionsOverlap) {
+  std::vector<uint8_t> dtb = Build(FullPlatform());
+  struct Range {
+    std::string node;
+    uint64_t base, size;
+  };
+  std::vector<Range> ranges;
+  for (const std::string& path :
+       {kGic, kIts, std::string("/serial@b000000"), std::string("/rtc@b010000"),
+        std::string("/exit-device@b020000"), std::string("/pvpanic@b030000"),
+        std::string("/virtio_mmio@c000000"), std::string("/virtio_mmio@c001000"), kPci,
+        std::string("/memory@40000000")}) {
+    std::vector<uint32_t> reg = FdtCells(dtb, path, "reg");
+    ASSERT_FALSE(reg.empty()) << path;
+    ASSERT_EQ(reg.size() % 4, 0u) << path;
+    for (size_t i = 0; i < reg.size(); i += 4) {
+      ranges.push_back({path, uint64_t{reg[i]} << 32 | reg[i + 1],
+                        uint64_t{reg[i + 2]} << 32 | reg[i + 3]});
+    }
+  }
+  std::vector<uint32_t> pci_ranges = FdtCells(dtb, kPci, "ranges");
+  ranges.push_back({"pci window", uint64_t{pci_ranges[3]} << 32 | pci_ranges[4],
+                    uint64_t{pci_ranges[5]} << 32 | pci_ranges[6]});
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    for (size_t j = i + 1; j < ranges.size(); ++j) {
+      const Range& a = ranges[i];
+      const Range& b = ranges[j];
+      EXPECT_TRUE(a.base + a.size <= b.base || b.base + b.size <= a.base)
+          << a.node << " overlaps " << b.node;
+    }
+  }
+}
+
+TEST(Arm64LayoutTest, FixedMapHasNoOverlapForAnyRamSize) {
+  EXPECT_TRUE(CheckNoOverlap(MemoryMap(256ull << 20)).ok());
+  EXPECT_TRUE(CheckNoOverlap(MemoryMap(kMaxRamSize)).ok());
+  EXPECT_EQ(MemoryMap(1 << 30).back().base, 0x40000000u);
+}
+
+TEST(Arm64LayoutTest, OverlapIsReportedWithBothNames) {
+  std::vector<MemoryRegion> map = MemoryMap(256ull << 20);
+  map.push_back({"intruder", kUartBase + 0x800, 0x1000});
+  absl::Status s = CheckNoOverlap(map);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(s.message(), HasSubstr("UART"));
+  EXPECT_THAT(s.message(), HasSubstr("intruder"));
+  EXPECT_FALSE(CheckNoOverlap({{"wraps", ~0ull - 10, 100}}).ok());
+}
+
+TEST(Arm64LayoutTest, RamSizeLimits) {
+  EXPECT_TRUE(ValidateRamSize(256ull << 20).ok());
+  EXPECT_TRUE(ValidateRamSize(kMaxRamSize).ok());
+  absl::Status big = ValidateRamSize(2ull << 40);
+  ASSERT_FALSE(big.ok());
+  EXPECT_EQ(big.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(big.message(), HasSubstr("too large for the arm64 memory map"));
+  EXPECT_FALSE(ValidateRamSize(1 << 20).ok());
+}
+
+TEST(Arm64LayoutTest, SpisFitTheirRanges) {
+  EXPECT_LT(kVirtioMmioSpiBase + kVirtioMmioSlots, kWiredSpis);
+  EXPECT_LE(kPciIntxSpiBase + 4, kVirtioMmioSpiBase);
+  EXPECT_EQ(kGicNumIrqs % 32, 0u);
+}
+
+// --dtb: a user tree is loaded as given, only /chosen gains what only
+// Skiff knows.
+std::vector<uint8_t> UserTree(bool with_chosen) {
+  fdt::FdtWriter w(4096);
+  w.BeginNode("");
+  w.PropertyString("compatible", "fsl,ls1046a-rdb");
+  w.PropertyU32("#address-cells", 2);
+  w.PropertyU32("#size-cells", 2);
+  if (with_chosen) {
+    w.BeginNode("chosen");
+    w.PropertyString("bootargs", "from-the-board");
+    w.PropertyString("stdout-path", "serial0");
+    w.EndNode();
+  }
+  w.BeginNode("soc");
+  w.PropertyString("model", "board");
+  w.EndNode();
+  w.EndNode();
+  auto blob = w.Finish();
+  return blob.ok() ? *blob : std::vector<uint8_t>{};
+}
+
+TEST(Arm64UserDtbTest, LoadedAsGivenWhenNothingToAdd) {
+  std::vector<uint8_t> user = UserTree(true);
+  ASSERT_TRUE(ValidateFdt(user, "--dtb f").ok());
+  auto out = PatchUserFdt(user, "", std::nullopt);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(*out, user);
+}
+
+TEST(Arm64UserDtbTest, ChosenGetsBootargsAndInitrdRestUnchanged) {
+  std::vector<uint8_t> user = UserTree(true);
+  auto out = PatchUserFdt(user, "console=ttyS0", InitrdRange{0x48000000, 0x48100000});
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_EQ(fdt_check_full(out->data(), out->size()), 0);
+  EXPECT_EQ(FdtString(*out, "/chosen", "bootargs"), "console=ttyS0");
+  EXPECT_EQ(FdtString(*out, "/chosen", "stdout-path"), "serial0");
+  EXPECT_THAT(FdtCells(*out, "/chosen", "linux,initrd-start"), ElementsAre(0u, 0x48000000u));
+  EXPECT_THAT(FdtCells(*out, "/chosen", "linux,initrd-end"), ElementsAre(0u, 0x48100000u));
+  EXPECT_EQ(FdtString(*out, "/", "compatible"), "fsl,ls1046a-rdb");
+  EXPECT_EQ(FdtString(*out, "/soc", "model"), "board");
+}
+
+TEST(Arm64UserDtbTest, MissingChosenIsCreated) {
+  std::vector<uint8_t> user = UserTree(false);
+  auto out = PatchUserFdt(user, "", InitrdRange{0x48000000, 0x48001000});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_THAT(FdtCells(*out, "/chosen", "linux,initrd-end"), ElementsAre(0u, 0x48001000u));
+  EXPECT_FALSE(FdtProp(*out, "/chosen", "bootargs").has_value());
+}
+
+TEST(Arm64UserDtbTest, CorruptTreesAreRejected) {
+  std::vector<uint8_t> user = UserTree(true);
+  EXPECT_THAT(ValidateFdt(std::vector<uint8_t>(100, 0), "--dtb f").message(),
+              HasSubstr("not a valid device tree"));
+  EXPECT_THAT(ValidateFdt(std::vector<uint8_t>(10, 0), "--dtb f").message(),
+              HasSubstr("too small"));
+  std::vector<uint8_t> cut(user.begin(), user.begin() + user.size() - 16);
+  EXPECT_THAT(ValidateFdt(cut, "--dtb f").message(), HasSubstr("truncated"));
+  // A structure block whose first token is garbage: header fine, body not.
+  std::vector<uint8_t> bad = user;
+  const uint32_t off = fdt_off_dt_struct(bad.data());
+  bad[off] = 0x7f;
+  absl::Status s = ValidateFdt(bad, "--dtb f");
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(s.message(), HasSubstr("--dtb f"));
+}
+
+TEST(Arm64UserDtbTest, GeneratedTreePassesValidation) {
+  PlatformDescription p;
+  p.ram_size = 128 << 20;
+  auto blob = BuildPlatformFdt(p);
+  ASSERT_TRUE(blob.ok());
+  EXPECT_TRUE(ValidateFdt(*blob, "generated").ok());
+}
+
+TEST(Arm64PlatformFdtTest, LongCommandLineGrowsTheBuffer) {
+  PlatformDescription p;
+  p.ram_size = 128 << 20;
+  p.bootargs = std::string(40000, 'x');
+  auto blob = BuildPlatformFdt(p);
+  ASSERT_TRUE(blob.ok()) << blob.status();
+  EXPECT_EQ(FdtString(*blob, "/chosen", "bootargs").size(), 40000u);
+}
+
+}  // namespace
+}  // namespace skiff::arm64
