@@ -543,7 +543,8 @@ ActivationContext VirtioPciTransport::MakeContextLocked() {
   ActivationContext context;
   context.memory = env_.memory;
   context.features = driver_features_;
-  context.interrupt = interrupt_;
+  // Its own handle: a reset retires it (see VirtioPciInterrupt).
+  context.interrupt = interrupt_->ForActivation();
   context.event_loop = env_.event_loop;
   for (uint16_t i = 0; i < num_queues_; ++i) {
     const QueueState& q = queues_[i];

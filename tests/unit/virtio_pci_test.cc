@@ -474,6 +474,84 @@ TEST_F(VirtioPciTest, IsrAndIntxWhenMsixIsOff) {
   EXPECT_TRUE(intx_->level());
 }
 
+// Fault injection: a driver that never reads ISR (INTx) leaves the line
+// asserted once and ISR at two bits, however many completions come.
+TEST_F(VirtioPciTest, ADriverThatNeverReadsIsrLeavesBoundedState) {
+  Negotiate();
+  SetStatus(kLive);
+  auto interrupt = device_->last_context->interrupt;
+  intx_->ClearHistory();
+  for (int i = 0; i < 100000; ++i) {
+    interrupt->NotifyQueue(i % 2);
+    if (i % 1000 == 0) interrupt->NotifyConfigChange();
+  }
+  EXPECT_EQ(intx_->levels(), (std::vector<bool>{true}));
+  EXPECT_EQ(Common(layout::kConfigGeneration, 1), 100u);
+  EXPECT_EQ(Bar(layout::kIsrOffset, 1), kIsrQueue | kIsrConfig);
+  EXPECT_FALSE(intx_->level());
+}
+
+// With MSI-X the message goes out each time (an eventfd write, which KVM
+// coalesces), and a vector the driver masked and never unmasks keeps one
+// pending bit, not a queue of messages.
+TEST_F(VirtioPciTest, AMaskedVectorNeverUnmaskedKeepsOnePendingBit) {
+  EnableMsix();
+  ProgramVector(0, 0x40);
+  Negotiate();
+  SetUpQueue(0, 16, 0x1000, 0x2000, 0x3000, 0);
+  SetStatus(kLive);
+  SetBar(transport_->msix_table_offset() + 12, 4, 1);  // mask vector 0
+  auto interrupt = device_->last_context->interrupt;
+  for (int i = 0; i < 100000; ++i) interrupt->NotifyQueue(0);
+  EXPECT_EQ(msi_.states[0]->trigger_count(), 0);
+  EXPECT_EQ(Bar(transport_->msix_pba_offset(), 8), 1u);
+  SetBar(transport_->msix_table_offset() + 12, 4, 0);
+  EXPECT_EQ(msi_.states[0]->trigger_count(), 1);
+}
+
+// A back-end completion that outlives a reset (the I/O thread was still
+// finishing a request when the driver wrote status 0) must not interrupt
+// the device's next activation, nor set its NEEDS_RESET.
+TEST_F(VirtioPciTest, AnInterruptKeptPastAResetReachesNothing) {
+  Negotiate();
+  SetStatus(kLive);
+  std::shared_ptr<VirtioInterrupt> stale = device_->last_context->interrupt;
+  SetStatus(0);
+  Negotiate();
+  SetStatus(kLive);
+  ASSERT_EQ(device_->activations, 2);
+  stale->NotifyQueue(0);
+  stale->NotifyConfigChange();
+  stale->NeedsReset();
+  EXPECT_FALSE(intx_->level());
+  EXPECT_EQ(Status(), kLive);
+  EXPECT_EQ(Common(layout::kConfigGeneration, 1), 0u);
+  EXPECT_EQ(Bar(layout::kIsrOffset, 1), 0u);
+  // The current activation's interrupt still works.
+  device_->last_context->interrupt->NotifyQueue(0);
+  EXPECT_TRUE(intx_->level());
+  EXPECT_EQ(Bar(layout::kIsrOffset, 1), kIsrQueue);
+}
+
+TEST_F(VirtioPciTest, AnMsixVectorKeptPastAResetFiresNothing) {
+  EnableMsix();
+  ProgramVector(0, 0x40);
+  Negotiate();
+  SetUpQueue(0, 16, 0x1000, 0x2000, 0x3000, 0);
+  SetStatus(kLive);
+  std::shared_ptr<VirtioInterrupt> stale = device_->last_context->interrupt;
+  ASSERT_GE(stale->QueueIrqFd(0), 0);
+  SetStatus(0);
+  Negotiate();
+  SetUpQueue(0, 16, 0x1000, 0x2000, 0x3000, 0);
+  SetStatus(kLive);
+  stale->NotifyQueue(0);
+  EXPECT_EQ(msi_.states[0]->trigger_count(), 0);
+  EXPECT_EQ(stale->QueueIrqFd(0), -1);  // vhost must not be handed it either
+  device_->last_context->interrupt->NotifyQueue(0);
+  EXPECT_EQ(msi_.states[0]->trigger_count(), 1);
+}
+
 TEST_F(VirtioPciTest, MsixRoutesQueuesAndConfigChanges) {
   EnableMsix();
   for (uint16_t v = 0; v < 3; ++v) ProgramVector(v, 0x40 + v);
