@@ -10,6 +10,7 @@
 #include "vmm/duration.h"
 #include "vmm/device_config.h"
 #include "vmm/log.h"
+#include "vmm/seccomp.h"
 #include "vmm/status_macros.h"
 
 #ifndef SKIFF_VERSION
@@ -64,6 +65,9 @@ cxxopts::Options RunOptions() {
       ("transport", "virtio transport for devices that name none: mmio or pci",
        cxxopts::value<std::string>()->default_value("pci"), "KIND")
       ("log-level", "error, warn, info or debug", cxxopts::value<std::string>()->default_value("warn"), "LEVEL")
+      ("seccomp", "confine each thread to its system calls: on (a refused call stops Skiff "
+                  "with exit code 1), log (the kernel logs it) or off",
+       cxxopts::value<std::string>()->default_value("on"), "MODE")
       ("kvm-device", "KVM device node", cxxopts::value<std::string>()->default_value("/dev/kvm"), "PATH")
       ("timeout", "stop the guest after DURATION (e.g. 30s, 2m, 500ms) and exit 5",
        cxxopts::value<std::string>(), "DURATION")
@@ -198,6 +202,7 @@ absl::StatusOr<CliCommand> ParseRun(const std::vector<std::string>& raw_args) {
     config.memory_bytes = *memory;
     config.hugepages = result.count("hugepages") > 0;
     config.kvm_device = result["kvm-device"].as<std::string>();
+    ASSIGN_OR_RETURN(config.seccomp, ParseSeccompMode(result["seccomp"].as<std::string>()));
     RETURN_IF_ERROR(ParseDeviceOptions(result, config));
     RETURN_IF_ERROR(ParseCiOptions(result, config.ci));
     print_cmdline = result.count("print-cmdline") > 0;

@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "vmm/device_config.h"
 #include "vmm/log.h"
+#include "vmm/seccomp.h"
 
 namespace skiff {
 
@@ -35,6 +36,8 @@ struct VmConfig {
   uint64_t memory_bytes = kDefaultMemory;
   bool hugepages = false;
   std::string kvm_device = "/dev/kvm";
+  // Per-thread system call filters (vmm/seccomp.h).
+  SeccompMode seccomp = SeccompMode::kOn;
   LogLevel log_level = LogLevel::kWarn;
   std::vector<DiskConfig> disks;
   std::vector<NetConfig> nets;

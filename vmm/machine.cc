@@ -64,6 +64,8 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(const VmConfig& config)
 
   auto machine = std::make_unique<Machine>(std::move(kvm));
   Machine& m = *machine;
+  m.seccomp_ = config.seccomp;
+  RETURN_IF_ERROR(CheckSeccompFilters(config.seccomp));
   ASSIGN_OR_RETURN(m.shutdown_, Shutdown::Create());
   ASSIGN_OR_RETURN(m.event_loop_, EventLoop::Create());
   ASSIGN_OR_RETURN(m.vm_, Vm::Create(m.kvm_));
@@ -175,7 +177,12 @@ ExitStatus Machine::Run() {
     event_loop_->Stop();
   });
 
-  io_thread_ = std::thread([this] { event_loop_->Run(); });
+  // Each thread confines itself once its own set-up is done, before it
+  // touches anything the guest controls; the main thread last, so that no
+  // thread it starts inherits its filter.
+  io_thread_ = std::thread([this] {
+    if (ConfineThread(ThreadRole::kIo)) event_loop_->Run();
+  });
   ExitBuses buses{&pio_bus_, &mmio_bus_};
   auto describe = [this](const Vcpu& vcpu) {
     return arch::DescribeVcpu(vcpu, ram_.memory());
@@ -184,8 +191,11 @@ ExitStatus Machine::Run() {
   for (auto& vcpu : vcpus_) {
     Vcpu* v = vcpu.get();
     vcpu_threads_.emplace_back([this, v, buses, describe] {
-      v->RunLoop(buses, *shutdown_, describe);
+      if (ConfineThread(ThreadRole::kVcpu)) v->RunLoop(buses, *shutdown_, describe);
     });
+  }
+  if (ConfineThread(ThreadRole::kMain) && seccomp_ != SeccompMode::kOff) {
+    LOG_INFO("vmm", "seccomp filters installed (--seccomp %s)", SeccompModeName(seccomp_));
   }
   shutdown_->Wait();
   StopThreads();
@@ -193,6 +203,13 @@ ExitStatus Machine::Run() {
   ExitStatus status = shutdown_->status();
   LOG_INFO("vmm", "stopped: %s (exit code %d)", status.reason, status.code);
   return status;
+}
+
+bool Machine::ConfineThread(ThreadRole role) {
+  absl::Status status = InstallSeccompFilter(role, seccomp_);
+  if (status.ok()) return true;
+  shutdown_->Request(kExitVmmError, std::string(status.message()));
+  return false;
 }
 
 void Machine::StopThreads() {

@@ -767,7 +767,12 @@ TEST_F(VirtioPciTest, InterruptsRaceRegisterTraffic) {
   transport_->WriteConfig(pci::kCommand, 2, 0);
   (void)Bar(layout::kIsrOffset, 1);
   EXPECT_FALSE(intx_->level());
+  // The first activation's interrupt was retired by the first reset (the
+  // back-end thread raced retired calls against resets); the current one
+  // works.
   interrupt->NotifyQueue(0);
+  EXPECT_FALSE(intx_->level());
+  device_->last_context->interrupt->NotifyQueue(0);
   EXPECT_TRUE(intx_->level());
 }
 
