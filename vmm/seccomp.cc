@@ -106,6 +106,8 @@ std::vector<seccomp::Rule> SeccompAllowList(ThreadRole role) {
   std::vector<seccomp::Rule> rules = seccomp::CommonRules();
   std::vector<seccomp::Rule> own = RoleRules(role);
   rules.insert(rules.end(), own.begin(), own.end());
+  std::vector<seccomp::Rule> sanitizer = seccomp::SanitizerRules();
+  rules.insert(rules.end(), sanitizer.begin(), sanitizer.end());
   return rules;
 }
 

@@ -38,4 +38,15 @@ std::vector<Rule> CommonRules() {
   };
 }
 
+std::vector<Rule> SanitizerRules() {
+#if defined(__SANITIZE_ADDRESS__)
+  // ASan's runtime looks at the thread's alternate signal stack around
+  // intercepted calls and at exit. Not in normal builds, and not in
+  // docs/security.md's tables.
+  return {Allow("sigaltstack", "sanitizer builds: ASan's signal stack checks")};
+#else
+  return {};
+#endif
+}
+
 }  // namespace skiff::seccomp

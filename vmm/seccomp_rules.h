@@ -49,5 +49,8 @@ std::vector<Rule> CommonRules();
 std::vector<Rule> MainThreadRules();
 std::vector<Rule> VcpuThreadRules();
 std::vector<Rule> IoThreadRules();
+// What a sanitizer build's runtime needs on every thread besides (none in
+// a normal build); seccomp_common.cc.
+std::vector<Rule> SanitizerRules();
 
 }  // namespace skiff::seccomp

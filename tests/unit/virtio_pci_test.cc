@@ -1,3 +1,4 @@
+#include <fcntl.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ids.h>
 #include <linux/virtio_pci.h>
@@ -65,6 +66,12 @@ class FakeDevice : public VirtioDevice {
   void Reset() override {
     std::lock_guard lock(mutex);
     ++resets;
+    if (last_context) {
+      // A real device takes its notify eventfds out of the event loop here.
+      for (const ActivatedQueue& q : last_context->queues) {
+        if (::fcntl(q.notify_fd, F_GETFD) < 0) ++resets_with_closed_fds;
+      }
+    }
     last_context.reset();
   }
   std::string name() const override { return "fake-blk"; }
@@ -76,6 +83,7 @@ class FakeDevice : public VirtioDevice {
   absl::Status activate_result = absl::OkStatus();
   int activations = 0;
   int resets = 0;
+  int resets_with_closed_fds = 0;
   std::optional<ActivationContext> last_context;
 };
 
@@ -507,6 +515,22 @@ TEST_F(VirtioPciTest, AMaskedVectorNeverUnmaskedKeepsOnePendingBit) {
   EXPECT_EQ(Bar(transport_->msix_pba_offset(), 8), 1u);
   SetBar(transport_->msix_table_offset() + 12, 4, 0);
   EXPECT_EQ(msi_.states[0]->trigger_count(), 1);
+}
+
+// Skiff stopping with the device live (SIGTERM, not a guest power-off):
+// the transport stops the device while the notify eventfds it watches are
+// still open.
+TEST_F(VirtioPciTest, DestroyingTheTransportStopsALiveDeviceFirst) {
+  Negotiate();
+  SetUpQueue(0, 16, 0x1000, 0x2000, 0x3000);
+  SetStatus(kLive);
+  transport_.reset();
+  EXPECT_EQ(device_->resets, 1);
+  EXPECT_EQ(device_->resets_with_closed_fds, 0);
+  // A device never started is left alone.
+  Make();
+  transport_.reset();
+  EXPECT_EQ(device_->resets, 0);
 }
 
 // A back-end completion that outlives a reset (the I/O thread was still
