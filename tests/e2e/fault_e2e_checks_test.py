@@ -25,7 +25,7 @@ def healthy():
          "net_ping_received": 3, "tap_down_please": 1, "net_after_ping_done": 1,
          "after_tap_good_sha256": "a" * 64, "a_writer_running_at_unbind": 1,
          "a_unbind_status": "0x00000001", "a_rebound_disk": "vda",
-         "b_reset_done": 1, "b_status_after": "0x00", "b_good_sha256_after": blk("good"),
+         "b_reset_done": 1, "b_status_after": 0, "b_good_sha256_after": blk("good"),
          "done": 1}
     l1 = {"small_free_kb": 0, "tap_down_rc": 0, "tap_deleted_rc": 0, "sigterm_sent": 1,
           "full_file_sha256": ZERO, "good_block_sha256": blk("good")}
@@ -42,6 +42,7 @@ def healthy():
 def render(g, l1, rc=6, extra=""):
     lines = ["SKIFF-E2E: %s=%s" % kv for kv in g.items()]
     lines += ["L1-E2E: %s=%s" % kv for kv in l1.items()]
+    lines.append("[  2.9] skiff info vmm: seccomp filters installed (--seccomp on)")
     lines.append("[ 60.1] skiff info vmm: stopped: stopped by signal Terminated (exit code 6)")
     lines.append("SKIFF_RC=%d" % rc)
     return "\n".join(lines) + "\n" + extra
@@ -92,7 +93,7 @@ class FaultChecksTest(unittest.TestCase):
 
     def test_a_device_that_ignores_the_reset_fails(self):
         g, l1 = healthy()
-        g["b_status_after"] = "0x0F"
+        g["b_status_after"] = 15
         self.assertEqual(failing(g, l1), ["reset-raw-write"])
 
     def test_disk_io_broken_after_the_tap_went_fails(self):

@@ -70,15 +70,20 @@ say "after_tap_good_sha256=$(dd if=/dev/$good bs=64k iflag=direct 2>/dev/null | 
 # Each block is written with O_DIRECT: dd returning 0 means the device
 # acknowledged it; fault_e2e.py checks that every acknowledged block is in
 # the image file.
+# The device stays open on fd 3 and dd writes through /proc/self/fd/3: once the
+# driver is unbound its node is gone, and dd must fail rather than create a
+# plain file /dev/vdX (which would hide the node the rebind makes).
 writer() {  # $1 = dev, $2 = first block, $3 = count, $4 = key prefix, $5 = block tag prefix
+    exec 3<>/dev/$1 || { say "${4}_writer_end=open-failed"; return; }
     i=0
     while [ $i -lt $3 ]; do
         block "$5$i" >/tmp/w$4
-        dd if=/tmp/w$4 of=/dev/$1 bs=4096 seek=$(($2 + i)) count=1 oflag=direct \
+        dd if=/tmp/w$4 of=/proc/self/fd/3 bs=4096 seek=$(($2 + i)) count=1 oflag=direct \
             conv=notrunc 2>/dev/null || break
         say "${4}_acked_$i=1"
         i=$((i + 1))
     done
+    exec 3<&-
     say "${4}_writer_end=$i"
 }
 vdev=$(basename "$(readlink -f /sys/block/$good/device)")
@@ -92,6 +97,10 @@ wait $wpid
 echo "$vdev" >/sys/bus/virtio/drivers/virtio_blk/bind
 good=$(disk_with_size "$GOOD")
 say "a_rebound_disk=${good:-none}"
+# For the log: what the guest sees of the rebound disk.
+ls -l /dev/vd* 2>&1 | sed 's/^/SKIFF-E2E-LOG: a dev: /'
+dd if=/dev/$good of=/dev/null bs=4096 count=1 iflag=direct 2>&1 | sed 's/^/SKIFF-E2E-LOG: a dd: /'
+dmesg | tail -n 15 | sed 's/^/SKIFF-E2E-LOG: a kernel: /'
 i=0
 while [ $i -lt "$A_COUNT" ] && [ -n "$good" ]; do
     say "a_read_$i=$(dd if=/dev/$good bs=4096 skip=$(($A_FIRST + i)) count=1 iflag=direct 2>/dev/null | sha)"
@@ -99,16 +108,45 @@ while [ $i -lt "$A_COUNT" ] && [ -n "$good" ]; do
 done
 
 # --- A device reset behind the driver's back ----------------------------
-# Status 0 written straight into the virtio-pci common configuration (BAR
-# offset 0x14) while writes are in flight: the driver never learns, its
-# outstanding requests never complete; Skiff must carry on.
-pcidev=$(readlink -f /sys/block/$raw/device/..)
-bar=$(awk '$1 != "0x0000000000000000" { print $1; exit }' $pcidev/resource)
-say "raw_bar=$bar"
+# Status 0 written into the device's common configuration while writes are
+# in flight, through the VIRTIO_PCI_CAP_PCI_CFG window in config space (the
+# kernel's IO_STRICT_DEVMEM keeps /dev/mem off a BAR a driver claimed): the
+# driver never learns, its outstanding requests never complete; Skiff must
+# carry on.
+cfg=$(readlink -f /sys/block/$raw/device/..)/config
+cfg_byte() { od -An -tu1 -j "$1" -N1 "$cfg" | tr -d ' '; }
+cfg_u32() { od -An -tu4 -j "$1" -N4 "$cfg" | tr -d ' '; }
+put_byte() {  # $1 = offset, $2 = value
+    printf "\\$(printf %o "$2")" | dd of="$cfg" bs=1 seek="$1" count=1 conv=notrunc 2>/dev/null
+}
+put_u32() {  # little-endian
+    put_byte "$1" $(($2 & 255)); put_byte $(($1 + 1)) $((($2 >> 8) & 255))
+    put_byte $(($1 + 2)) $((($2 >> 16) & 255)); put_byte $(($1 + 3)) $((($2 >> 24) & 255))
+}
+common=0 window=0
+p=$(cfg_byte 52)  # capabilities pointer
+while [ -n "$p" ] && [ "$p" != 0 ]; do
+    if [ "$(cfg_byte $p)" = 9 ]; then  # vendor-specific: a virtio capability
+        case "$(cfg_byte $((p + 3)))" in
+            1) common=$p ;;   # VIRTIO_PCI_CAP_COMMON_CFG
+            5) window=$p ;;   # VIRTIO_PCI_CAP_PCI_CFG
+        esac
+    fi
+    p=$(cfg_byte $((p + 1)))
+done
+# Aim the window at device_status (common configuration + 0x14), 1 byte.
+status_at=$(($(cfg_u32 $((common + 8))) + 20))
+aim_window() {
+    put_byte $((window + 4)) "$(cfg_byte $((common + 4)))"
+    put_u32 $((window + 8)) $status_at
+    put_u32 $((window + 12)) 1
+}
+say "raw_common_cap=$common raw_window_cap=$window raw_status_before=$(aim_window; cfg_byte $((window + 16)))"
 writer "$raw" 0 "$B_COUNT" b b &
 sleep 0.3
-devmem $((bar + 0x14)) 8 0
-say "b_reset_done=1 b_status_after=$(devmem $((bar + 0x14)) 8)"
+aim_window
+put_byte $((window + 16)) 0
+say "b_reset_done=1 b_status_after=$(aim_window; cfg_byte $((window + 16)))"
 sleep 2
 # The good disk still answers.
 say "b_good_sha256_after=$(dd if=/dev/$good bs=4096 skip=$BLOCK count=1 iflag=direct 2>/dev/null | sha)"
