@@ -8,7 +8,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
 #include "vmm/seccomp_report.h"
 #include "vmm/status_macros.h"
 
@@ -37,8 +36,8 @@ absl::Status AddRule(ThreadRole role, scmp_filter_ctx ctx, const seccomp::Rule& 
   for (const seccomp::ArgMatch& m : rule.args) {
     cmps.push_back(scmp_arg_cmp{m.index, SCMP_CMP_MASKED_EQ, m.mask, m.value});
   }
-  const int rc = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, nr,
-                                        static_cast<unsigned>(cmps.size()), cmps.data());
+  const int rc = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, nr, static_cast<unsigned>(cmps.size()),
+                                        cmps.data());
   if (rc < 0) {
     return LibseccompError(role, absl::StrCat("allowing ", rule.syscall, " ", rule.condition), rc);
   }
@@ -47,9 +46,16 @@ absl::Status AddRule(ThreadRole role, scmp_filter_ctx ctx, const seccomp::Rule& 
 
 std::vector<seccomp::Rule> RoleRules(ThreadRole role) {
   switch (role) {
-    case ThreadRole::kMain: return seccomp::MainThreadRules();
-    case ThreadRole::kVcpu: return seccomp::VcpuThreadRules();
-    case ThreadRole::kIo: return seccomp::IoThreadRules();
+    case ThreadRole::kMain:
+      return seccomp::MainThreadRules();
+    case ThreadRole::kVcpu: {
+      std::vector<seccomp::Rule> rules = seccomp::VcpuThreadRules();
+      std::vector<seccomp::Rule> arch = seccomp::VcpuArchRules();
+      rules.insert(rules.end(), arch.begin(), arch.end());
+      return rules;
+    }
+    case ThreadRole::kIo:
+      return seccomp::IoThreadRules();
   }
   return {};
 }
@@ -80,24 +86,29 @@ absl::StatusOr<SeccompMode> ParseSeccompMode(std::string_view text) {
   for (SeccompMode mode : {SeccompMode::kOff, SeccompMode::kLog, SeccompMode::kOn}) {
     if (text == SeccompModeName(mode)) return mode;
   }
-  return absl::InvalidArgumentError(
-      absl::StrFormat("--seccomp '%s': use on, log or off", text));
+  return absl::InvalidArgumentError(absl::StrFormat("--seccomp '%s': use on, log or off", text));
 }
 
 const char* SeccompModeName(SeccompMode mode) {
   switch (mode) {
-    case SeccompMode::kOff: return "off";
-    case SeccompMode::kLog: return "log";
-    case SeccompMode::kOn: return "on";
+    case SeccompMode::kOff:
+      return "off";
+    case SeccompMode::kLog:
+      return "log";
+    case SeccompMode::kOn:
+      return "on";
   }
   return "?";
 }
 
 const char* ThreadRoleName(ThreadRole role) {
   switch (role) {
-    case ThreadRole::kMain: return "main";
-    case ThreadRole::kVcpu: return "vcpu";
-    case ThreadRole::kIo: return "io";
+    case ThreadRole::kMain:
+      return "main";
+    case ThreadRole::kVcpu:
+      return "vcpu";
+    case ThreadRole::kIo:
+      return "io";
   }
   return "?";
 }
@@ -134,7 +145,8 @@ absl::Status CheckSeccompFilters(SeccompMode mode) {
 std::string SeccompAllowListsMarkdown() {
   std::string out;
   auto table = [](const std::string& title, const std::vector<seccomp::Rule>& rules) {
-    std::string text = absl::StrCat("#### ", title, "\n\n| system call | only when | why |\n| --- | --- | --- |\n");
+    std::string text = absl::StrCat("#### ", title, "\n\n",
+                                    "| system call | only when | why |\n| --- | --- | --- |\n");
     for (const seccomp::Rule& rule : rules) {
       absl::StrAppend(&text, "| `", rule.syscall, "` | ",
                       rule.condition.empty() ? "" : absl::StrCat("`", rule.condition, "`"), " | ",

@@ -17,7 +17,9 @@ namespace skiff::seccomp {
 std::vector<Rule> MainThreadRules() {
   return {
       Allow("getpid", "pthread_kill: the tgkill below names this process"),
-      Rule{"tgkill", {ArgMatch{2, ~uint64_t{0}, SIGUSR1}}, "SIGUSR1",
+      Rule{"tgkill",
+           {ArgMatch{2, ~uint64_t{0}, SIGUSR1}},
+           "SIGUSR1",
            "kick a vCPU out of KVM_RUN at shutdown"},
       Allow("epoll_ctl", "devices and the signalfd leave the event loop"),
       SKIFF_SECCOMP_IOCTL(KVM_IOEVENTFD, "teardown: notify ioeventfds removed"),

@@ -48,6 +48,9 @@ inline Rule AllowIoctl(uint32_t request, const char* request_name, const char* w
 std::vector<Rule> CommonRules();
 std::vector<Rule> MainThreadRules();
 std::vector<Rule> VcpuThreadRules();
+// The vCPU's architecture-specific ioctls (the crash report), which the
+// vCPU filter adds to VcpuThreadRules().
+std::vector<Rule> VcpuArchRules();
 std::vector<Rule> IoThreadRules();
 // What a sanitizer build's runtime needs on every thread besides (none in
 // a normal build); seccomp_common.cc.

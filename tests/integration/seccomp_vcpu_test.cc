@@ -98,10 +98,10 @@ TEST(SeccompVcpuTest, AConfinedVcpuRunsTheGuest) {
 TEST(SeccompVcpuTest, AConfinedVcpuCannotOpenASocket) {
   ChildResult r = RunConfinedGuest([] { (void)::socket(AF_INET, SOCK_STREAM, 0); });
   EXPECT_EQ(r.exit_code, kExitVmmError);
-  EXPECT_EQ(r.err, std::string(kRan) +
-                       SeccompViolationMessage(ThreadRole::kVcpu,
-                                               seccomp_syscall_resolve_name("socket")) +
-                       "\n");
+  EXPECT_EQ(r.err,
+            std::string(kRan) +
+                SeccompViolationMessage(ThreadRole::kVcpu, seccomp_syscall_resolve_name("socket")) +
+                "\n");
 }
 
 TEST(SeccompVcpuTest, AConfinedVcpuCannotStartAProgram) {

@@ -116,9 +116,8 @@ TEST(SeccompFilterTest, EveryRoleInstallsAndKeepsItsCommonCalls) {
 
 TEST(SeccompFilterTest, EventfdsAreMadeOnVcpuAndIoThreadsOnly) {
   for (ThreadRole role : {ThreadRole::kMain, ThreadRole::kVcpu, ThreadRole::kIo}) {
-    ChildResult r = RunConfined(role, SeccompMode::kOn, [] {
-      return ::eventfd(0, EFD_CLOEXEC) >= 0 ? 0 : 3;
-    });
+    ChildResult r =
+        RunConfined(role, SeccompMode::kOn, [] { return ::eventfd(0, EFD_CLOEXEC) >= 0 ? 0 : 3; });
     if (role == ThreadRole::kMain) {
       EXPECT_EQ(r.exit_code, kExitVmmError);
       EXPECT_EQ(r.err, Refusal(role, "eventfd2") + "\n");
@@ -216,7 +215,8 @@ TEST(SeccompDocTest, SecurityMdListsWhatTheCodeAllows) {
   std::stringstream buffer;
   buffer << file.rdbuf();
   const std::string doc = buffer.str();
-  const std::string begin = "<!-- seccomp-lists:begin (generated: tests/unit/seccomp_test.cc) -->\n";
+  const std::string begin =
+      "<!-- seccomp-lists:begin (generated: tests/unit/seccomp_test.cc) -->\n";
   const std::string end = "<!-- seccomp-lists:end -->";
   const size_t from = doc.find(begin);
   const size_t to = doc.find(end);
