@@ -27,6 +27,7 @@
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "vmm/cli.h"
 #include "vmm/exit_codes.h"
 #include "vmm/seccomp_report.h"
 
@@ -89,6 +90,21 @@ TEST(SeccompModeTest, ParsesTheThreeModes) {
   absl::StatusOr<SeccompMode> bad = ParseSeccompMode("strict");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().message(), "--seccomp 'strict': use on, log or off");
+}
+
+TEST(SeccompModeTest, TheCliDefaultsToOnAndTakesEachMode) {
+  absl::StatusOr<CliCommand> plain = ParseCli({"run", "--kernel", "k"});
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain->config.seccomp, SeccompMode::kOn);
+  absl::StatusOr<CliCommand> log = ParseCli({"run", "--kernel", "k", "--seccomp=log"});
+  ASSERT_TRUE(log.ok()) << log.status();
+  EXPECT_EQ(log->config.seccomp, SeccompMode::kLog);
+  absl::StatusOr<CliCommand> off = ParseCli({"run", "--kernel", "k", "--seccomp", "off"});
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_EQ(off->config.seccomp, SeccompMode::kOff);
+  absl::StatusOr<CliCommand> bad = ParseCli({"run", "--kernel", "k", "--seccomp", "strict"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(SeccompReportTest, NamesTheThreadAndTheCall) {
