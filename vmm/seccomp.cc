@@ -36,7 +36,8 @@ absl::Status AddRule(ThreadRole role, scmp_filter_ctx ctx, const seccomp::Rule& 
   for (const seccomp::ArgMatch& m : rule.args) {
     cmps.push_back(scmp_arg_cmp{m.index, SCMP_CMP_MASKED_EQ, m.mask, m.value});
   }
-  const int rc = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, nr, static_cast<unsigned>(cmps.size()),
+  const uint32_t action = rule.fail_with == 0 ? SCMP_ACT_ALLOW : SCMP_ACT_ERRNO(rule.fail_with);
+  const int rc = seccomp_rule_add_array(ctx, action, nr, static_cast<unsigned>(cmps.size()),
                                         cmps.data());
   if (rc < 0) {
     return LibseccompError(role, absl::StrCat("allowing ", rule.syscall, " ", rule.condition), rc);

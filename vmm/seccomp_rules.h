@@ -32,9 +32,15 @@ struct Rule {
   // ("KVM_RUN", "no PROT_EXEC"); empty when args is.
   std::string condition;
   const char* why;
+  // 0: allowed. Otherwise the call is not made and fails with this errno
+  // (for a call glibc makes on its own and copes without).
+  int fail_with = 0;
 };
 
 inline Rule Allow(const char* syscall, const char* why) { return Rule{syscall, {}, "", why}; }
+inline Rule FailWith(const char* syscall, int error, const char* error_name, const char* why) {
+  return Rule{syscall, {}, std::string("fails with ") + error_name, why, error};
+}
 
 // The kernel takes ioctl's request as a 32-bit unsigned int and ignores the
 // upper half of the register, so only the low 32 bits are compared.
