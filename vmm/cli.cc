@@ -20,6 +20,7 @@
 #include "vmm/duration.h"
 #include "vmm/hugepages.h"
 #include "vmm/log.h"
+#include "vmm/seccomp.h"
 #include "vmm/status_macros.h"
 #include "vmm/unique_fd.h"
 
@@ -100,6 +101,9 @@ cxxopts::Options RunOptions() {
        cxxopts::value<std::string>()->default_value("serial"), "KIND")
       ("transport", "virtio transport for devices that name none: mmio or pci",
        cxxopts::value<std::string>()->default_value("pci"), "KIND")
+      ("seccomp", "confine each thread to its system calls: on (a refused call stops Skiff "
+                  "with exit code 1), log (the kernel logs it) or off",
+       cxxopts::value<std::string>()->default_value("on"), "MODE")
       ("log-level", "log events of this level and worse: error, warn, info (adds the boot "
                     "timeline) or debug", cxxopts::value<std::string>()->default_value("warn"),
        "LEVEL")
@@ -407,6 +411,7 @@ absl::StatusOr<CliCommand> ParseRun(const std::vector<std::string>& raw_args) {
     config.memory_bytes = *memory;
     if (result.count("api-socket")) config.api_socket = result["api-socket"].as<std::string>();
     config.kvm_device = result["kvm-device"].as<std::string>();
+    ASSIGN_OR_RETURN(config.seccomp, ParseSeccompMode(result["seccomp"].as<std::string>()));
     RETURN_IF_ERROR(ParseDeviceOptions(result, config));
     RETURN_IF_ERROR(ParseCiOptions(result, config.ci));
     print_cmdline = result["print-cmdline"].as<bool>();

@@ -12,6 +12,7 @@
 #include "vmm/cpu_placement.h"
 #include "vmm/device_config.h"
 #include "vmm/log.h"
+#include "vmm/seccomp.h"
 
 namespace skiff {
 
@@ -54,6 +55,8 @@ struct VmConfig {
   PlacementOptions placement;
   std::optional<std::string> api_socket;           // --api-socket PATH
   std::string kvm_device = "/dev/kvm";
+  // Per-thread system call filters (vmm/seccomp.h).
+  SeccompMode seccomp = SeccompMode::kOn;
   LogLevel log_level = LogLevel::kWarn;
   std::optional<std::string> log_file;  // --log-file: else stderr
   // --userspace-marker: RE2; the boot timeline's "guest userspace" (empty: none).

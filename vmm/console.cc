@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "vmm/exit_codes.h"
 #include "vmm/log.h"
+#include "vmm/seccomp_report.h"
 
 namespace skiff {
 namespace {
@@ -38,12 +39,20 @@ Console::Console(int in_fd, int out_fd, Shutdown* shutdown, UniqueFd ready_event
     // Keep output post-processing so our own log lines still start at
     // column 0; the guest's "\r\n" passes through unchanged.
     raw.c_oflag |= OPOST | ONLCR;
-    if (::tcsetattr(in_fd_, TCSANOW, &raw) == 0) raw_mode_ = true;
+    if (::tcsetattr(in_fd_, TCSANOW, &raw) == 0) {
+      raw_mode_ = true;
+      // A refused system call ends Skiff from a signal handler, past this
+      // destructor; it restores the terminal from this copy.
+      SetTerminalToRestoreOnFatalExit(in_fd_, saved_termios_);
+    }
   }
 }
 
 Console::~Console() {
-  if (raw_mode_) ::tcsetattr(in_fd_, TCSANOW, &saved_termios_);
+  if (raw_mode_) {
+    ClearTerminalToRestoreOnFatalExit();
+    ::tcsetattr(in_fd_, TCSANOW, &saved_termios_);
+  }
 }
 
 Console::WindowSize Console::window_size() const {

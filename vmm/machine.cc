@@ -96,6 +96,8 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(const VmConfig& config)
   Machine& m = *machine;
   m.config_ = config;
   m.control_ = std::move(control);
+  m.seccomp_ = config.seccomp;
+  RETURN_IF_ERROR(CheckSeccompFilters(config.seccomp));
   ASSIGN_OR_RETURN(m.shutdown_, Shutdown::Create());
   ASSIGN_OR_RETURN(m.event_loop_, EventLoop::Create());
   ASSIGN_OR_RETURN(m.vm_, Vm::Create(m.kvm_));
@@ -219,9 +221,13 @@ ExitStatus Machine::Run() {
     absl::Status attached = control_->Attach(*event_loop_, *control_target_);
     if (!attached.ok()) shutdown_->Request(kExitVmmError, std::string(attached.message()));
   }
+  // Each thread confines itself once its own set-up is done, before it
+  // touches anything the guest controls; the main thread last, so that no
+  // thread it starts inherits its filter, and after it has placed the
+  // others (sched_setaffinity/sched_setscheduler on their tids).
   io_thread_ = std::thread([this] {
     io_tid_ = static_cast<pid_t>(::syscall(SYS_gettid));
-    event_loop_->Run();
+    if (ConfineThread(ThreadRole::kIo)) event_loop_->Run();
   });
   ExitBuses buses{&pio_bus_, &mmio_bus_};
   auto describe = [this](const Vcpu& vcpu) {
@@ -234,7 +240,7 @@ ExitStatus Machine::Run() {
   for (auto& vcpu : vcpus_) {
     Vcpu* v = vcpu.get();
     vcpu_threads_.emplace_back([this, v, buses, describe] {
-      v->RunLoop(buses, *shutdown_, describe, gate_.get());
+      if (ConfineThread(ThreadRole::kVcpu)) v->RunLoop(buses, *shutdown_, describe, gate_.get());
     });
   }
   absl::Status placed = PlaceThreads();
@@ -242,6 +248,9 @@ ExitStatus Machine::Run() {
   start_time_ = std::chrono::steady_clock::now();
   started_ = true;
   gate_->Open();
+  if (ConfineThread(ThreadRole::kMain) && seccomp_ != SeccompMode::kOff) {
+    LOG_INFO("vmm", "seccomp filters installed (--seccomp %s)", SeccompModeName(seccomp_));
+  }
   shutdown_->Wait();
   StopThreads();
   if (signal_fd) (void)event_loop_->Remove(signal_fd.get());
@@ -312,6 +321,13 @@ double Machine::UptimeSeconds() const {
 
 void Machine::SetFirstKvmRunHook(std::function<void()> hook) {
   if (!vcpus_.empty()) vcpus_.front()->SetFirstRunHook(std::move(hook));
+}
+
+bool Machine::ConfineThread(ThreadRole role) {
+  absl::Status status = InstallSeccompFilter(role, seccomp_);
+  if (status.ok()) return true;
+  shutdown_->Request(kExitVmmError, std::string(status.message()));
+  return false;
 }
 
 void Machine::StopThreads() {

@@ -23,6 +23,7 @@
 #include "vmm/irq_routing.h"
 #include "vmm/kvm_msi.h"
 #include "vmm/kvm.h"
+#include "vmm/seccomp.h"
 #include "vmm/shutdown.h"
 #include "vmm/vcpu.h"
 #include "vmm/vcpu_gate.h"
@@ -99,7 +100,13 @@ class Machine {
   absl::Status PlaceThreads();
 
   VmConfig config_;
+
+  // Installs `role`'s seccomp filter on the calling thread; on failure asks
+  // for a shutdown and returns false.
+  bool ConfineThread(ThreadRole role);
+
   Kvm kvm_;
+  SeccompMode seccomp_ = SeccompMode::kOn;
   std::unique_ptr<Vm> vm_;
   GuestRam ram_;
   Bus pio_bus_{"port I/O"};

@@ -2,6 +2,36 @@
 
 namespace skiff::virtio {
 
+// What a device holds between one activation and the reset that ends it.
+class VirtioPciInterrupt::Activation : public VirtioInterrupt {
+ public:
+  Activation(std::shared_ptr<VirtioPciInterrupt> owner, uint64_t epoch)
+      : owner_(std::move(owner)), epoch_(epoch) {}
+
+  void NotifyQueue(uint16_t queue) override {
+    std::lock_guard lock(owner_->activation_mutex_);
+    if (Current()) owner_->NotifyQueue(queue);
+  }
+  void NotifyConfigChange() override {
+    std::lock_guard lock(owner_->activation_mutex_);
+    if (Current()) owner_->NotifyConfigChange();
+  }
+  void NeedsReset() override {
+    std::lock_guard lock(owner_->activation_mutex_);
+    if (Current()) owner_->NeedsReset();
+  }
+  int QueueIrqFd(uint16_t queue) override {
+    std::lock_guard lock(owner_->activation_mutex_);
+    return Current() ? owner_->QueueIrqFd(queue) : -1;
+  }
+
+ private:
+  bool Current() const { return owner_->activation_epoch_ == epoch_; }
+
+  const std::shared_ptr<VirtioPciInterrupt> owner_;
+  const uint64_t epoch_;
+};
+
 VirtioPciInterrupt::VirtioPciInterrupt(uint16_t num_queues, std::shared_ptr<pci::MsixTable> msix,
                                        std::shared_ptr<IrqLine> intx)
     : msix_(std::move(msix)), intx_(std::move(intx)), queue_vectors_(num_queues) {
@@ -78,7 +108,15 @@ bool VirtioPciInterrupt::intx_pending() const {
   return isr_ != 0 && (msix_ == nullptr || !msix_->enabled());
 }
 
+std::shared_ptr<VirtioInterrupt> VirtioPciInterrupt::ForActivation() {
+  std::lock_guard lock(activation_mutex_);
+  return std::make_shared<Activation>(shared_from_this(), activation_epoch_);
+}
+
 void VirtioPciInterrupt::Reset() {
+  // Waits for a retired handle's call in progress, and turns away the rest.
+  std::lock_guard activation(activation_mutex_);
+  ++activation_epoch_;
   for (auto& vector : queue_vectors_) vector.store(kNoVector);
   config_vector_.store(kNoVector);
   needs_reset_.store(false);

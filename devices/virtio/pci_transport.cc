@@ -216,6 +216,18 @@ absl::Status VirtioPciTransport::AddCapabilities() {
 }
 
 VirtioPciTransport::~VirtioPciTransport() {
+  {
+    // A device still running stops first, while the notify eventfds it
+    // watches are open (they close with this object): otherwise its reset
+    // from its own destructor finds them closed.
+    std::lock_guard lifecycle(lifecycle_mutex_);
+    bool live;
+    {
+      std::lock_guard lock(mutex_);
+      live = (status_ & kStatusDriverOk) != 0;
+    }
+    if (live) device_->Reset();
+  }
   std::lock_guard lock(mutex_);
   UnregisterIoEventsLocked();
 }
@@ -543,7 +555,8 @@ ActivationContext VirtioPciTransport::MakeContextLocked() {
   ActivationContext context;
   context.memory = env_.memory;
   context.features = driver_features_;
-  context.interrupt = interrupt_;
+  // Its own handle: a reset retires it (see VirtioPciInterrupt).
+  context.interrupt = interrupt_->ForActivation();
   context.event_loop = env_.event_loop;
   for (uint16_t i = 0; i < num_queues_; ++i) {
     const QueueState& q = queues_[i];

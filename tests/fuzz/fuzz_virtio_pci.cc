@@ -277,12 +277,16 @@ class Harness {
   void DeviceEvent() {
     const uint8_t kind = in_.Take<uint8_t>();
     const uint16_t queue = static_cast<uint16_t>(in_.Below(device_->num_queues() + 1));
-    // Unlike virtio-mmio, virtio-pci hands every activation the same
-    // interrupt object, so an interrupt kept by a device past its Reset
-    // (which the VirtioDevice contract forbids) still reaches the guest.
-    // Found by this target; not exercised until the transport guards it.
-    (void)in_.TakeBool();
-    device_->Interrupt(kind, queue, /*stale=*/false);
+    // An interrupt kept by a device past its Reset (a completion still in
+    // flight) must reach nothing: each activation has its own handle, which
+    // the reset retired. (Found by this target before the transport did so.)
+    const bool stale = in_.TakeBool();
+    const uint8_t status_before = transport_->device_status();
+    device_->Interrupt(kind, queue, stale);
+    if (stale) {
+      FUZZ_CHECK(transport_->device_status() == status_before,
+                 "an interrupt from before the last reset changed device_status");
+    }
   }
 
   // The guest moves BAR 0 (low/high halves), sizes it, or flips decode.

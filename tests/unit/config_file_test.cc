@@ -345,6 +345,9 @@ TEST_F(ConfigCliTest, DumpRoundTripsEveryOption) {
     "io-affinity": "0",
     "rt-priority": 10,
     "api-socket": "run/skiff.sock",
+    "dtb": "board.dtb",
+    "dtb-out": "out/guest.dtb",
+    "seccomp": "log",
     "disk": ["path=root.img,readonly=on,serial=root", {"path": "/abs/data.img", "direct": true,
              "transport": "mmio"}],
     "net": [{"tap": "tap0", "mac": "52:54:00:12:34:56", "ip": "10.0.0.1",
@@ -395,6 +398,9 @@ TEST_F(ConfigCliTest, DumpRoundTripsEveryOption) {
   EXPECT_EQ(a.placement.io_affinity, b.placement.io_affinity);
   EXPECT_EQ(a.placement.rt_priority, b.placement.rt_priority);
   EXPECT_EQ(a.api_socket, b.api_socket);
+  EXPECT_EQ(a.dtb_path, b.dtb_path);
+  EXPECT_EQ(a.dtb_out_path, b.dtb_out_path);
+  EXPECT_EQ(a.seccomp, b.seccomp);
   EXPECT_EQ(a.console, b.console);
   EXPECT_EQ(a.default_transport, b.default_transport);
   EXPECT_EQ(a.log_level, b.log_level);

@@ -11,8 +11,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <functional>
+#include <mutex>
 #include <thread>
 
 #include "devices/virtio/blk.h"
@@ -99,6 +101,7 @@ class FakeBackend : public block::BlockBackend {
     ++writes;
     if (!InRange(offset, buffers)) return absl::OutOfRangeError("device passed a bad range");
     if (!write_error.ok()) return write_error;
+    if (on_write) on_write();
     for (const iovec& iov : buffers) {
       std::memcpy(&bytes[offset], iov.iov_base, iov.iov_len);
       offset += iov.iov_len;
@@ -132,6 +135,7 @@ class FakeBackend : public block::BlockBackend {
   std::vector<uint8_t> bytes;
   absl::Status read_error, write_error, flush_error;
   std::function<void()> on_flush;
+  std::function<void()> on_write;  // before the bytes land
   int flushes = 0;
   int reads = 0;
   int writes = 0;
@@ -686,6 +690,62 @@ TEST_F(VirtioBlkTest, HostReadAndWriteErrorsAreIoErrorsAndTheDeviceCarriesOn) {
   EXPECT_EQ(Status(2), VIRTIO_BLK_S_OK);
   EXPECT_EQ(*mem_.host(kData), 0x42);
   EXPECT_EQ(interrupt_->needs_reset, 0);
+}
+
+// Fault injection: the driver resets the device while the I/O thread is in
+// the middle of a write. The reset waits for the request in flight, every
+// request acknowledged OK is in the back-end, and nothing is served after.
+TEST_F(VirtioBlkTest, AResetDuringAWriteLosesNoAcknowledgedWrite) {
+  FakeBackend* fake;
+  auto blk = OpenFake(&fake);
+  ASSERT_NE(blk, nullptr);
+  Activate(*blk);
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool writing = false, release = false;
+  fake->on_write = [&] {
+    std::unique_lock lock(mutex);
+    writing = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+  };
+  FillGuest(kData, 512, 0x5a);
+  const uint16_t heads[2] = {Post(VIRTIO_BLK_T_OUT, 0, {{kData, 512, false}}, 0),
+                             Post(VIRTIO_BLK_T_OUT, 8, {{kData, 512, false}}, 1)};
+  std::thread io([&] { blk->ProcessQueue(); });
+  {
+    std::unique_lock lock(mutex);
+    cv.wait(lock, [&] { return writing; });
+  }
+  std::atomic<bool> reset_done{false};
+  std::thread vcpu([&] {
+    blk->Reset();
+    reset_done = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(reset_done.load()) << "Reset returned while a write was in flight";
+  {
+    std::lock_guard lock(mutex);
+    release = true;
+    fake->on_write = nullptr;
+  }
+  cv.notify_all();
+  io.join();
+  vcpu.join();
+  ASSERT_LE(vq_.used_idx(), 2);
+  for (uint16_t i = 0; i < vq_.used_idx(); ++i) {
+    const int slot = vq_.used(i).id == heads[0] ? 0 : 1;
+    if (Status(slot) != VIRTIO_BLK_S_OK) continue;
+    const uint64_t sector = slot == 0 ? 0 : 8;
+    EXPECT_EQ(fake->bytes[sector * 512], 0x5a) << "acknowledged write " << slot << " is missing";
+    EXPECT_EQ(fake->bytes[sector * 512 + 511], 0x5a);
+  }
+  // After the reset the device serves nothing until it is activated again.
+  const uint16_t used = vq_.used_idx();
+  Post(VIRTIO_BLK_T_OUT, 16, {{kData, 512, false}}, 2);
+  blk->ProcessQueue();
+  EXPECT_EQ(vq_.used_idx(), used);
+  EXPECT_EQ(Status(2), kUnwritten);
 }
 
 // ---- GET_ID ----

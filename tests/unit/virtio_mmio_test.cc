@@ -563,6 +563,26 @@ TEST_F(VirtioMmioTest, InterruptStatusAckAndLevel) {
   EXPECT_EQ(irq_->pulses(), 0);
 }
 
+// Fault injection: a driver that never acknowledges interrupts. However
+// many completions the device reports, the line is raised once and the
+// status holds two bits: nothing queues up behind a silent guest.
+TEST_F(VirtioMmioTest, ADriverThatNeverAcknowledgesLeavesBoundedState) {
+  Activate();
+  irq_->ClearHistory();
+  for (int i = 0; i < 100000; ++i) {
+    interrupt()->NotifyQueue(i % 2);
+    if (i % 1000 == 0) interrupt()->NotifyConfigChange();
+  }
+  EXPECT_EQ(irq_->levels(), (std::vector<bool>{true}));
+  EXPECT_EQ(Read32(VIRTIO_MMIO_INTERRUPT_STATUS),
+            uint32_t{VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG});
+  // A late acknowledgement still brings everything back.
+  Write32(VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG);
+  EXPECT_FALSE(irq_->level());
+  interrupt()->NotifyQueue(0);
+  EXPECT_TRUE(irq_->level());
+}
+
 TEST_F(VirtioMmioTest, ConfigGenerationChangesOnConfigChangeOnly) {
   Activate();
   const uint32_t before = Read32(VIRTIO_MMIO_CONFIG_GENERATION);
