@@ -37,6 +37,15 @@ ARCHES = {
         "kernel_meta": "linux-image-cloud-amd64",
         "busybox": "/bin/busybox",  # from busybox-static (host arch)
     },
+    # Debian's *generic* kernel: it has the NIC drivers the cloud kernel
+    # lacks (e1000e), for guests that get a passed-through device (VFIO).
+    # Same busybox and guest /init; GUEST_MODULES plus "extra_modules".
+    "x86_64-generic": {
+        "deb_arch": "amd64",
+        "kernel_meta": "linux-image-amd64",
+        "busybox": "/bin/busybox",
+        "extra_modules": ["e1000e"],
+    },
     # Not implemented yet; kept so the shape is visible.
     "arm64": {
         "deb_arch": "arm64",
@@ -443,7 +452,7 @@ def build_guest(arch):
     cp = Cpio()
     add_base_dirs(cp)
     add_busybox(cp, row["busybox"])
-    order, notes = add_modules(cp, tree, GUEST_MODULES)
+    order, notes = add_modules(cp, tree, GUEST_MODULES + row.get("extra_modules", []))
     for n in notes:
         log("skiffimg: note: " + n)
     cp.file("init", src=os.path.join(HERE, "guest-init.sh"), mode=0o755)
