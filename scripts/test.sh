@@ -18,7 +18,7 @@ fi
 
 status=0
 meson test -C "$BUILD_DIR" --print-errorlogs \
-  --suite unit --suite integration --suite e2e --suite fuzz-replay || status=$?
+  --suite unit --suite integration --suite e2e --suite e2e-vfio --suite fuzz-replay || status=$?
 
 # The sanitizer build compiles the project once more (ccache makes repeats
 # cheap); it only runs what needs no KVM.
