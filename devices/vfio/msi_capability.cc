@@ -75,6 +75,16 @@ void MsiCapability::WriteByte(uint32_t offset, uint8_t value) {
   if (offset < 2 || offset >= length_) return;
   regs_[offset] = static_cast<uint8_t>((regs_[offset] & ~writable_[offset]) |
                                        (value & writable_[offset]));
+  if (offset == 2) {
+    // Multiple Message Enable above Multiple Message Capable is undefined;
+    // hold it at what the device can do.
+    const uint8_t capable = (regs_[2] >> kMultipleCapableShift) & 7;
+    const uint8_t enable = (regs_[2] >> kMultipleEnableShift) & 7;
+    if (enable > capable) {
+      regs_[2] = static_cast<uint8_t>((regs_[2] & ~(7 << kMultipleEnableShift)) |
+                                      capable << kMultipleEnableShift);
+    }
+  }
 }
 
 uint32_t MsiCapability::Get32(uint32_t offset) const {

@@ -65,7 +65,8 @@ struct FakePciFunction {
     r.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE |
               (mmap ? VFIO_REGION_INFO_FLAG_MMAP : 0) | (sparse ? VFIO_REGION_INFO_FLAG_CAPS : 0);
     r.sparse_areas = std::move(sparse);
-    bar_data[index].assign(size, 0);
+    // Contents for pread/pwrite, capped: a huge BAR's tail reads as an error.
+    bar_data[index].assign(std::min<uint64_t>(size, 0x100000), 0);
     Put(0x10 + 4 * index, 4, 0xfe000000 | type_bits);  // a host address, type bits
   }
   void AddCapability(uint8_t at, std::vector<uint8_t> body) {
@@ -315,7 +316,8 @@ class FakeVfioKernel : public VfioKernel {
       for (const auto& a : *r.sparse_areas) inside |= at >= a.offset && at + size <= a.offset + a.size;
       if (!inside) return absl::PermissionDeniedError("mmap: outside the sparse areas");
     }
-    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) return absl::InternalError("mmap");
     f->maps.push_back({at, size});
     return Mapping(p, size);
