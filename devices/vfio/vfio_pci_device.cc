@@ -49,7 +49,6 @@ absl::StatusOr<std::shared_ptr<VfioPciDevice>> VfioPciDevice::Create(
       const int fd = dev->parked_[i].get();
       RETURN_IF_ERROR(env.event_loop->Add(fd, EPOLLIN, [weak, fd](uint32_t) {
         if (auto self = weak.lock()) {
-          (void)self;
           self->DrainParked();
         } else {
           uint64_t count;
