@@ -64,15 +64,15 @@ absl::StatusOr<UniqueFd> LinuxVfioKernel::OpenContainer() {
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
   if (!fd) {
     if (errno == ENOENT) {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "%s does not exist: load the VFIO driver (modprobe vfio-pci)", path));
+      return absl::FailedPreconditionError(
+          absl::StrFormat("%s does not exist: load the VFIO driver (modprobe vfio-pci)", path));
     }
     return Errno("open " + path);
   }
   const int version = ::ioctl(fd.get(), VFIO_GET_API_VERSION);
   if (version != VFIO_API_VERSION) {
-    return absl::FailedPreconditionError(
-        absl::StrFormat("%s: VFIO API version %d, Skiff speaks %d", path, version, VFIO_API_VERSION));
+    return absl::FailedPreconditionError(absl::StrFormat("%s: VFIO API version %d, Skiff speaks %d",
+                                                         path, version, VFIO_API_VERSION));
   }
   if (::ioctl(fd.get(), VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) <= 0) {
     return absl::FailedPreconditionError(absl::StrFormat(
@@ -212,8 +212,8 @@ absl::Status LinuxVfioKernel::SetIrqs(int device_fd, const VfioIrqSet& set) {
   auto* bytes = reinterpret_cast<uint8_t*>(storage.data());
   vfio_irq_set header{};
   header.argsz = static_cast<uint32_t>(kHeader + data_bytes);
-  header.flags = set.action | (set.eventfds.empty() ? VFIO_IRQ_SET_DATA_NONE
-                                                    : VFIO_IRQ_SET_DATA_EVENTFD);
+  header.flags =
+      set.action | (set.eventfds.empty() ? VFIO_IRQ_SET_DATA_NONE : VFIO_IRQ_SET_DATA_EVENTFD);
   header.index = set.index;
   header.start = set.start;
   header.count = set.count;

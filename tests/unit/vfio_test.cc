@@ -153,11 +153,13 @@ TEST_F(SysfsTest, OpenVfioDevicesChecksInOrderAndSharesTheGroup) {
   kernel->dev_vfio_missing = true;
   opened = OpenVfioDevices(config, kernel);
   ASSERT_FALSE(opened.ok());
-  EXPECT_THAT(std::string(opened.status().message()), HasSubstr("0000:00:01.2 (driver snd_hda_intel)"));
+  EXPECT_THAT(std::string(opened.status().message()),
+              HasSubstr("0000:00:01.2 (driver snd_hda_intel)"));
 }
 
 TEST(GroupViableTest, PciStubAndVfioPciAreFine) {
-  HostPciDevice host{"0000:00:01.0", 3, {{"0000:00:01.0", "vfio-pci"}, {"0000:00:01.1", "pci-stub"}}};
+  HostPciDevice host{
+      "0000:00:01.0", 3, {{"0000:00:01.0", "vfio-pci"}, {"0000:00:01.1", "pci-stub"}}};
   EXPECT_TRUE(CheckGroupViable(host).ok());
   host.group_members.push_back({"0000:00:01.2", "snd_hda_intel"});
   host.group_members.push_back({"0000:00:01.3", "nvme"});
@@ -170,8 +172,7 @@ TEST(GroupViableTest, PciStubAndVfioPciAreFine) {
 // ----------------------------------------------------------- bar layout ---
 
 TEST(BarLayoutTest, WholeBarWithoutTrapsIsOnePiece) {
-  EXPECT_THAT(DirectPieces(0x20000, {{0, 0x20000}}, {}, 0x1000),
-              ElementsAre(BarPiece{0, 0x20000}));
+  EXPECT_THAT(DirectPieces(0x20000, {{0, 0x20000}}, {}, 0x1000), ElementsAre(BarPiece{0, 0x20000}));
 }
 
 TEST(BarLayoutTest, MsixTableAndPbaPagesAreCutOut) {
@@ -187,10 +188,9 @@ TEST(BarLayoutTest, TrapSpanningPagesTakesEveryPage) {
 
 TEST(BarLayoutTest, SparseAreasAreHonouredAndAligned) {
   // Areas not page-aligned shrink to whole pages; an area past the BAR is clipped.
-  EXPECT_THAT(DirectPieces(0x8000, {{0x100, 0x2000}, {0x4000, 0x1000}, {0x7000, 0x10000}}, {},
-                           0x1000),
-              ElementsAre(BarPiece{0x1000, 0x1000}, BarPiece{0x4000, 0x1000},
-                          BarPiece{0x7000, 0x1000}));
+  EXPECT_THAT(
+      DirectPieces(0x8000, {{0x100, 0x2000}, {0x4000, 0x1000}, {0x7000, 0x10000}}, {}, 0x1000),
+      ElementsAre(BarPiece{0x1000, 0x1000}, BarPiece{0x4000, 0x1000}, BarPiece{0x7000, 0x1000}));
 }
 
 TEST(BarLayoutTest, OverflowingValuesAreClipped) {
@@ -236,8 +236,8 @@ TEST(ContainerTest, GuestRamIsMappedOnceAndUnmappedOnDestruction) {
   auto kernel = std::make_shared<FakeVfioKernel>();
   kernel->groups[1].devices = {std::make_shared<FakePciFunction>(FakePciFunction::E1000e())};
   std::vector<uint8_t> low(0x10000), high(0x10000);
-  auto memory = GuestMemory::Create({{0, low.size(), low.data()},
-                                     {0x100000000, high.size(), high.data()}});
+  auto memory =
+      GuestMemory::Create({{0, low.size(), low.data()}, {0x100000000, high.size(), high.data()}});
   ASSERT_TRUE(memory.ok());
   int container_fd;
   {
@@ -430,9 +430,9 @@ TEST_F(VfioPciDeviceTest, CapabilityListIsTheHardwares) {
   EXPECT_EQ(device_->msix_capability(), 0xa0u);
   EXPECT_EQ(Read(pci::kCapabilitiesPointer, 1), 0xd0u);
   EXPECT_EQ(Read(0xd0, 2), 0xa005u);
-  EXPECT_EQ(Read(0xa0, 4), 0x00040011u);     // 5 vectors, disabled
-  EXPECT_EQ(Read(0xa4, 4), 0x00000003u);     // table: BAR3 + 0
-  EXPECT_EQ(Read(0xa8, 4), 0x00002003u);     // PBA: BAR3 + 0x2000
+  EXPECT_EQ(Read(0xa0, 4), 0x00040011u);  // 5 vectors, disabled
+  EXPECT_EQ(Read(0xa4, 4), 0x00000003u);  // table: BAR3 + 0
+  EXPECT_EQ(Read(0xa8, 4), 0x00002003u);  // PBA: BAR3 + 0x2000
 }
 
 TEST_F(VfioPciDeviceTest, IntxIsWiredAtStartWithAResampleFd) {
@@ -496,7 +496,7 @@ TEST_F(VfioPciDeviceTest, MsiIsEmulated) {
   Write(0xd4, 4, 0xfee01000);
   Write(0xd8, 4, 0);
   Write(0xdc, 2, 0x51);
-  Write(0xd2, 2, 0xffff);  // enable; only the writable bits stick
+  Write(0xd2, 2, 0xffff);             // enable; only the writable bits stick
   EXPECT_EQ(Read(0xd2, 2), 0x0081u);  // 64-bit, enabled, 1 vector
   EXPECT_TRUE(fn_->config_writes.empty());
   ASSERT_EQ(Irq(VFIO_PCI_MSI_IRQ_INDEX).enabled, 1u);
