@@ -185,8 +185,9 @@ def main():
             [sys.executable, TESTHOST, "run", "--arch", "x86_64-vfio", "--skiff", args.skiff,
              "--timeout", "540", "--pcap", pcap, "--put", f"{extra}:/e2e/autorun.cpio.gz",
              "--", L1_SCRIPT],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        out = proc.stdout
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        # A console may carry stray bytes (a serial line being torn down).
+        out = proc.stdout.decode("utf-8", "replace")
         sys.stdout.write(out[-12000:])
         if args.keep:
             os.makedirs(args.keep, exist_ok=True)
