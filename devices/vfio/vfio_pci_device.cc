@@ -131,6 +131,11 @@ absl::Status VfioPciDevice::Init() {
       bar.pieces.push_back(piece);
       bar.mappings.push_back(*std::move(mapping));
     }
+    uint64_t direct = 0;
+    for (const BarPiece& piece : bar.pieces) direct += piece.size;
+    LOG_INFO("vfio", "%s BAR %d: 0x%x bytes, %d part(s) (0x%x bytes) mapped directly%s",
+             device_.name, i, bar.region.size, static_cast<int>(bar.pieces.size()), direct,
+             i == msix_bar_ ? ", MSI-X table and PBA trapped" : "");
   }
   const size_t parked = msix_vectors() + (msi_ ? 32 : 0);
   for (size_t i = 0; i < parked; ++i) {

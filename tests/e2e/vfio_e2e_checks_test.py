@@ -17,6 +17,8 @@ E2E: unbound rc=1 msg=skiff: vfio device 0000:00:01.0: bound to no driver, not v
 E2E: nodevice rc=2 msg=skiff: vfio device 0000:00:1e.0: /sys/bus/pci/devices/0000:00:1e.0 is not a PCI device on this host
 E2E: bound driver=vfio-pci group=1 node=/dev/vfio/1
 E2E: === msix
+[  5.48] skiff info vfio: 0000:00:01.0 BAR 0: 0x20000 bytes, 1 part(s) (0x20000 bytes) mapped directly
+[  5.48] skiff info vfio: 0000:00:01.0 BAR 3: 0x4000 bytes, 2 part(s) (0x2000 bytes) mapped directly, MSI-X table and PBA trapped
 E2E-GUEST: e1000e nic=eth0
 E2E-GUEST: carrier=1
 E2E-GUEST: ping ok
@@ -100,6 +102,11 @@ class VfioChecksTest(unittest.TestCase):
         self.assertEqual(self.failing(out), ["error: not a PCI device"])
         out = GOOD.replace("driver_override", "something")
         self.assertEqual(self.failing(out), ["error: device not bound to vfio-pci"])
+
+    def test_no_direct_bar_fails(self):
+        out = GOOD.replace("1 part(s) (0x20000", "0 part(s) (0x0").replace("2 part(s) (0x2000", "0 part(s) (0x0")
+        self.assertEqual(self.failing(out),
+                         ["BARs mapped into the guest as KVM slots, MSI-X table trapped"])
 
     def test_missing_guest_fails_its_checks(self):
         out = GOOD.split("E2E: === msix")[0] + "E2E: === msix\nE2E: SKIFF_RC=1\nE2E: === end\n"
