@@ -49,13 +49,13 @@ group=$(basename $(readlink /sys/bus/pci/devices/$bdf/iommu_group))
 echo "E2E: bound driver=$(basename $(readlink /sys/bus/pci/devices/$bdf/driver)) group=$group node=$(ls /dev/vfio/$group 2>&1)"
 echo "E2E: === msix"
 skiff_run --cmdline '%(cmdline)s' --device vfio=/sys/bus/pci/devices/$bdf --log-level info \
-    --timeout 200s
+    --timeout 400s
 echo "E2E: SKIFF_RC=$?"
 echo "E2E: === intx"
-skiff_run --cmdline '%(cmdline)s pci=nomsi' --device vfio=$bdf --timeout 200s
+skiff_run --cmdline '%(cmdline)s pci=nomsi' --device vfio=$bdf --timeout 400s
 echo "E2E: SKIFF_RC=$?"
 echo "E2E: === msi"
-skiff_run --cmdline '%(cmdline)s skiff.e2e=msi' --device vfio=$bdf --timeout 200s
+skiff_run --cmdline '%(cmdline)s skiff.e2e=msi' --device vfio=$bdf --timeout 400s
 echo "E2E: SKIFF_RC=$?"
 echo "E2E: === end"
 echo "E2E: after driver=$(basename $(readlink /sys/bus/pci/devices/$bdf/driver))"
@@ -204,7 +204,7 @@ def main():
         pcap = os.path.join(tmp, "n0.pcap")
         proc = subprocess.run(
             [sys.executable, TESTHOST, "run", "--arch", "x86_64-vfio", "--skiff", args.skiff,
-             "--timeout", "540", "--pcap", pcap, "--put", f"{extra}:/e2e/autorun.cpio.gz",
+             "--timeout", "1500", "--pcap", pcap, "--put", f"{extra}:/e2e/autorun.cpio.gz",
              "--", L1_SCRIPT],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         # A console may carry stray bytes (a serial line being torn down).
