@@ -34,4 +34,5 @@ sed 's/^/E2E-GUEST: ping| /' /tmp/ping.out
 modes=$(cat /sys/class/net/$nic/device/msi_irqs/* 2>/dev/null | sort | uniq -c | tr -s ' \n' ' ')
 echo "E2E-GUEST: msi modes:${modes:- none}"
 grep -E "$nic|e1000e" /proc/interrupts | sed 's/^/E2E-GUEST: irq| /'
+dmesg | grep -iE "e1000e|msi" | tail -6 | sed 's/^/E2E-GUEST: dmesg| /'
 echo "E2E-GUEST: stats rx=$(cat /sys/class/net/$nic/statistics/rx_packets) tx=$(cat /sys/class/net/$nic/statistics/tx_packets)"
