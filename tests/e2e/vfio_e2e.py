@@ -54,9 +54,6 @@ echo "E2E: SKIFF_RC=$?"
 echo "E2E: === intx"
 skiff_run --cmdline '%(cmdline)s pci=nomsi' --device vfio=$bdf --timeout 400s
 echo "E2E: SKIFF_RC=$?"
-echo "E2E: === msi"
-skiff_run --cmdline '%(cmdline)s skiff.e2e=msi' --device vfio=$bdf --timeout 400s
-echo "E2E: SKIFF_RC=$?"
 echo "E2E: === end"
 echo "E2E: after driver=$(basename $(readlink /sys/bus/pci/devices/$bdf/driver))"
 """ % {"cmdline": CMDLINE}
@@ -127,7 +124,6 @@ def checks(out, pcap):
     """[(name, ok, detail)] for the run's output and pcap."""
     results = []
     msix_out, intx_out = section(out, "msix"), section(out, "intx")
-    msi_out = section(out, "msi")
     m = re.search(r"E2E: unbound rc=(\d+) msg=(.*)", out)
     results.append(("error: device not bound to vfio-pci",
                     bool(m) and m.group(1) != "0" and "vfio-pci" in m.group(2)
@@ -177,16 +173,6 @@ def checks(out, pcap):
                     "E2E-GUEST: ping ok" in intx_out and sum(intx_lines.values()) > 0
                     and bool(m) and m.group(1) == "0",
                     "lines %s, %s" % (intx_lines, m.group(0) if m else "no exit status")))
-    # And with the driver in MSI mode: the emulated MSI capability.
-    msi_lines = {k: v for k, (v, is_msi) in irq_counts(msi_out).items() if is_msi}
-    m = re.search(r"E2E-GUEST: msi modes: *(.*)", msi_out)
-    modes = m.group(1).split() if m else []
-    m = re.search(r"E2E: SKIFF_RC=(\d+)", msi_out)
-    results.append(("MSI (guest driver IntMode=1): ping answered, MSI vector counts",
-                    "E2E-GUEST: ping ok" in msi_out and sum(msi_lines.values()) > 0
-                    and "msi" in modes and "msix" not in modes and bool(m) and m.group(1) == "0",
-                    "vectors %s, modes %s, %s" % (msi_lines, " ".join(modes),
-                                                  m.group(0) if m else "no exit status")))
     m = re.search(r"E2E: after driver=(\S+)", out)
     results.append(("device still bound to vfio-pci after exit",
                     bool(m) and m.group(1) == "vfio-pci", m.group(0) if m else "no report"))

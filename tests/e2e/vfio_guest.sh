@@ -1,8 +1,10 @@
 # /autorun of the L2 guest in the e2e-vfio test (busybox sh): find the
 # passed-through e1000e, bring it up on QEMU's user network (10.0.2.0/24)
 # inside the test host, ping the gateway and report the MSI-X counts.
-# skiff.e2e=msi: reload the driver in MSI mode (IntMode: 0 INTx, 1 MSI,
-# 2 MSI-X); busybox insmod takes no parameters from the command line.
+# skiff.e2e=msi (by hand, not in e2e-vfio yet: the driver's MSI self-test
+# interrupt does not arrive, see docs/vfio.md): reload the driver in MSI
+# mode (IntMode: 0 INTx, 1 MSI, 2 MSI-X); busybox insmod takes no
+# parameters from the command line.
 if grep -qw skiff.e2e=msi /proc/cmdline; then
     rmmod e1000e && insmod /lib/modules/e1000e.ko IntMode=1
     echo "E2E-GUEST: e1000e reloaded with IntMode=1 rc=$?"
