@@ -88,6 +88,10 @@ struct PciLayout {
   // x86's 0xCF8/0xCFC mechanism besides ECAM; size 0 where there is none.
   uint16_t config_port = 0;
   uint16_t config_port_size = 0;
+  // Port window for I/O BARs (x86; passed-through devices have them); size
+  // 0 where there is none.
+  uint32_t io_base = 0;
+  uint32_t io_size = 0;
 };
 PciLayout PlatformPciLayout();
 

@@ -39,6 +39,16 @@ ARCHES = {
         # Debian's vmlinuz is a bzImage: both QEMU and Skiff take it as is.
         "busybox": "/bin/busybox",  # from busybox-static (host arch)
     },
+    # Debian's *generic* kernel: it has the NIC drivers the cloud kernel
+    # lacks (e1000e), for guests that get a passed-through device (VFIO).
+    # Same busybox and guest /init; GUEST_MODULES plus "extra_modules".
+    "x86_64-generic": {
+        "deb_arch": "amd64",
+        "elf_machine": 62,          # EM_X86_64
+        "kernel_meta": "linux-image-amd64",
+        "busybox": "/bin/busybox",
+        "extra_modules": ["e1000e"],
+    },
     # Needs `dpkg --add-architecture arm64` and `apt-get update` (scripts/
     # setup.sh does both): the kernel and busybox-static are the arm64
     # packages, downloaded and extracted, never installed.
@@ -602,6 +612,7 @@ def add_modules(cp, tree, wanted, dest="lib/modules"):
 # ----------------------------------------------------------------- guest ---
 
 def build_guest(arch):
+    row = ARCHES[arch]
     busybox = busybox_path(arch)
     out_dir = os.path.join(cache_root(), "guest-" + arch)
     vmlinuz = os.path.join(out_dir, "vmlinuz")
@@ -624,7 +635,7 @@ def build_guest(arch):
     cp = Cpio()
     add_base_dirs(cp)
     add_busybox(cp, busybox)
-    order, notes = add_modules(cp, tree, GUEST_MODULES)
+    order, notes = add_modules(cp, tree, GUEST_MODULES + row.get("extra_modules", []))
     for n in notes:
         log("skiffimg: note: " + n)
     cp.file("init", src=os.path.join(HERE, "guest-init.sh"), mode=0o755)

@@ -97,6 +97,9 @@ cxxopts::Options RunOptions() {
       ("net", "virtio-net on a tap: tap=NAME[,mac=MAC][,ip=IP,mask=MASK][,queues=N]"
               "[,vhost=on][,transport=mmio|pci] (repeatable)",
        cxxopts::value<std::vector<std::string>>(), "SPEC")
+      ("device", "pass a host PCI device through with VFIO: vfio=/sys/bus/pci/devices/"
+                 "DDDD:BB:DD.F (or the bare address; bound to vfio-pci; repeatable)",
+       cxxopts::value<std::vector<std::string>>(), "SPEC")
       ("console", "guest console: serial (ttyS0) or virtio (hvc0)",
        cxxopts::value<std::string>()->default_value("serial"), "KIND")
       ("transport", "virtio transport for devices that name none: mmio or pci",
@@ -193,6 +196,15 @@ absl::Status ParseDeviceOptions(const cxxopts::ParseResult& result, VmConfig& co
     } else if (kv.key() == "net") {
       ASSIGN_OR_RETURN(NetConfig net, ParseNetOption(kv.value()));
       config.nets.push_back(std::move(net));
+    } else if (kv.key() == "device") {
+      ASSIGN_OR_RETURN(VfioDeviceConfig device, ParseDeviceOption(kv.value()));
+      for (const VfioDeviceConfig& other : config.vfio_devices) {
+        if (other == device) {
+          return absl::InvalidArgumentError(
+              absl::StrFormat("--device vfio=%s: given twice", device.address));
+        }
+      }
+      config.vfio_devices.push_back(std::move(device));
     }
   }
   auto transport = ParseTransport(result["transport"].as<std::string>());

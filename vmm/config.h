@@ -63,6 +63,9 @@ struct VmConfig {
   std::string userspace_marker = kDefaultUserspaceMarker;
   std::vector<DiskConfig> disks;
   std::vector<NetConfig> nets;
+  std::vector<VfioDeviceConfig> vfio_devices;  // --device vfio=...
+  // Where host PCI devices are looked up (tests point it elsewhere).
+  std::string sysfs_root = "/sys";
   ConsoleDevice console = ConsoleDevice::kSerial;
   // For devices whose option names no transport.
   VirtioTransport default_transport = VirtioTransport::kPci;

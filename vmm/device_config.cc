@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "devices/vfio/vfio_sysfs.h"
 #include "vmm/status_macros.h"
 
 namespace skiff {
@@ -154,6 +155,21 @@ absl::StatusOr<NetConfig> ParseNetOption(std::string_view text) {
     ASSIGN_OR_RETURN(net.transport, ParseTransport(values["transport"]));
   }
   return net;
+}
+
+absl::StatusOr<VfioDeviceConfig> ParseDeviceOption(std::string_view text) {
+  std::string_view address = text;
+  if (address.substr(0, 5) == "vfio=") {
+    address.remove_prefix(5);
+  } else if (const size_t eq = address.find('='); eq != std::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--device '%s': unknown device kind '%s' (known: vfio)", text, address.substr(0, eq)));
+  }
+  auto parsed = vfio::ParsePciAddress(address);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--device: ", parsed.status().message()));
+  }
+  return VfioDeviceConfig{*parsed};
 }
 
 }  // namespace skiff

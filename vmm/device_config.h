@@ -40,11 +40,20 @@ struct NetConfig {
 
 inline constexpr uint16_t kMaxNetQueuePairs = 16;
 
+// A host device passed through with VFIO (--device vfio=...).
+struct VfioDeviceConfig {
+  std::string address;  // canonical "DDDD:BB:DD.F"
+  bool operator==(const VfioDeviceConfig&) const = default;
+};
+
 // "path=FILE[,readonly=on][,direct=on][,serial=ID][,transport=mmio|pci]".
 absl::StatusOr<DiskConfig> ParseDiskOption(std::string_view text);
 // "tap=NAME[,mac=MAC][,ip=IP,mask=MASK][,queues=N][,vhost=on][,transport=mmio|pci]".
 absl::StatusOr<NetConfig> ParseNetOption(std::string_view text);
 absl::StatusOr<VirtioTransport> ParseTransport(std::string_view text);
+// "vfio=/sys/bus/pci/devices/DDDD:BB:DD.F", "vfio=DDDD:BB:DD.F", or either
+// without "vfio=" (the bare PCI address or sysfs path).
+absl::StatusOr<VfioDeviceConfig> ParseDeviceOption(std::string_view text);
 absl::StatusOr<ConsoleDevice> ParseConsole(std::string_view text);
 
 const char* TransportName(VirtioTransport transport);

@@ -20,7 +20,9 @@
 #include "vmm/log.h"
 #include "vmm/machine_control.h"
 #include "vmm/status_macros.h"
+#include "vmm/vfio_setup.h"
 #include "vmm/virtio_setup.h"
+#include "devices/vfio/vfio_kernel_linux.h"
 
 namespace skiff {
 namespace {
@@ -81,6 +83,8 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(const VmConfig& config)
   if (config.api_socket) {
     ASSIGN_OR_RETURN(control, ControlServer::Create(*config.api_socket));
   }
+  ASSIGN_OR_RETURN(OpenedVfioDevices vfio_devices,
+                   OpenVfioDevices(config, std::make_shared<vfio::LinuxVfioKernel>()));
   ASSIGN_OR_RETURN(Kvm kvm, Kvm::Open(config.kvm_device));
   RETURN_IF_ERROR(kvm.Require(kGenericCapabilities));
   RETURN_IF_ERROR(kvm.Require(arch::RequiredCapabilities()));
@@ -133,6 +137,7 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(const VmConfig& config)
     RETURN_IF_ERROR(arch::FinishVm(*m.vm_, vcpus));
   }
   RETURN_IF_ERROR(AttachVirtioDevices(m, std::move(devices)));
+  RETURN_IF_ERROR(AttachVfioDevices(m, std::move(vfio_devices)));
   ASSIGN_OR_RETURN(arch::BootState boot, arch::SetupPlatform(m, config));
   LOG_DEBUG("vmm", "platform described and guest loaded");
   for (const auto& vcpu : m.vcpus_) {
@@ -160,6 +165,7 @@ absl::StatusOr<pci::PciRoot*> Machine::GetOrCreatePciRoot() {
   }
   pci::PciRootConfig root_config;
   root_config.mmio32 = {layout.mmio32_base, layout.mmio32_size};
+  if (layout.io_size > 0) root_config.io = pci::PciWindow{layout.io_base, layout.io_size};
   ASSIGN_OR_RETURN(std::shared_ptr<pci::PciRoot> root,
                    pci::PciRoot::Create(root_config, &mmio_bus_, &pio_bus_, intx));
   if (layout.config_port_size > 0) {

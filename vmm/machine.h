@@ -24,6 +24,7 @@
 #include "vmm/kvm_msi.h"
 #include "vmm/kvm.h"
 #include "vmm/seccomp.h"
+#include "vmm/kvm_vfio.h"
 #include "vmm/shutdown.h"
 #include "vmm/vcpu.h"
 #include "vmm/vcpu_gate.h"
@@ -78,6 +79,10 @@ class Machine {
   // A level-triggered line on `gsi` for a device model (irqfd + resample
   // where KVM has it, KVM_IRQ_LINE otherwise).
   absl::StatusOr<std::shared_ptr<IrqLine>> MakeLevelIrqLine(uint32_t gsi);
+  // KVM_IRQFD with a resample fd works here (level-triggered irqfds).
+  bool irqfd_resample() const { return irqfd_resample_; }
+  // The KVM-VFIO device, kept for the VM's lifetime once a group exists.
+  void SetKvmVfioDevice(std::unique_ptr<KvmVfioDevice> device) { kvm_vfio_ = std::move(device); }
 
   // Kernel command-line words Skiff itself needs (device announcements);
   // they go before the user's --cmdline so arguments after "--" stay last.
@@ -118,6 +123,7 @@ class Machine {
   bool irqfd_resample_ = false;
   std::vector<std::string> kernel_args_;
   std::vector<arch::MmioSlot> virtio_mmio_slots_;
+  std::unique_ptr<KvmVfioDevice> kvm_vfio_;
   std::shared_ptr<pci::PciRoot> pci_root_;
   std::unique_ptr<Console> console_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;

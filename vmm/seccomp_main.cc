@@ -4,6 +4,7 @@
 // write the run's report to the files opened at set-up.
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
+#include <linux/vfio.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #define VIRTIO_RING_NO_LEGACY
@@ -31,6 +32,10 @@ std::vector<Rule> MainThreadRules() {
       SKIFF_SECCOMP_IOCTL(VHOST_SET_VRING_KICK, "teardown: vhost-net stopped"),
       SKIFF_SECCOMP_IOCTL(VHOST_SET_VRING_CALL, "teardown: vhost-net stopped"),
       Allow("read", "a reset device drains its notify eventfds"),
+      SKIFF_SECCOMP_IOCTL(VFIO_DEVICE_SET_IRQS, "teardown: a passed-through device's interrupts off"),
+      SKIFF_SECCOMP_IOCTL(VFIO_DEVICE_RESET, "teardown: a passed-through device is reset"),
+      SKIFF_SECCOMP_IOCTL(VFIO_IOMMU_UNMAP_DMA, "teardown: guest RAM unmapped from the IOMMU"),
+      SKIFF_SECCOMP_IOCTL(KVM_SET_USER_MEMORY_REGION, "teardown: BAR memory slots removed"),
       Allow("ftruncate", "--junit: the report is rewritten from the start"),
       Allow("lseek", "--junit: the report is rewritten from the start"),
       Allow("newfstatat", "--api-socket: at exit, the socket is removed only if it is still ours"),

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
+#include <linux/vfio.h>
 #include <sys/ioctl.h>
 // <linux/vhost.h> pulls in <linux/virtio_ring.h>, whose legacy inline
 // helpers are C only; this hides them.
@@ -49,6 +50,11 @@ std::vector<Rule> VcpuThreadRules() {
       SKIFF_SECCOMP_IOCTL(VHOST_SET_VRING_KICK, "vhost-net start and stop"),
       SKIFF_SECCOMP_IOCTL(VHOST_SET_VRING_CALL, "vhost-net start and stop"),
       SKIFF_SECCOMP_IOCTL(VHOST_NET_SET_BACKEND, "vhost-net start and stop"),
+      Allow("pread64", "VFIO: config space and trapped BAR reads forwarded to the device"),
+      Allow("pwrite64", "VFIO: config space and trapped BAR writes forwarded to the device"),
+      SKIFF_SECCOMP_IOCTL(VFIO_DEVICE_SET_IRQS, "VFIO: the guest enabled, masked or moved MSI/MSI-X"),
+      SKIFF_SECCOMP_IOCTL(KVM_IRQFD, "VFIO: a vector's eventfd becomes an irqfd"),
+      SKIFF_SECCOMP_IOCTL(KVM_SET_USER_MEMORY_REGION, "VFIO: the guest moved or disabled a BAR"),
   };
 }
 

@@ -59,6 +59,7 @@ absl::Status Vm::SetMemorySlot(uint32_t slot, uint64_t gpa, uint64_t size,
         "KVM_SET_USER_MEMORY_REGION slot %u at 0x%x (%u MiB): %s", slot, gpa,
         size >> 20, std::strerror(errno)));
   }
+  std::lock_guard lock(slot_mutex_);
   if (slot >= next_slot_) next_slot_ = slot + 1;
   return absl::OkStatus();
 }
@@ -81,6 +82,44 @@ absl::StatusOr<int> Vm::CreateDevice(uint32_t type, const char* name) {
 int Vm::DeviceFd(uint32_t type) const {
   auto it = devices_.find(type);
   return it == devices_.end() ? -1 : it->second.get();
+}
+
+absl::StatusOr<uint32_t> Vm::AddMemorySlot(uint64_t gpa, uint64_t size, void* host) {
+  uint32_t slot;
+  {
+    std::lock_guard lock(slot_mutex_);
+    if (!free_slots_.empty()) {
+      slot = free_slots_.back();
+      free_slots_.pop_back();
+    } else {
+      slot = next_slot_++;
+    }
+  }
+  kvm_userspace_memory_region region{};
+  region.slot = slot;
+  region.guest_phys_addr = gpa;
+  region.memory_size = size;
+  region.userspace_addr = reinterpret_cast<uint64_t>(host);
+  if (::ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+    const int err = errno;
+    std::lock_guard lock(slot_mutex_);
+    free_slots_.push_back(slot);
+    return absl::InternalError(absl::StrFormat(
+        "KVM_SET_USER_MEMORY_REGION slot %u at 0x%x (+0x%x): %s", slot, gpa, size,
+        std::strerror(err)));
+  }
+  return slot;
+}
+
+absl::Status Vm::RemoveMemorySlot(uint32_t slot) {
+  kvm_userspace_memory_region region{};
+  region.slot = slot;  // size 0 deletes the slot
+  if (::ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+    return IoctlError("KVM_SET_USER_MEMORY_REGION (delete)");
+  }
+  std::lock_guard lock(slot_mutex_);
+  free_slots_.push_back(slot);
+  return absl::OkStatus();
 }
 
 absl::Status Vm::SetIrqLine(uint32_t gsi, bool level) {

@@ -51,6 +51,8 @@ PciLayout PlatformPciLayout() {
   layout.intx_gsi_base = x86::kPciIntxGsiBase;
   layout.config_port = x86::kPciConfigIoPort;
   layout.config_port_size = x86::kPciConfigIoSize;
+  layout.io_base = x86::kPciIoBase;
+  layout.io_size = x86::kPciIoSize;
   return layout;
 }
 

@@ -65,6 +65,9 @@ inline constexpr uint32_t kAcpiGedIrq = 14;
 // PCI configuration mechanism #1 (CONFIG_ADDRESS at 0xCF8, data at 0xCFC).
 inline constexpr uint16_t kPciConfigIoPort = 0xcf8;
 inline constexpr uint16_t kPciConfigIoSize = 8;
+// Ports for PCI I/O BARs (a passed-through device's), above every legacy port.
+inline constexpr uint32_t kPciIoBase = 0xc000;
+inline constexpr uint32_t kPciIoSize = 0x4000;
 
 // PCI INTx: the root's INTA-D are I/O APIC GSIs 20-23 (level, active-low by
 // the _PRT convention; KVM ignores polarity). Slot s pin p (0 = INTA) uses

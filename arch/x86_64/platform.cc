@@ -99,6 +99,7 @@ absl::Status LoadKernel(const Machine& machine, const VmConfig& config, uint64_t
     acpi.pci_ecam = x86::EcamInfo{x86::kPciEcamBase, 0, 255};
     x86::PciHostInfo host;
     host.mmio32 = {x86::kPciMmio32Base, x86::kPciMmio32Size};
+    host.io = x86::AcpiWindow{x86::kPciIoBase, x86::kPciIoSize};
     acpi.pci_host = host;
   }
   ASSIGN_OR_RETURN(std::vector<uint8_t> tables,

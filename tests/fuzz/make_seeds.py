@@ -512,6 +512,68 @@ def virtio_net_seeds():
     write("virtio_net", "multiqueue", n.bytes())
 
 
+# --- vfio_config -----------------------------------------------------------
+
+class Vfio:
+    """Ops as fuzz_vfio_config.cc's Run reads them (the e1000e-like double)."""
+    BAR_SIZES = {0: 0x20000, 1: 0x20000, 2: 0x20, 3: 0x4000}
+    WIDTHS = [4, 4, 2, 1, 8, 3]
+
+    def __init__(self, shape=0):
+        self.e = Enc().below(3, shape)
+
+    def cfg_write(self, offset, value, width_index=0):
+        self.e.below(6, 0).below(4096 + 8, offset).below(6, width_index).u32(value)
+        return self
+
+    def cfg_read(self, offset, width_index=0):
+        self.e.below(6, 1).below(4096 + 8, offset).below(6, width_index)
+        return self
+
+    def bar(self, write, bar, offset, value=0, width_index=0, size=None):
+        size = size or self.BAR_SIZES[bar]
+        self.e.below(6, 2 if write else 3).below(6, bar).below(6, width_index).u64(value)
+        self.e.below(size - self.WIDTHS[width_index] + 1, offset)
+        return self
+
+    def map(self, bar, on=True, slot=0):
+        self.e.below(6, 4).below(6, bar).u8(1 if on else 0).below(16, slot)
+        return self
+
+    def fire(self, vector):
+        self.e.below(6, 5).below(40, vector)
+        return self
+
+    def bytes(self):
+        return self.e.bytes()
+
+
+def vfio_config_seeds():
+    v = Vfio()
+    v.cfg_write(0x04, 0x0006, 2).cfg_write(0x10, 0xffffffff).cfg_read(0x10)
+    v.cfg_write(0x10, 0xc0000000).map(0).map(3, slot=2)
+    v.cfg_write(0xa2, 0xc000, 2).bar(True, 3, 0, 0xfee00000).bar(True, 3, 8, 0x41)
+    v.bar(True, 3, 12, 0).cfg_write(0xa2, 0x8000, 2).fire(0).bar(True, 3, 12, 1).fire(0)
+    v.bar(False, 3, 0x2000, width_index=4).bar(True, 3, 12, 0).bar(True, 0, 0x100, 0x1234)
+    v.bar(False, 2, 4, width_index=3).cfg_write(0x04, 0, 2).cfg_write(0xa2, 0, 2)
+    write("vfio_config", "msix", v.bytes())
+    v = Vfio()
+    v.cfg_write(0xd4, 0xfee01000).cfg_write(0xd8, 0).cfg_write(0xdc, 0x51, 2)
+    v.cfg_write(0xd2, 0x0001, 2).fire(5).cfg_read(0xd0).cfg_write(0xd2, 0x0071, 2)
+    v.cfg_write(0xd2, 0, 2).cfg_write(0x00, 0xffffffff).cfg_write(0x30, 0xffffffff)
+    v.cfg_write(0x3c, 0x0b, 3).cfg_read(0x3c, 3)
+    write("vfio_config", "msi-header", v.bytes())
+    v = Vfio(shape=1)
+    v.cfg_write(0x04, 0x0002, 2).cfg_write(0x10, 0xffffffff).cfg_write(0x14, 0xffffffff)
+    v.cfg_read(0x10).cfg_read(0x14).cfg_write(0x10, 0).cfg_write(0x14, 1).map(0, slot=3)
+    v.bar(True, 0, 0x800, 7, size=0x100000).map(0, on=False)
+    write("vfio_config", "bar64", v.bytes())
+    v = Vfio(shape=2)
+    v.cfg_write(0x04, 0x0002, 2).map(0).map(3).cfg_write(0xa2, 0x8000, 2)
+    v.bar(True, 3, 0x10, 0xfee00000).bar(True, 3, 0x1c, 0).fire(1).cfg_write(0x04, 0, 2)
+    write("vfio_config", "sparse", v.bytes())
+
+
 def main():
     virtqueue_seeds()
     virtio_blk_seeds()
@@ -520,6 +582,7 @@ def main():
     virtio_pci_seeds()
     cli_seeds()
     bzimage_seeds()
+    vfio_config_seeds()
     return 0
 
 

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -115,6 +116,50 @@ TEST_F(DeviceErrorsTest, ALockedImageIsRefused) {
   EXPECT_NE(r.exit_code, 0);
   ExpectOneLineError(r, r.exit_code, disk_);
   ::close(fd);
+}
+
+TEST_F(DeviceErrorsTest, MalformedVfioDevice) {
+  ExpectOneLineError(Run({"--device", "pci=0000:00:01.0"}), 2, "unknown device kind 'pci'");
+  ExpectOneLineError(Run({"--device", "vfio=zz:00.0"}), 2, "not a PCI device address");
+  ExpectOneLineError(Run({"--device", "vfio=/dev/vfio/1"}), 2, "not a PCI device address");
+  ExpectOneLineError(Run({"--device", "vfio=0000:00:01.0", "--device", "00:01.0"}), 2,
+                     "given twice");
+}
+
+TEST_F(DeviceErrorsTest, VfioPathThatIsNotAPciDevice) {
+  const std::string absent = "/sys/bus/pci/devices/0000:7f:1f.7";
+  ASSERT_FALSE(std::filesystem::exists(absent)) << "pick another absent address";
+  // --kvm-device points nowhere: the VFIO check must come first.
+  ExpectOneLineError(Run({"--kvm-device", "/nonexistent/kvm", "--device", "vfio=" + absent}), 2,
+                     "is not a PCI device on this host");
+}
+
+// A real device of this host that is not bound to vfio-pci: the message
+// depends on what sysfs says (no IOMMU group here means no IOMMU), so the
+// expectation is read from sysfs too.
+TEST_F(DeviceErrorsTest, VfioHostDeviceNotUsable) {
+  namespace fs = std::filesystem;
+  std::string device, needle;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/sys/bus/pci/devices", ec)) {
+    const fs::path driver = entry.path() / "driver";
+    const std::string bound = fs::exists(driver) ? fs::read_symlink(driver).filename().string() : "";
+    if (bound == "vfio-pci") continue;
+    device = entry.path().filename().string();
+    if (!fs::exists(entry.path() / "iommu_group")) {
+      needle = "enable the IOMMU (intel_iommu=on / iommu=pt";
+    } else if (bound.empty()) {
+      needle = "bound to no driver, not vfio-pci: echo vfio-pci > ";
+    } else {
+      needle = "bound to driver " + bound + ", not vfio-pci: echo vfio-pci > ";
+    }
+    break;
+  }
+  ASSERT_FALSE(device.empty()) << "no PCI device on this host outside vfio-pci";
+  SkiffResult r = Run({"--kvm-device", "/nonexistent/kvm", "--device", "vfio=" + device});
+  EXPECT_NE(r.exit_code, 0);
+  ExpectOneLineError(r, r.exit_code, needle);
+  EXPECT_NE(r.err.find(device), std::string::npos) << r.err;
 }
 
 }  // namespace

@@ -97,21 +97,30 @@ PROFILES = {
         "l1_qemu_firmware": [],
         "apt_qemu": "qemu-system-arm",
     },
+    # VFIO: an emulated IOMMU with interrupt remapping and an e1000e that
+    # L1 binds to vfio-pci, so Skiff can pass it through to L2 (DESIGN.md
+    # section 5).  The e1000e sits on QEMU's user netdev n0 (gateway
+    # 10.0.2.2); --pcap records what crosses it.  L2 gets Debian's generic
+    # kernel, which has the e1000e driver the cloud kernel lacks.
     "x86_64-vfio": {
-        "implemented": False,
+        "implemented": True,
         "image_arch": "x86_64",
+        "guest_arch": "x86_64-generic",   # row in skiffimg.ARCHES for L2
         "qemu": "qemu-system-x86_64",
         "apt_qemu": "qemu-system-x86",
-        "qemu_args": ["-accel", "tcg", "-cpu", "max",
+        "qemu_args": ["-accel", "tcg", "-cpu", "max", "-nodefaults",
+                      "-serial", "stdio",
                       "-M", "q35,kernel-irqchip=split",
                       "-device", "intel-iommu,intremap=on",
                       "-netdev", "user,id=n0", "-device", "e1000e,netdev=n0"],
+        "pcap_netdev": "n0",
         "cmdline": "console=ttyS0 quiet loglevel=1 panic=-1 reboot=k "
-                   "intel_iommu=on",
+                   "mitigations=off intel_iommu=on",
         "kvm_modules": ["irqbypass", "kvm", "kvm_amd"],
         "kvm_builtin": False,
         "extra_modules": ["vfio", "vfio_iommu_type1", "vfio_virqfd",
-                          "vfio_pci_core", "vfio_pci", "tun", "vhost_net"],
+                          "vfio_pci_core", "vfio_pci", "tun", "loop"],
+        "l1_tools": {"/usr/bin/ip": "ip"},
         "l1_qemu": "qemu-system-x86_64",
         "l1_qemu_firmware": [],
     },
@@ -324,9 +333,9 @@ def base_layer(profile):
     arch = profile["image_arch"]
     row = skiffimg.ARCHES[arch]
     busybox = skiffimg.busybox_path(arch)
-    vmlinuz, initrd = skiffimg.build_guest(arch)
+    vmlinuz, initrd = skiffimg.build_guest(profile.get("guest_arch", arch))
     root = skiffimg.kernel_root(arch)
-    layer = Layer("base-" + arch)
+    layer = Layer("base-" + profile.get("guest_arch", arch))
     layer.file("init", src=os.path.join(HERE, "l1-init.sh"), mode=0o755)
     layer.file("guest/vmlinuz", src=vmlinuz, mode=0o644)
     layer.file("guest/initramfs.cpio.gz", src=initrd, mode=0o644)
@@ -473,7 +482,13 @@ def cmd_run(a):
         return fail("building the images failed (see above)")
 
     kernel = skiffimg.kernel_image(skiffimg.kernel_root(profile["image_arch"]))
-    argv = [qemu] + profile["qemu_args"] + [
+    extra = []
+    if a.pcap:
+        if not profile.get("pcap_netdev"):
+            return fail("--pcap: profile %s has no netdev to record" % a.arch)
+        extra = ["-object", "filter-dump,id=pcap0,netdev=%s,file=%s"
+                 % (profile["pcap_netdev"], os.path.abspath(a.pcap))]
+    argv = [qemu] + profile["qemu_args"] + extra + [
         "-smp", str(a.smp), "-m", str(a.memory), "-nographic", "-no-reboot",
         "-kernel", kernel, "-initrd", initrd,
         "-append", profile["cmdline"] + (" " + a.append if a.append else ""),
@@ -600,6 +615,8 @@ def main(argv):
     r.add_argument("--with-qemu", action="store_true",
                    help="also pack qemu-system-* and its firmware into L1")
     r.add_argument("--append", default="", help="extra L1 kernel arguments")
+    r.add_argument("--pcap", metavar="FILE",
+                   help="record the profile's QEMU netdev to FILE (x86_64-vfio)")
     r.add_argument("--verbose", "-v", action="store_true",
                    help="show the L1 console and kernel messages on stderr")
     r.add_argument("command", nargs=argparse.REMAINDER,

@@ -1,0 +1,91 @@
+#include "devices/vfio/vfio_container.h"
+
+#include <linux/vfio.h>
+
+#include "absl/strings/str_format.h"
+#include "vmm/log.h"
+#include "vmm/status_macros.h"
+
+namespace skiff::vfio {
+namespace {
+
+absl::Status Prefixed(const std::string& prefix, const absl::Status& status) {
+  return absl::Status(status.code(), absl::StrFormat("%s: %s", prefix, status.message()));
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<VfioContainer>> VfioContainer::Open(
+    std::shared_ptr<VfioKernel> kernel) {
+  ASSIGN_OR_RETURN(UniqueFd fd, kernel->OpenContainer());
+  return std::make_shared<VfioContainer>(std::move(kernel), std::move(fd));
+}
+
+VfioContainer::~VfioContainer() {
+  for (const DmaRange& r : dma_) {
+    absl::Status status = kernel_->UnmapDma(fd_.get(), r.iova, r.size);
+    if (!status.ok()) LOG_WARN("vfio", "%s", status.message());
+  }
+  groups_.clear();  // closing a group detaches it from the container
+}
+
+absl::StatusOr<std::shared_ptr<VfioGroup>> VfioContainer::GetGroup(const HostPciDevice& host) {
+  auto it = groups_.find(host.group);
+  if (it != groups_.end()) return it->second;
+  RETURN_IF_ERROR(CheckGroupViable(host));
+  auto fd = kernel_->OpenGroup(host.group);
+  if (!fd.ok()) return Prefixed("vfio device " + host.name, fd.status());
+  ASSIGN_OR_RETURN(uint32_t flags, kernel_->GroupFlags(fd->get()));
+  if (!(flags & VFIO_GROUP_FLAGS_VIABLE)) {
+    // sysfs looked fine but the kernel disagrees (a driver bound since).
+    std::string members;
+    for (const GroupMember& m : host.group_members) {
+      members += absl::StrFormat(" %s (%s)", m.name, m.driver.empty() ? "no driver" : m.driver);
+    }
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "vfio device %s: IOMMU group %u is not viable; its devices:%s — bind every one to "
+        "vfio-pci (or unbind it)",
+        host.name, host.group, members));
+  }
+  RETURN_IF_ERROR(Prefixed(absl::StrFormat("vfio group %u", host.group),
+                           kernel_->SetContainer(fd->get(), fd_.get())));
+  auto group = std::make_shared<VfioGroup>(host.group, *std::move(fd));
+  if (!iommu_set_) {
+    RETURN_IF_ERROR(Prefixed("vfio device " + host.name, kernel_->SetIommuType1v2(fd_.get())));
+    iommu_set_ = true;
+  }
+  groups_[host.group] = group;
+  return group;
+}
+
+absl::StatusOr<VfioDevice> VfioContainer::OpenDevice(const HostPciDevice& host) {
+  ASSIGN_OR_RETURN(std::shared_ptr<VfioGroup> group, GetGroup(host));
+  VfioDevice device;
+  device.name = host.name;
+  auto fd = kernel_->GetDeviceFd(group->fd(), host.name);
+  if (!fd.ok()) return Prefixed("vfio device " + host.name, fd.status());
+  device.fd = *std::move(fd);
+  ASSIGN_OR_RETURN(device.info, kernel_->GetDeviceInfo(device.fd.get()));
+  if (!(device.info.flags & VFIO_DEVICE_FLAGS_PCI)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("vfio device %s: VFIO does not report it as a PCI device", host.name));
+  }
+  device.group = std::move(group);
+  return device;
+}
+
+absl::Status VfioContainer::MapGuestMemory(const GuestMemory& memory) {
+  for (const GuestMemory::Region& r : memory.regions()) {
+    RETURN_IF_ERROR(kernel_->MapDma(fd_.get(), r.gpa, r.size, r.host));
+    dma_.push_back({r.gpa, r.size});
+  }
+  return absl::OkStatus();
+}
+
+std::vector<std::shared_ptr<VfioGroup>> VfioContainer::groups() const {
+  std::vector<std::shared_ptr<VfioGroup>> out;
+  for (const auto& [number, group] : groups_) out.push_back(group);
+  return out;
+}
+
+}  // namespace skiff::vfio

@@ -1,0 +1,82 @@
+// The VFIO container (/dev/vfio/vfio), its IOMMU groups (/dev/vfio/N) and
+// the guest-RAM DMA map, for all devices Skiff passes through.
+//
+// One container per machine: every group joins it, so guest RAM is mapped
+// once (IOVA = guest-physical address) and every device DMAs through the
+// same type1v2 IOMMU domain. Two devices of one group share the group
+// object. The container unmaps guest RAM on destruction, before it closes
+// its groups (the kernel drops the IOMMU backend with the last group).
+//
+// iommufd (/dev/iommu, Linux 6.2+) is not supported: Debian 12's 6.1
+// kernel has no VFIO cdev to pair it with, so the group API is the only one.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "devices/vfio/vfio_kernel.h"
+#include "devices/vfio/vfio_sysfs.h"
+#include "vmm/guest_memory.h"
+#include "vmm/unique_fd.h"
+
+namespace skiff::vfio {
+
+class VfioGroup {
+ public:
+  VfioGroup(uint32_t number, UniqueFd fd) : number_(number), fd_(std::move(fd)) {}
+  uint32_t number() const { return number_; }
+  int fd() const { return fd_.get(); }
+
+ private:
+  const uint32_t number_;
+  UniqueFd fd_;
+};
+
+// An opened device: its fd and what VFIO_DEVICE_GET_INFO said.
+struct VfioDevice {
+  std::string name;  // "0000:00:01.0"
+  UniqueFd fd;
+  VfioDeviceInfo info;
+  std::shared_ptr<VfioGroup> group;
+};
+
+class VfioContainer {
+ public:
+  static absl::StatusOr<std::shared_ptr<VfioContainer>> Open(std::shared_ptr<VfioKernel> kernel);
+  VfioContainer(std::shared_ptr<VfioKernel> kernel, UniqueFd fd)
+      : kernel_(std::move(kernel)), fd_(std::move(fd)) {}
+  ~VfioContainer();
+
+  // Opens `host`'s device through its group: the group is opened (or
+  // shared), checked viable — naming the devices that keep it from being
+  // so — and put in the container; the first group selects the IOMMU.
+  absl::StatusOr<VfioDevice> OpenDevice(const HostPciDevice& host);
+
+  // VFIO_IOMMU_MAP_DMA for every RAM region, IOVA = guest-physical. Call
+  // once, after the first OpenDevice.
+  absl::Status MapGuestMemory(const GuestMemory& memory);
+
+  VfioKernel& kernel() const { return *kernel_; }
+  int fd() const { return fd_.get(); }
+  // Groups in the container, for the KVM-VFIO device.
+  std::vector<std::shared_ptr<VfioGroup>> groups() const;
+
+ private:
+  struct DmaRange {
+    uint64_t iova;
+    uint64_t size;
+  };
+  absl::StatusOr<std::shared_ptr<VfioGroup>> GetGroup(const HostPciDevice& host);
+
+  const std::shared_ptr<VfioKernel> kernel_;
+  UniqueFd fd_;
+  bool iommu_set_ = false;
+  std::vector<DmaRange> dma_;
+  std::map<uint32_t, std::shared_ptr<VfioGroup>> groups_;
+};
+
+}  // namespace skiff::vfio

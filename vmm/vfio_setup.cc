@@ -1,0 +1,80 @@
+#include "vmm/vfio_setup.h"
+
+#include <unistd.h>
+
+#include "absl/strings/str_format.h"
+#include "arch/arch.h"
+#include "devices/pci/intx_router.h"
+#include "devices/pci/pci_root.h"
+#include "devices/vfio/vfio_pci_device.h"
+#include "devices/vfio/vfio_sysfs.h"
+#include "vmm/config.h"
+#include "vmm/log.h"
+#include "vmm/machine.h"
+#include "vmm/status_macros.h"
+
+namespace skiff {
+
+absl::StatusOr<OpenedVfioDevices> OpenVfioDevices(const VmConfig& config,
+                                                  std::shared_ptr<vfio::VfioKernel> kernel) {
+  OpenedVfioDevices opened;
+  if (config.vfio_devices.empty()) return opened;
+  // sysfs first: it names the problem (driver, IOMMU, group) best.
+  std::vector<vfio::HostPciDevice> hosts;
+  for (const VfioDeviceConfig& device : config.vfio_devices) {
+    ASSIGN_OR_RETURN(vfio::HostPciDevice host,
+                     vfio::InspectHostPciDevice(config.sysfs_root, device.address));
+    RETURN_IF_ERROR(vfio::CheckGroupViable(host));
+    hosts.push_back(std::move(host));
+  }
+  ASSIGN_OR_RETURN(opened.container, vfio::VfioContainer::Open(std::move(kernel)));
+  for (const vfio::HostPciDevice& host : hosts) {
+    ASSIGN_OR_RETURN(vfio::VfioDevice device, opened.container->OpenDevice(host));
+    opened.devices.push_back(std::move(device));
+  }
+  return opened;
+}
+
+absl::Status AttachVfioDevices(Machine& machine, OpenedVfioDevices opened) {
+  if (opened.container == nullptr) return absl::OkStatus();
+  RETURN_IF_ERROR(opened.container->MapGuestMemory(machine.memory()));
+  ASSIGN_OR_RETURN(KvmVfioDevice kvm_vfio, KvmVfioDevice::Create(machine.vm()));
+  for (const auto& group : opened.container->groups()) {
+    RETURN_IF_ERROR(kvm_vfio.AddGroup(group->fd()));
+  }
+  machine.SetKvmVfioDevice(std::make_unique<KvmVfioDevice>(std::move(kvm_vfio)));
+
+  ASSIGN_OR_RETURN(pci::PciRoot * root, machine.GetOrCreatePciRoot());
+  const arch::PciLayout layout = arch::PlatformPciLayout();
+  const long page = ::sysconf(_SC_PAGESIZE);
+  for (vfio::VfioDevice& device : opened.devices) {
+    ASSIGN_OR_RETURN(pci::PciRoot::Slot slot, root->ReserveSlot());
+    vfio::VfioPciEnv env;
+    env.msi = &machine.msi_allocator();
+    env.slots = &machine.vm();
+    if (machine.irqfd_resample()) {
+      env.irqfds = &machine.vm();
+      env.intx_gsi = layout.intx_gsi_base + pci::IntxSwizzle(slot.device, pci::kInterruptPinA);
+    }
+    env.event_loop = &machine.event_loop();
+    env.bdf = slot.bdf;
+    env.page_size = page > 0 ? static_cast<uint64_t>(page) : 4096;
+    const std::string name = device.name;
+    auto dev = vfio::VfioPciDevice::Create(opened.container, std::move(device), env);
+    if (!dev.ok()) {
+      root->ReleaseSlot(slot);
+      return dev.status();
+    }
+    absl::Status attached = root->Attach(slot, *dev);
+    if (!attached.ok()) {
+      root->ReleaseSlot(slot);
+      return absl::Status(attached.code(),
+                          absl::StrFormat("vfio device %s: %s", name, attached.message()));
+    }
+    LOG_INFO("vfio", "%s passed through as 00:%02x.0 (%u MSI-X vectors)", name, slot.device,
+             (*dev)->msix_vectors());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace skiff

@@ -1,0 +1,33 @@
+// Builds the devices passed through with VFIO (--device vfio=...): opened
+// and checked before any KVM set-up (so a device not bound to vfio-pci, a
+// group that is not viable or a missing /dev/vfio is one clear line), then
+// placed on the PCI root once the VM exists.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "devices/vfio/vfio_container.h"
+#include "devices/vfio/vfio_kernel.h"
+
+namespace skiff {
+
+class Machine;
+struct VmConfig;
+
+struct OpenedVfioDevices {
+  std::shared_ptr<vfio::VfioContainer> container;  // null: no device asked for
+  std::vector<vfio::VfioDevice> devices;
+};
+
+// Checks each device in sysfs (config.sysfs_root), opens the container,
+// the groups and the devices through `kernel`.
+absl::StatusOr<OpenedVfioDevices> OpenVfioDevices(const VmConfig& config,
+                                                  std::shared_ptr<vfio::VfioKernel> kernel);
+
+// Maps guest RAM for DMA, registers the groups with the KVM-VFIO device and
+// attaches one VfioPciDevice per device to the machine's PCI root.
+absl::Status AttachVfioDevices(Machine& machine, OpenedVfioDevices opened);
+
+}  // namespace skiff
