@@ -178,4 +178,18 @@ uint64_t FslMcContainer::root_portal_size() const {
   return p ? p->size : 0;
 }
 
+FslMcNodeParams FslMcContainer::node_params(uint32_t its_phandle) const {
+  FslMcNodeParams p;
+  p.root_portal_gpa = root_portal_gpa();
+  p.root_portal_size = root_portal_size();
+  p.mc_base = layout_.mc_base;
+  p.mc_size = layout_.mc_size;
+  p.qbman_base = layout_.qbman_base;
+  p.qbman_size = layout_.qbman_size;
+  p.icid = env_.ids.icid;
+  p.its_phandle = its_phandle;
+  p.its_device_id = env_.ids.its_device_id;
+  return p;
+}
+
 }  // namespace skiff::vfio::fsl_mc

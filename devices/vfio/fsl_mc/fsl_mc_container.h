@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "devices/vfio/fsl_mc/fsl_mc_fdt.h"
 #include "devices/vfio/fsl_mc/fsl_mc_layout.h"
 #include "devices/vfio/fsl_mc/fsl_mc_sysfs.h"
 #include "devices/vfio/fsl_mc/mc_command.h"
@@ -112,6 +113,9 @@ class FslMcContainer {
   // The guest's root portal (the node's reg): the DPRC's slot.
   uint64_t root_portal_gpa() const;
   uint64_t root_portal_size() const;
+  // What WriteFslMcNode needs, after Attach; `its_phandle` is the guest
+  // ITS node's.
+  FslMcNodeParams node_params(uint32_t its_phandle) const;
 
  private:
   struct Route {
