@@ -93,7 +93,10 @@ struct FakeMcFirmware {
   uint16_t api_major = 6, api_minor = 6;
   bool stuck = false;  // stays READY: -ETIMEDOUT
   uint16_t next_token = 0x100;
-  std::map<uint16_t, std::string> tokens;  // token -> object name
+  // (portal owner, token) -> object opened: the MC keeps sessions per
+  // portal (drivers/bus/fsl-mc/fsl-mc-bus.c: one open per object and
+  // portal), so a token means nothing on another portal.
+  std::map<std::pair<std::string, uint16_t>, std::string> tokens;
   std::vector<McCommand> log;              // every command the MC saw
   bool Saw(uint16_t code) const {
     for (const McCommand& c : log) {
@@ -314,10 +317,10 @@ class FakeFslMcKernel : public FakeVfioKernel {
                             const McCommand& cmd) {
     FakeMcFirmware& mc = g.mc;
     mc.log.push_back(cmd);
-    (void)portal_owner;
+    const std::pair<std::string, uint16_t> session{portal_owner.name(), cmd.token()};
     McCommand rsp = cmd.Reply(kMcOk);
     auto token_is = [&](const std::string& type) {
-      auto t = mc.tokens.find(cmd.token());
+      auto t = mc.tokens.find(session);
       return t != mc.tokens.end() && t->second.substr(0, type.size() + 1) == type + ".";
     };
     switch (cmd.code()) {
@@ -342,18 +345,19 @@ class FakeFslMcKernel : public FakeVfioKernel {
           return cmd.Reply(kMcConfigErr);
         }
         const uint16_t token = mc.next_token++;
-        mc.tokens[token] = name;
+        mc.tokens[{portal_owner.name(), token}] = name;
         rsp.set_token(token);
         return rsp;
       }
       case kDprcClose:
-        if (!mc.tokens.erase(cmd.token())) return cmd.Reply(kMcAuthErr);
+        if (!mc.tokens.erase(session)) return cmd.Reply(kMcAuthErr);
         return rsp;
       default:
         break;
     }
-    if (!token_is("dprc")) return cmd.Reply(mc.tokens.count(cmd.token()) ? kMcUnsupportedOp
-                                                                           : kMcAuthErr);
+    if (!token_is("dprc")) {
+      return cmd.Reply(mc.tokens.count(session) ? kMcUnsupportedOp : kMcAuthErr);
+    }
     switch (cmd.code()) {
       case kDprcGetAttr:
         rsp.SetP32(kAttrContainerId, mc.container_id);

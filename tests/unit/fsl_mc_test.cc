@@ -91,6 +91,10 @@ TEST(FslMcSysfsTest, ErrorLinesNameTheProblemAndTheFix) {
   EXPECT_THAT(wrong.status().message(), HasSubstr("echo vfio-fsl-mc > "));
   EXPECT_THAT(wrong.status().message(), HasSubstr("drivers/vfio-fsl-mc/bind"));
 
+  MakeSysfs(sys.path(), "dprc.1", "fsl_mc_dprc", false, {{"dprc.3", ""}});
+  EXPECT_THAT(InspectHostDprc(sys.path(), "dprc.1").status().message(),
+              HasSubstr("root container and cannot be assigned"));
+
   MakeSysfs(sys.path(), "dprc.4", "vfio-fsl-mc", false, {});
   auto no_group = InspectHostDprc(sys.path(), "dprc.4");
   EXPECT_THAT(no_group.status().message(), HasSubstr("no IOMMU group"));

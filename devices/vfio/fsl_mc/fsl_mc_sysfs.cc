@@ -72,6 +72,15 @@ absl::StatusOr<HostDprc> InspectHostDprc(const std::string& sysfs_root, const st
         name, dev.string()));
   }
   const std::string driver = LinkBasename(dev / "driver");
+  // The root container has no portal region to assign and holds the host's
+  // own objects (only child containers are assignable); on NXP parts it is
+  // dprc.1.
+  if (driver != kVfioFslMcDriver && out.id == 1) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "fsl-mc container %s is the host's root container and cannot be assigned: create a child "
+        "container with restool (restool dprc create dprc.1) and assign that",
+        name));
+  }
   if (driver != kVfioFslMcDriver) {
     const std::string unbind =
         driver.empty() ? ""
