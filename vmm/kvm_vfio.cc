@@ -28,8 +28,7 @@ absl::Status KvmVfioDevice::AddGroup(int group_fd) {
   attr.attr = KVM_DEV_VFIO_GROUP_ADD;
   attr.addr = reinterpret_cast<uint64_t>(&fd);
   if (::ioctl(fd_.get(), KVM_SET_DEVICE_ATTR, &attr) < 0) {
-    return absl::InternalError(
-        absl::StrFormat("KVM_DEV_VFIO_GROUP_ADD: %s", std::strerror(errno)));
+    return absl::InternalError(absl::StrFormat("KVM_DEV_VFIO_GROUP_ADD: %s", std::strerror(errno)));
   }
   return absl::OkStatus();
 }

@@ -27,8 +27,8 @@ std::vector<BarPiece> DirectPieces(uint64_t bar_size, const std::vector<VfioSpar
   std::vector<BarPiece> pieces;
   for (const VfioSparseArea& area : mmap_areas) {
     const uint64_t begin = RoundUp(area.offset, page_size);
-    const uint64_t end = RoundDown(std::min(SaturatingEnd(area.offset, area.size), bar_size),
-                                   page_size);
+    const uint64_t end =
+        RoundDown(std::min(SaturatingEnd(area.offset, area.size), bar_size), page_size);
     if (begin < end) pieces.push_back({begin, end - begin});
   }
   // Cut every trapped range (grown to whole pages) out of every piece.

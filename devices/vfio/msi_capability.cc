@@ -22,8 +22,8 @@ uint32_t CapableVectors(uint16_t control) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<MsiCapability>> MsiCapability::Create(uint16_t control,
-                                                                      MsiAllocator& allocator,
-                                                                      uint16_t devid) {
+                                                                     MsiAllocator& allocator,
+                                                                     uint16_t devid) {
   std::vector<std::unique_ptr<MsiVector>> vectors;
   for (uint32_t i = 0; i < CapableVectors(control); ++i) {
     auto vector = allocator.Allocate();
@@ -45,8 +45,8 @@ MsiCapability::MsiCapability(uint16_t control, std::vector<std::unique_ptr<MsiVe
       vectors_(std::move(vectors)),
       programmed_(vectors_.size(), false) {
   // Control as the hardware reports it, disabled, one vector enabled.
-  const uint16_t ro = control & static_cast<uint16_t>((7 << kMultipleCapableShift) | kAddress64 |
-                                                      kPerVectorMask);
+  const uint16_t ro =
+      control & static_cast<uint16_t>((7 << kMultipleCapableShift) | kAddress64 | kPerVectorMask);
   regs_[2] = static_cast<uint8_t>(ro);
   regs_[3] = static_cast<uint8_t>(ro >> 8);
   writable_[2] = kEnable | (7 << kMultipleEnableShift);
@@ -56,10 +56,10 @@ MsiCapability::MsiCapability(uint16_t control, std::vector<std::unique_ptr<MsiVe
   if (is64_) std::fill(writable_.begin() + 8, writable_.begin() + 12, 0xff);
   writable_[data] = writable_[data + 1] = 0xff;
   if (per_vector_mask_) {
-    const uint32_t mask_bits = static_cast<uint32_t>(vectors_.size() >= 32
-                                                         ? 0xffffffff
-                                                         : (1u << vectors_.size()) - 1);
-    for (int i = 0; i < 4; ++i) writable_[MaskOffset() + i] = static_cast<uint8_t>(mask_bits >> (8 * i));
+    const uint32_t mask_bits =
+        static_cast<uint32_t>(vectors_.size() >= 32 ? 0xffffffff : (1u << vectors_.size()) - 1);
+    for (int i = 0; i < 4; ++i)
+      writable_[MaskOffset() + i] = static_cast<uint8_t>(mask_bits >> (8 * i));
   }
 }
 
@@ -73,8 +73,18 @@ uint8_t MsiCapability::ReadByte(uint32_t offset) const {
 
 void MsiCapability::WriteByte(uint32_t offset, uint8_t value) {
   if (offset < 2 || offset >= length_) return;
-  regs_[offset] = static_cast<uint8_t>((regs_[offset] & ~writable_[offset]) |
-                                       (value & writable_[offset]));
+  regs_[offset] =
+      static_cast<uint8_t>((regs_[offset] & ~writable_[offset]) | (value & writable_[offset]));
+  if (offset == 2) {
+    // Multiple Message Enable above Multiple Message Capable is undefined;
+    // hold it at what the device can do.
+    const uint8_t capable = (regs_[2] >> kMultipleCapableShift) & 7;
+    const uint8_t enable = (regs_[2] >> kMultipleEnableShift) & 7;
+    if (enable > capable) {
+      regs_[2] = static_cast<uint8_t>((regs_[2] & ~(7 << kMultipleEnableShift)) |
+                                      capable << kMultipleEnableShift);
+    }
+  }
 }
 
 uint32_t MsiCapability::Get32(uint32_t offset) const {
@@ -97,8 +107,7 @@ bool MsiCapability::Masked(uint32_t vector) const {
 
 void MsiCapability::Commit() {
   const uint32_t n = enabled_vectors();
-  const uint64_t address =
-      (uint64_t{is64_ ? Get32(8) : 0} << 32) | (Get32(4) & ~uint32_t{3});
+  const uint64_t address = (uint64_t{is64_ ? Get32(8) : 0} << 32) | (Get32(4) & ~uint32_t{3});
   const uint32_t data_at = is64_ ? 0x0c : 0x08;
   const uint32_t data = regs_[data_at] | uint32_t{regs_[data_at + 1]} << 8;
   for (uint32_t i = 0; i < vectors_.size(); ++i) {

@@ -57,6 +57,17 @@ void ParseRegionCaps(const std::vector<uint8_t>& buffer, uint32_t first, VfioReg
   }
 }
 
+// type1 refuses to attach a group whose interrupts the IOMMU cannot remap
+// (VFIO_SET_IOMMU for the first group, VFIO_GROUP_SET_CONTAINER after).
+absl::Status NoInterruptRemapping(const char* ioctl) {
+  return absl::FailedPreconditionError(absl::StrFormat(
+      "%s: EPERM: this host's IOMMU does not remap interrupts; enable interrupt remapping "
+      "(intel_iommu=on with a remapping-capable IOMMU; on ARM64 an SMMU with a GICv3 ITS), or "
+      "accept the risk with vfio_iommu_type1.allow_unsafe_interrupts=1 (the device could then "
+      "inject arbitrary interrupts into the host)",
+      ioctl));
+}
+
 }  // namespace
 
 absl::StatusOr<UniqueFd> LinuxVfioKernel::OpenContainer() {
@@ -64,15 +75,15 @@ absl::StatusOr<UniqueFd> LinuxVfioKernel::OpenContainer() {
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
   if (!fd) {
     if (errno == ENOENT) {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "%s does not exist: load the VFIO driver (modprobe vfio-pci)", path));
+      return absl::FailedPreconditionError(
+          absl::StrFormat("%s does not exist: load the VFIO driver (modprobe vfio-pci)", path));
     }
     return Errno("open " + path);
   }
   const int version = ::ioctl(fd.get(), VFIO_GET_API_VERSION);
   if (version != VFIO_API_VERSION) {
-    return absl::FailedPreconditionError(
-        absl::StrFormat("%s: VFIO API version %d, Skiff speaks %d", path, version, VFIO_API_VERSION));
+    return absl::FailedPreconditionError(absl::StrFormat("%s: VFIO API version %d, Skiff speaks %d",
+                                                         path, version, VFIO_API_VERSION));
   }
   if (::ioctl(fd.get(), VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) <= 0) {
     return absl::FailedPreconditionError(absl::StrFormat(
@@ -107,6 +118,7 @@ absl::StatusOr<uint32_t> LinuxVfioKernel::GroupFlags(int group_fd) {
 
 absl::Status LinuxVfioKernel::SetContainer(int group_fd, int container_fd) {
   if (::ioctl(group_fd, VFIO_GROUP_SET_CONTAINER, &container_fd) < 0) {
+    if (errno == EPERM) return NoInterruptRemapping("VFIO_GROUP_SET_CONTAINER");
     return Errno("VFIO_GROUP_SET_CONTAINER");
   }
   return absl::OkStatus();
@@ -114,14 +126,7 @@ absl::Status LinuxVfioKernel::SetContainer(int group_fd, int container_fd) {
 
 absl::Status LinuxVfioKernel::SetIommuType1v2(int container_fd) {
   if (::ioctl(container_fd, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU) < 0) {
-    if (errno == EPERM) {
-      // type1 refuses a domain whose interrupts are not remapped.
-      return absl::FailedPreconditionError(
-          "VFIO_SET_IOMMU: this host's IOMMU does not remap interrupts; enable interrupt "
-          "remapping (intel_iommu=on with a remapping-capable IOMMU), or accept the risk with "
-          "vfio_iommu_type1.allow_unsafe_interrupts=1 (a device could then inject any "
-          "interrupt into the host)");
-    }
+    if (errno == EPERM) return NoInterruptRemapping("VFIO_SET_IOMMU");
     return Errno("VFIO_SET_IOMMU (type1v2)");
   }
   return absl::OkStatus();
@@ -212,8 +217,8 @@ absl::Status LinuxVfioKernel::SetIrqs(int device_fd, const VfioIrqSet& set) {
   auto* bytes = reinterpret_cast<uint8_t*>(storage.data());
   vfio_irq_set header{};
   header.argsz = static_cast<uint32_t>(kHeader + data_bytes);
-  header.flags = set.action | (set.eventfds.empty() ? VFIO_IRQ_SET_DATA_NONE
-                                                    : VFIO_IRQ_SET_DATA_EVENTFD);
+  header.flags =
+      set.action | (set.eventfds.empty() ? VFIO_IRQ_SET_DATA_NONE : VFIO_IRQ_SET_DATA_EVENTFD);
   header.index = set.index;
   header.start = set.start;
   header.count = set.count;

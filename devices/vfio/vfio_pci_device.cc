@@ -20,7 +20,8 @@ using pci::PciConfigSpace;
 
 constexpr uint8_t kCapIdMsi = 0x05;
 constexpr uint32_t kMaxCapabilities = 48;  // (256 - 64) / 4: a longer list loops
-constexpr uint8_t kMsixControlHighMask = (pci::kMsixControlEnable | pci::kMsixControlFunctionMask) >> 8;
+constexpr uint8_t kMsixControlHighMask =
+    (pci::kMsixControlEnable | pci::kMsixControlFunctionMask) >> 8;
 
 uint32_t AllOnes(uint32_t size) { return size >= 4 ? 0xffffffff : (uint32_t{1} << (8 * size)) - 1; }
 
@@ -49,7 +50,6 @@ absl::StatusOr<std::shared_ptr<VfioPciDevice>> VfioPciDevice::Create(
       const int fd = dev->parked_[i].get();
       RETURN_IF_ERROR(env.event_loop->Add(fd, EPOLLIN, [weak, fd](uint32_t) {
         if (auto self = weak.lock()) {
-          (void)self;
           self->DrainParked();
         } else {
           uint64_t count;
@@ -74,8 +74,10 @@ VfioPciDevice::~VfioPciDevice() {
   if (env_.event_loop != nullptr) {
     for (const UniqueFd& fd : parked_) (void)env_.event_loop->Remove(fd.get());
   }
-  if (!msix_fds_.empty()) SetIrqsLogged({VFIO_PCI_MSIX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, 0, 0, {}});
-  if (!msi_fds_.empty()) SetIrqsLogged({VFIO_PCI_MSI_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, 0, 0, {}});
+  if (!msix_fds_.empty())
+    SetIrqsLogged({VFIO_PCI_MSIX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, 0, 0, {}});
+  if (!msi_fds_.empty())
+    SetIrqsLogged({VFIO_PCI_MSI_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, 0, 0, {}});
   if (intx_enabled_) DisableIntxLocked();
   if (intx_trigger_ && env_.irqfds != nullptr && env_.intx_gsi) {
     (void)env_.irqfds->RemoveIrqFd(intx_trigger_.get(), *env_.intx_gsi);
@@ -161,8 +163,8 @@ void VfioPciDevice::WriteHardware(uint32_t offset, std::span<const uint8_t> data
 
 absl::Status VfioPciDevice::SetUpBars() {
   for (int i = 0; i < pci::kNumBars; ++i) {
-    ASSIGN_OR_RETURN(bars_[i].region, kernel_.GetRegionInfo(device_.fd.get(),
-                                                            VFIO_PCI_BAR0_REGION_INDEX + i));
+    ASSIGN_OR_RETURN(bars_[i].region,
+                     kernel_.GetRegionInfo(device_.fd.get(), VFIO_PCI_BAR0_REGION_INDEX + i));
   }
   for (int i = 0; i < pci::kNumBars; ++i) {
     const VfioRegionInfo& region = bars_[i].region;
@@ -268,9 +270,9 @@ absl::Status VfioPciDevice::SetUpIntx() {
 
 absl::Status VfioPciDevice::EnableIntxLocked() {
   if (!intx_trigger_ || intx_enabled_) return absl::OkStatus();
-  RETURN_IF_ERROR(kernel_.SetIrqs(device_.fd.get(), {VFIO_PCI_INTX_IRQ_INDEX,
-                                                     VFIO_IRQ_SET_ACTION_TRIGGER, 0, 1,
-                                                     {intx_trigger_.get()}}));
+  RETURN_IF_ERROR(kernel_.SetIrqs(
+      device_.fd.get(),
+      {VFIO_PCI_INTX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, 0, 1, {intx_trigger_.get()}}));
   // VFIO masks the line when it fires; the guest's EOI (the resample fd)
   // unmasks it in the kernel, with no Skiff hop.
   absl::Status status = kernel_.SetIrqs(
@@ -456,9 +458,9 @@ void VfioPciDevice::SyncMsixLocked() {
   }
   if (msix_fds_.empty()) {
     // Enabling MSI-X in VFIO allocates the host vectors: all at once.
-    absl::Status status = kernel_.SetIrqs(
-        device_.fd.get(), {VFIO_PCI_MSIX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, 0, n,
-                           std::vector<int32_t>(want.begin(), want.end())});
+    absl::Status status =
+        kernel_.SetIrqs(device_.fd.get(), {VFIO_PCI_MSIX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, 0,
+                                           n, std::vector<int32_t>(want.begin(), want.end())});
     if (!status.ok()) {
       LOG_WARN("vfio", "%s: enabling MSI-X: %s", device_.name, status.message());
       return;
@@ -492,9 +494,9 @@ void VfioPciDevice::SyncMsiLocked() {
       SetIrqsLogged({VFIO_PCI_MSI_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, 0, 0, {}});
       msi_fds_.clear();
     }
-    absl::Status status = kernel_.SetIrqs(
-        device_.fd.get(), {VFIO_PCI_MSI_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, 0, n,
-                           std::vector<int32_t>(want.begin(), want.end())});
+    absl::Status status =
+        kernel_.SetIrqs(device_.fd.get(), {VFIO_PCI_MSI_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, 0,
+                                           n, std::vector<int32_t>(want.begin(), want.end())});
     if (!status.ok()) {
       LOG_WARN("vfio", "%s: enabling MSI: %s", device_.name, status.message());
       return;
@@ -581,8 +583,8 @@ void VfioPciDevice::MapBarLocked(int index, Bar& bar, uint64_t address) {
   if (env_.slots == nullptr) return;
   for (size_t k = 0; k < bar.pieces.size(); ++k) {
     const BarPiece& piece = bar.pieces[k];
-    auto slot = env_.slots->AddMemorySlot(address + piece.offset, piece.size,
-                                          bar.mappings[k].data());
+    auto slot =
+        env_.slots->AddMemorySlot(address + piece.offset, piece.size, bar.mappings[k].data());
     if (!slot.ok()) {
       // The piece stays trapped: slower, still correct.
       LOG_WARN("vfio", "%s BAR %d: %s", device_.name, index, slot.status().message());

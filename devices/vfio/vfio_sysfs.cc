@@ -4,10 +4,10 @@
 #include <filesystem>
 #include <system_error>
 
-#include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 
 namespace skiff::vfio {
 namespace {
@@ -88,9 +88,9 @@ absl::StatusOr<HostPciDevice> InspectHostPciDevice(const std::string& sysfs_root
         dev.string(),
         driver.empty() ? "" : absl::StrFormat("echo %s > %s/driver/unbind; ", name, dev.string()),
         name, (fs::path(sysfs_root) / "bus/pci").string());
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "vfio device %s: bound to %s, not vfio-pci: %s", name,
-        driver.empty() ? "no driver" : "driver " + driver, fix));
+    return absl::FailedPreconditionError(
+        absl::StrFormat("vfio device %s: bound to %s, not vfio-pci: %s", name,
+                        driver.empty() ? "no driver" : "driver " + driver, fix));
   }
   const fs::path members = fs::path(sysfs_root) / "kernel/iommu_groups" / group / "devices";
   for (const auto& entry : fs::directory_iterator(members, ec)) {
@@ -99,9 +99,9 @@ absl::StatusOr<HostPciDevice> InspectHostPciDevice(const std::string& sysfs_root
     out.group_members.push_back({member, LinkBasename(member_dev / "driver")});
   }
   if (ec) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "vfio device %s: cannot list IOMMU group %u (%s): %s", name, out.group, members.string(),
-        ec.message()));
+    return absl::FailedPreconditionError(
+        absl::StrFormat("vfio device %s: cannot list IOMMU group %u (%s): %s", name, out.group,
+                        members.string(), ec.message()));
   }
   return out;
 }

@@ -23,5 +23,8 @@ else
     echo "E2E-GUEST: ping failed"
 fi
 sed 's/^/E2E-GUEST: ping| /' /tmp/ping.out
+# How the kernel set the function's interrupts up: msi_irqs/<irq> holds "msix" or "msi".
+modes=$(cat /sys/class/net/$nic/device/msi_irqs/* 2>/dev/null | sort | uniq -c | tr -s ' \n' ' ')
+echo "E2E-GUEST: msi modes:${modes:- none}"
 grep -E "$nic|e1000e" /proc/interrupts | sed 's/^/E2E-GUEST: irq| /'
 echo "E2E-GUEST: stats rx=$(cat /sys/class/net/$nic/statistics/rx_packets) tx=$(cat /sys/class/net/$nic/statistics/tx_packets)"

@@ -65,7 +65,8 @@ struct FakePciFunction {
     r.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE |
               (mmap ? VFIO_REGION_INFO_FLAG_MMAP : 0) | (sparse ? VFIO_REGION_INFO_FLAG_CAPS : 0);
     r.sparse_areas = std::move(sparse);
-    bar_data[index].assign(size, 0);
+    // Contents for pread/pwrite, capped: a huge BAR's tail reads as an error.
+    bar_data[index].assign(std::min<uint64_t>(size, 0x100000), 0);
     Put(0x10 + 4 * index, 4, 0xfe000000 | type_bits);  // a host address, type bits
   }
   void AddCapability(uint8_t at, std::vector<uint8_t> body) {
@@ -97,16 +98,19 @@ struct FakePciFunction {
     f.AddBar(2, 0x20, 1, /*mmap=*/false);
     f.AddBar(3, 0x4000, 0);
     f.regions[6] = {6, VFIO_REGION_INFO_FLAG_READ, 0x40000, RegionOffset(6), std::nullopt, false};
-    f.regions[7] = {7, VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE, 4096,
-                    RegionOffset(7), std::nullopt, false};
+    f.regions[7] = {7,
+                    VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE,
+                    4096,
+                    RegionOffset(7),
+                    std::nullopt,
+                    false};
     f.config.resize(4096, 0);
     // MSI at 0xd0 (64-bit, 1 vector), MSI-X at 0xa0: 5 vectors, table BAR3+0, PBA BAR3+0x2000.
     f.AddCapability(0xd0, {0x05, 0, 0x80, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});
     f.AddCapability(0xa0, {0x11, 0, 0x04, 0x00, 0x03, 0x00, 0x00, 0x00, 0x03, 0x20, 0x00, 0x00});
-    f.irqs[VFIO_PCI_INTX_IRQ_INDEX] = {VFIO_PCI_INTX_IRQ_INDEX,
-                                       VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_MASKABLE |
-                                           VFIO_IRQ_INFO_AUTOMASKED,
-                                       1};
+    f.irqs[VFIO_PCI_INTX_IRQ_INDEX] = {
+        VFIO_PCI_INTX_IRQ_INDEX,
+        VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_MASKABLE | VFIO_IRQ_INFO_AUTOMASKED, 1};
     f.irqs[VFIO_PCI_MSI_IRQ_INDEX] = {VFIO_PCI_MSI_IRQ_INDEX,
                                       VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_NORESIZE, 1};
     f.irqs[VFIO_PCI_MSIX_IRQ_INDEX] = {VFIO_PCI_MSIX_IRQ_INDEX,
@@ -145,7 +149,8 @@ class FakeVfioKernel : public VfioKernel {
   }
   absl::StatusOr<UniqueFd> OpenGroup(uint32_t number) override {
     auto it = groups.find(number);
-    if (it == groups.end()) return absl::NotFoundError(absl::StrFormat("/dev/vfio/%u: ENOENT", number));
+    if (it == groups.end())
+      return absl::NotFoundError(absl::StrFormat("/dev/vfio/%u: ENOENT", number));
     if (it->second.open) return absl::FailedPreconditionError("EBUSY");
     it->second.open = true;
     UniqueFd fd = NewFd();
@@ -271,7 +276,8 @@ class FakeVfioKernel : public VfioKernel {
   }
   absl::Status Reset(int fd) override {
     FakePciFunction* f = Dev(fd);
-    if (!f || !(f->device_flags & VFIO_DEVICE_FLAGS_RESET)) return absl::InvalidArgumentError("EINVAL");
+    if (!f || !(f->device_flags & VFIO_DEVICE_FLAGS_RESET))
+      return absl::InvalidArgumentError("EINVAL");
     ++f->resets;
     return absl::OkStatus();
   }
@@ -281,7 +287,8 @@ class FakeVfioKernel : public VfioKernel {
     const uint32_t index = static_cast<uint32_t>(offset >> 40);
     const uint64_t at = offset & ((uint64_t{1} << 40) - 1);
     const std::vector<uint8_t>* bytes = index == VFIO_PCI_CONFIG_REGION_INDEX ? &f->config
-                                        : index < 6 ? &f->bar_data[index] : nullptr;
+                                        : index < 6                           ? &f->bar_data[index]
+                                                                              : nullptr;
     if (!bytes || at + data.size() > bytes->size()) return absl::InvalidArgumentError("EINVAL");
     std::memcpy(data.data(), bytes->data() + at, data.size());
     return data.size();
@@ -292,7 +299,8 @@ class FakeVfioKernel : public VfioKernel {
     const uint32_t index = static_cast<uint32_t>(offset >> 40);
     const uint64_t at = offset & ((uint64_t{1} << 40) - 1);
     std::vector<uint8_t>* bytes = index == VFIO_PCI_CONFIG_REGION_INDEX ? &f->config
-                                  : index < 6 ? &f->bar_data[index] : nullptr;
+                                  : index < 6                           ? &f->bar_data[index]
+                                                                        : nullptr;
     if (!bytes || at + data.size() > bytes->size()) return absl::InvalidArgumentError("EINVAL");
     if (index == VFIO_PCI_CONFIG_REGION_INDEX) {
       f->config_writes.push_back({at, std::vector<uint8_t>(data.begin(), data.end())});
@@ -312,10 +320,12 @@ class FakeVfioKernel : public VfioKernel {
     }
     if (r.sparse_areas) {
       bool inside = false;
-      for (const auto& a : *r.sparse_areas) inside |= at >= a.offset && at + size <= a.offset + a.size;
+      for (const auto& a : *r.sparse_areas)
+        inside |= at >= a.offset && at + size <= a.offset + a.size;
       if (!inside) return absl::PermissionDeniedError("mmap: outside the sparse areas");
     }
-    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) return absl::InternalError("mmap");
     f->maps.push_back({at, size});
     return Mapping(p, size);

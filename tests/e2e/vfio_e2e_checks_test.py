@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Checks of tests/e2e/vfio_e2e.py fed with made-up output and pcaps: a
+healthy run passes every check, and each way passthrough can break fails
+its check.  No KVM, no test host."""
+import os
+import struct
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vfio_e2e as e2e  # noqa: E402
+
+GOOD = """\
+E2E: e1000e=0000:00:01.0
+E2E: unbound rc=1 msg=skiff: vfio device 0000:00:01.0: bound to no driver, not vfio-pci: echo vfio-pci > /sys/bus/pci/devices/0000:00:01.0/driver_override; ...
+E2E: nodevice rc=2 msg=skiff: vfio device 0000:00:1e.0: /sys/bus/pci/devices/0000:00:1e.0 is not a PCI device on this host
+E2E: bound driver=vfio-pci group=1 node=/dev/vfio/1
+E2E: === msix
+E2E-GUEST: e1000e nic=eth0
+E2E-GUEST: carrier=1
+E2E-GUEST: ping ok
+E2E-GUEST: ping| 3 packets transmitted, 3 packets received, 0% packet loss
+E2E-GUEST: msi modes: 3 msix
+E2E-GUEST: irq|  26:          8   PCI-MSI 16384-edge      eth0-rx-0
+E2E-GUEST: irq|  27:         11   PCI-MSI 16385-edge      eth0-tx-0
+E2E-GUEST: irq|  28:          1   PCI-MSI 16386-edge      eth0
+E2E: SKIFF_RC=0
+E2E: === intx
+E2E-GUEST: e1000e nic=eth0
+E2E-GUEST: ping ok
+E2E-GUEST: msi modes: none
+E2E-GUEST: irq|  11:         25   IO-APIC  21-fasteoi   eth0
+E2E: SKIFF_RC=0
+E2E: === end
+E2E: after driver=vfio-pci
+"""
+
+
+def frame(src, dst, icmp_type):
+    ip = bytes([0x45, 0, 0, 84, 0, 0, 0x40, 0, 64, 1, 0, 0]) + bytes(src) + bytes(dst)
+    return bytes(6) + bytes(6) + b"\x08\x00" + ip + bytes([icmp_type, 0, 0, 0]) + bytes(60)
+
+
+def pcap(frames):
+    out = struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1)
+    for f in frames:
+        out += struct.pack("<IIII", 0, 0, len(f), len(f)) + f
+    return out
+
+
+GUEST, GW = [10, 0, 2, 15], [10, 0, 2, 2]
+
+
+class VfioChecksTest(unittest.TestCase):
+    def run_checks(self, out, frames):
+        with tempfile.NamedTemporaryFile(suffix=".pcap", delete=False) as f:
+            f.write(pcap(frames))
+        try:
+            return {name: ok for name, ok, _ in e2e.checks(out, f.name)}
+        finally:
+            os.unlink(f.name)
+
+    def good_frames(self):
+        return [frame(GUEST, GW, 8), frame(GW, GUEST, 0)] * 3
+
+    def test_healthy_run_passes_everything(self):
+        results = self.run_checks(GOOD, self.good_frames())
+        self.assertTrue(all(results.values()), results)
+
+    def failing(self, out, frames=None):
+        results = self.run_checks(out, self.good_frames() if frames is None else frames)
+        return sorted(name for name, ok in results.items() if not ok)
+
+    def test_no_echo_request_in_pcap_fails(self):
+        self.assertEqual(self.failing(GOOD, [frame(GW, GUEST, 0)]),
+                         ["pcap outside the test host holds the guest's echo requests"])
+        self.assertEqual(self.failing(GOOD, [frame([10, 0, 2, 16], GW, 8)]),
+                         ["pcap outside the test host holds the guest's echo requests"])
+
+    def test_msi_instead_of_msix_fails(self):
+        out = GOOD.replace("msi modes: 3 msix", "msi modes: 1 msi")
+        self.assertEqual(self.failing(out), ["guest MSI-X rx/tx vectors fire"])
+
+    def test_silent_tx_vector_fails(self):
+        out = GOOD.replace("11   PCI-MSI 16385-edge", "0   PCI-MSI 16385-edge")
+        self.assertEqual(self.failing(out), ["guest MSI-X rx/tx vectors fire"])
+
+    def test_ping_failure_fails(self):
+        out = GOOD.replace("E2E-GUEST: ping ok\nE2E-GUEST: ping| 3", "E2E-GUEST: ping failed\nE2E-GUEST: ping| 3", 1)
+        self.assertEqual(self.failing(out), ["guest pings 10.0.2.2"])
+
+    def test_intx_without_interrupts_fails(self):
+        out = GOOD.replace("25   IO-APIC", "0   IO-APIC")
+        self.assertEqual(self.failing(out),
+                         ["INTx fallback (guest pci=nomsi): ping answered, INTx line counts"])
+
+    def test_error_messages_are_checked(self):
+        out = GOOD.replace("nodevice rc=2", "nodevice rc=1")
+        self.assertEqual(self.failing(out), ["error: not a PCI device"])
+        out = GOOD.replace("driver_override", "something")
+        self.assertEqual(self.failing(out), ["error: device not bound to vfio-pci"])
+
+    def test_missing_guest_fails_its_checks(self):
+        out = GOOD.split("E2E: === msix")[0] + "E2E: === msix\nE2E: SKIFF_RC=1\nE2E: === end\n"
+        failed = self.failing(out)
+        self.assertIn("guest e1000e driver binds", failed)
+        self.assertIn("skiff exits 0", failed)
+
+
+if __name__ == "__main__":
+    unittest.main()
