@@ -463,6 +463,19 @@ TEST_F(FslMcContainerTest, HostileIrqCommandsGetMcErrors) {
   EXPECT_EQ(group().Find("dprc.2")->triggers[0], -1);
 }
 
+TEST_F(FslMcContainerTest, AnyVersionOfDprcOpenIsTracked) {
+  // Found by the fuzz target: an OPEN of another version that the MC
+  // accepts still opens a DPRC session, whose GET_ATTR must be rewritten.
+  auto mc = OpenAndAttach();
+  ASSERT_TRUE(mc);
+  McCommand open = McCommand::Build(kDprcOpen, 2, 0);
+  open.SetP32(0, 2);
+  McCommand rsp = Guest(DprcPortal(), open);
+  ASSERT_EQ(rsp.status(), kMcOk);
+  rsp = Guest(DprcPortal(), McCommand::Build(kDprcGetAttr, 1, rsp.token()));
+  EXPECT_EQ(rsp.P16(kAttrIcid), kIds.icid);
+}
+
 TEST_F(FslMcContainerTest, IrqPoolExhaustionIsNoResource) {
   kernel_->group(kGroup).pool_size = 1;
   auto mc = OpenAndAttach();

@@ -75,7 +75,9 @@ McCommand FslMcContainer::Execute(size_t portal, const McCommand& cmd) {
   if (rsp.status() != kMcOk) return rsp;
   switch (cmd.code()) {
     case kDprcOpen:
-      if (cmd.version() == 1) state.dprc_tokens[rsp.token()] = cmd.P32(kOpenContainerId);
+      // Whatever the version: if the MC opened a DPRC session, its token's
+      // GET_ATTR must be rewritten.
+      state.dprc_tokens[rsp.token()] = cmd.P32(kOpenContainerId);
       break;
     case kDprcClose:
       state.dprc_tokens.erase(cmd.token());
