@@ -38,11 +38,12 @@ constexpr int kMaxOps = 128;
 constexpr FslMcWindow kWindow{0x20000000, 0x1000000};
 constexpr FslMcGuestIds kIds{7, 0x1234};
 constexpr uint32_t kWidths[] = {8, 4, 2, 1};
-constexpr uint16_t kCodes[] = {kDprcOpen,         kDpmcpOpen,       kDprcClose,   kDprcGetContId,
-                               kDpmngGetVersion,  kDprcGetApiVersion, kDprcGetAttr, kDprcSetIrq,
-                               kDprcGetIrq,       kDprcSetObjIrq,   kDprcGetObjIrq, kDprcGetObjCount,
-                               kDprcGetObj,       kDprcGetObjRegion, kDprcSetIrqEnable};
-constexpr const char* kTypes[] = {"dprc", "dpni", "dpio", "dpmcp", "dpbp", "dpcon", "dpmac", "dpsw"};
+constexpr uint16_t kCodes[] = {
+    kDprcOpen,          kDpmcpOpen,       kDprcClose,  kDprcGetContId,    kDpmngGetVersion,
+    kDprcGetApiVersion, kDprcGetAttr,     kDprcSetIrq, kDprcGetIrq,       kDprcSetObjIrq,
+    kDprcGetObjIrq,     kDprcGetObjCount, kDprcGetObj, kDprcGetObjRegion, kDprcSetIrqEnable};
+constexpr const char* kTypes[] = {"dprc", "dpni",  "dpio",  "dpmcp",
+                                  "dpbp", "dpcon", "dpmac", "dpsw"};
 
 class CheckingKernel : public FakeFslMcKernel {
  public:
@@ -126,10 +127,10 @@ void CheckResponse(Harness& h, const McCommand& cmd, const McCommand& rsp) {
         placed = h.mc->layout().Find(i, request->region_index);
       }
     }
-    FUZZ_CHECK(placed != nullptr, "GET_OBJ_REG answered for %s.%u region %u",
-               request->obj_type, request->obj_id, request->region_index);
+    FUZZ_CHECK(placed != nullptr, "GET_OBJ_REG answered for %s.%u region %u", request->obj_type,
+               request->obj_id, request->region_index);
     const uint64_t addr = rsp.P64(kObjRegionBaseAddr);
-    const uint64_t base = addr != 0 ? addr
+    const uint64_t base = addr != 0                                ? addr
                           : placed->use == RegionUse::kMappedQbman ? h.mc->layout().qbman_base
                                                                    : h.mc->layout().mc_base;
     FUZZ_CHECK(base + rsp.P64(kObjRegionBaseOffset) == placed->gpa,
@@ -144,7 +145,8 @@ void CheckResponse(Harness& h, const McCommand& cmd, const McCommand& rsp) {
 
 McCommand Submit(Harness& h, uint64_t portal, const McCommand& cmd) {
   for (int word = 7; word >= 0; --word) {
-    (void)h.bus.Write(portal + 8 * word, std::span<const uint8_t>(cmd.bytes().data() + 8 * word, 8));
+    (void)h.bus.Write(portal + 8 * word,
+                      std::span<const uint8_t>(cmd.bytes().data() + 8 * word, 8));
   }
   McCommand rsp;
   for (int word = 0; word < 8; ++word) {
@@ -173,7 +175,8 @@ void Step(Harness& h, FuzzInput& in) {
     case 2: {  // a whole command
       const bool dpmcp = in.TakeBool();
       const uint8_t pick = in.Take<uint8_t>();
-      const uint16_t code = pick < 0xf0 ? kCodes[pick % std::size(kCodes)] : in.Take<uint16_t>() >> 4;
+      const uint16_t code =
+          pick < 0xf0 ? kCodes[pick % std::size(kCodes)] : in.Take<uint16_t>() >> 4;
       const uint8_t version = static_cast<uint8_t>(in.Below(4));
       uint16_t token = in.Take<uint16_t>();
       if (!h.tokens.empty() && (token & 0x8000) == 0) token = h.tokens[token % h.tokens.size()];

@@ -97,7 +97,7 @@ struct FakeMcFirmware {
   // portal (drivers/bus/fsl-mc/fsl-mc-bus.c: one open per object and
   // portal), so a token means nothing on another portal.
   std::map<std::pair<std::string, uint16_t>, std::string> tokens;
-  std::vector<McCommand> log;              // every command the MC saw
+  std::vector<McCommand> log;  // every command the MC saw
   bool Saw(uint16_t code) const {
     for (const McCommand& c : log) {
       if (c.code() == code) return true;
@@ -197,8 +197,9 @@ class FakeFslMcKernel : public FakeVfioKernel {
     FakeMcObject* o = Obj(fd);
     if (!o) return FakeVfioKernel::GetRegionInfo(fd, index);
     if (index >= o->regions.size()) return absl::InvalidArgumentError("EINVAL");
-    return VfioRegionInfo{index, RegionFlags(*o, index), o->regions[index].size,
-                          uint64_t{index} << 40, std::nullopt, false};
+    return VfioRegionInfo{
+        index, RegionFlags(*o, index), o->regions[index].size, uint64_t{index} << 40, std::nullopt,
+        false};
   }
   absl::StatusOr<VfioIrqInfo> GetIrqInfo(int fd, uint32_t index) override {
     FakeMcObject* o = Obj(fd);
@@ -339,8 +340,7 @@ class FakeFslMcKernel : public FakeVfioKernel {
       case kDprcOpen:
       case kDpmcpOpen: {
         const bool dprc = cmd.code() == kDprcOpen;
-        const std::string name =
-            absl::StrFormat("%s.%u", dprc ? "dprc" : "dpmcp", cmd.P32(0));
+        const std::string name = absl::StrFormat("%s.%u", dprc ? "dprc" : "dpmcp", cmd.P32(0));
         if (!g.Find(name) || (dprc && cmd.P32(0) != mc.container_id)) {
           return cmd.Reply(kMcConfigErr);
         }

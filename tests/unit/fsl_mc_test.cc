@@ -75,8 +75,8 @@ TEST(FslMcSysfsTest, WalksTheContainer) {
   EXPECT_EQ(host->group, kGroup);
   std::vector<std::string> names;
   for (const auto& c : host->children) names.push_back(c.name);
-  EXPECT_THAT(names, ::testing::ElementsAre("dpbp.1", "dpcon.4", "dpio.7", "dpmac.6", "dpmcp.5",
-                                            "dpni.3"));
+  EXPECT_THAT(
+      names, ::testing::ElementsAre("dpbp.1", "dpcon.4", "dpio.7", "dpmac.6", "dpmcp.5", "dpni.3"));
 }
 
 TEST(FslMcSysfsTest, ErrorLinesNameTheProblemAndTheFix) {
@@ -241,7 +241,8 @@ class FslMcContainerTest : public ::testing::Test {
     EXPECT_TRUE(bus_.Write(portal_gpa, std::span<const uint8_t>(cmd.bytes().data(), 8)));
     McCommand rsp;
     for (int word = 0; word < 8; ++word) {
-      EXPECT_TRUE(bus_.Read(portal_gpa + 8 * word, std::span<uint8_t>(rsp.bytes().data() + 8 * word, 8)));
+      EXPECT_TRUE(
+          bus_.Read(portal_gpa + 8 * word, std::span<uint8_t>(rsp.bytes().data() + 8 * word, 8)));
     }
     return rsp;
   }
@@ -531,8 +532,8 @@ TEST_F(FslMcContainerTest, ExecuteRefusesNonPortalObjects) {
   auto mc = OpenAndAttach();
   ASSERT_TRUE(mc);
   const McCommand cmd = McCommand::Build(kDprcGetContId, 1, 0);
-  EXPECT_EQ(mc->Execute(3, cmd).status(), kMcInvalidState);   // dpio
-  EXPECT_EQ(mc->Execute(1, cmd).status(), kMcInvalidState);   // dpbp
+  EXPECT_EQ(mc->Execute(3, cmd).status(), kMcInvalidState);  // dpio
+  EXPECT_EQ(mc->Execute(1, cmd).status(), kMcInvalidState);  // dpbp
   EXPECT_EQ(mc->Execute(100, cmd).status(), kMcInvalidState);
   EXPECT_TRUE(group().Find("dpio.7")->portal_writes.empty());
 }

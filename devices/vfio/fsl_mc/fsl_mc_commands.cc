@@ -34,7 +34,8 @@ absl::StatusOr<McCommand> FslMcContainer::Forward(size_t portal, const McCommand
 McCommand FslMcContainer::Execute(size_t portal, const McCommand& cmd) {
   std::lock_guard lock(mutex_);
   if (!attached_ || portal >= objects_.size() || objects_[portal].regions.empty() ||
-      objects_[portal].kind == McObjectKind::kDpio || objects_[portal].kind == McObjectKind::kOther) {
+      objects_[portal].kind == McObjectKind::kDpio ||
+      objects_[portal].kind == McObjectKind::kOther) {
     return cmd.Reply(kMcInvalidState);
   }
   Portal& state = portals_[portal];
@@ -127,7 +128,8 @@ McCommand FslMcContainer::SetIrq(const McCommand& cmd, size_t object, const McIr
     if (route.bound) {
       set.eventfds = {-1};
       absl::Status status = kernel.SetIrqs(o.fd.get(), set);
-      if (!status.ok()) LOG_WARN("fsl-mc", "%s IRQ %u off: %s", o.name, irq.index, status.message());
+      if (!status.ok())
+        LOG_WARN("fsl-mc", "%s IRQ %u off: %s", o.name, irq.index, status.message());
       route.bound = false;
     }
     return cmd.Reply(kMcOk);

@@ -46,8 +46,8 @@ absl::StatusOr<std::unique_ptr<FslMcContainer>> FslMcContainer::Open(
   // A clean container before the guest starts (dprc_reset_container,
   // non-recursive); the kernel resets again when the fds close.
   RETURN_IF_ERROR(Prefixed(who + ": reset", mc->container_->kernel().Reset(dprc.fd.get())));
-  LOG_INFO("fsl-mc", "%s: opened with %u objects (IOMMU group %u)", host.name,
-           mc->objects_.size(), host.group);
+  LOG_INFO("fsl-mc", "%s: opened with %u objects (IOMMU group %u)", host.name, mc->objects_.size(),
+           host.group);
   return mc;
 }
 

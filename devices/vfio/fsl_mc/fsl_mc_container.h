@@ -64,7 +64,7 @@ struct FslMcEnv {
   MemorySlotRegistrar* slots = nullptr;  // QBMan portals
   Bus* mmio = nullptr;                   // trapped MC portals
   FslMcGuestIds ids;
-  uint64_t page_size = 4096;             // the host's
+  uint64_t page_size = 4096;  // the host's
 };
 
 struct McObject {

@@ -13,7 +13,8 @@ namespace skiff::vfio::fsl_mc {
 namespace {
 
 absl::Status FdtError(const char* what, int err) {
-  return absl::InternalError(absl::StrFormat("fsl-mc device tree: %s: %s", what, fdt_strerror(err)));
+  return absl::InternalError(
+      absl::StrFormat("fsl-mc device tree: %s: %s", what, fdt_strerror(err)));
 }
 
 void PushU64(std::vector<fdt32_t>& cells, uint64_t v) {

@@ -37,17 +37,17 @@ const PlacedRegion* FslMcLayout::Find(size_t object, uint32_t index) const {
 absl::StatusOr<FslMcLayout> PlanFslMcLayout(std::span<const McObjectShape> objects,
                                             FslMcWindow window, uint64_t page_size) {
   if (!IsPowerOfTwo(page_size)) {
-    return absl::InvalidArgumentError(absl::StrFormat("page size %u is not a power of two",
-                                                      page_size));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("page size %u is not a power of two", page_size));
   }
   if (objects.empty() || objects[0].kind != McObjectKind::kDprc) {
     return absl::InvalidArgumentError("fsl-mc layout: the first object must be the DPRC");
   }
   const uint64_t align = std::max(kMcPortalSlot, page_size);
   if (window.base % align != 0 || window.size == 0 || window.base > UINT64_MAX - window.size) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "fsl-mc window [0x%x, +0x%x) is empty, overflows or is not %u-aligned", window.base,
-        window.size, align));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("fsl-mc window [0x%x, +0x%x) is empty, overflows or is not %u-aligned",
+                        window.base, window.size, align));
   }
   FslMcLayout layout;
   std::vector<PlacedRegion> portals;
@@ -113,18 +113,18 @@ absl::StatusOr<FslMcLayout> PlanFslMcLayout(std::span<const McObjectShape> objec
     layout.regions.push_back(p);
   }
   if (layout.regions.size() != portals.size()) {
-    return absl::ResourceExhaustedError(absl::StrFormat(
-        "fsl-mc window [0x%x, +0x%x) cannot hold %u MC portals", window.base, window.size,
-        portals.size()));
+    return absl::ResourceExhaustedError(
+        absl::StrFormat("fsl-mc window [0x%x, +0x%x) cannot hold %u MC portals", window.base,
+                        window.size, portals.size()));
   }
   layout.mc_size = cursor - layout.mc_base;
   layout.qbman_base = cursor;
   for (PlacedRegion& q : qbman) {
     uint64_t stride = 0;
     if (!AlignUp(q.size, align, &stride) || stride > end - cursor) {
-      return absl::ResourceExhaustedError(absl::StrFormat(
-          "fsl-mc window [0x%x, +0x%x) cannot hold the QBMan portals of %s", window.base,
-          window.size, objects[q.object].name));
+      return absl::ResourceExhaustedError(
+          absl::StrFormat("fsl-mc window [0x%x, +0x%x) cannot hold the QBMan portals of %s",
+                          window.base, window.size, objects[q.object].name));
     }
     q.gpa = cursor;
     cursor += stride;

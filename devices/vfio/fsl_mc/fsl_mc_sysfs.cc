@@ -83,13 +83,12 @@ absl::StatusOr<HostDprc> InspectHostDprc(const std::string& sysfs_root, const st
   }
   if (driver != kVfioFslMcDriver) {
     const std::string unbind =
-        driver.empty() ? ""
-                       : absl::StrFormat("echo %s > %s/driver/unbind; ", name, dev.string());
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "fsl-mc container %s: bound to %s, not vfio-fsl-mc: %secho vfio-fsl-mc > "
-        "%s/driver_override; echo %s > %s/bus/fsl-mc/drivers/vfio-fsl-mc/bind",
-        name, driver.empty() ? "no driver" : "driver " + driver, unbind, dev.string(), name,
-        sysfs_root));
+        driver.empty() ? "" : absl::StrFormat("echo %s > %s/driver/unbind; ", name, dev.string());
+    return absl::FailedPreconditionError(
+        absl::StrFormat("fsl-mc container %s: bound to %s, not vfio-fsl-mc: %secho vfio-fsl-mc > "
+                        "%s/driver_override; echo %s > %s/bus/fsl-mc/drivers/vfio-fsl-mc/bind",
+                        name, driver.empty() ? "no driver" : "driver " + driver, unbind,
+                        dev.string(), name, sysfs_root));
   }
   const std::string group = LinkBasename(dev / "iommu_group");
   if (group.empty() || !absl::SimpleAtoi(group, &out.group)) {
@@ -116,8 +115,8 @@ absl::StatusOr<HostDprc> InspectHostDprc(const std::string& sysfs_root, const st
     out.children.push_back(std::move(child));
   }
   if (ec) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "fsl-mc container %s: cannot list %s: %s", name, dev.string(), ec.message()));
+    return absl::FailedPreconditionError(absl::StrFormat("fsl-mc container %s: cannot list %s: %s",
+                                                         name, dev.string(), ec.message()));
   }
   if (!nested.empty()) {
     std::sort(nested.begin(), nested.end());

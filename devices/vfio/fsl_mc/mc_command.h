@@ -122,10 +122,10 @@ class McCommand {
 // (dprc_cmd_set_obj_irq): irq_val le32 @0, irq_index u8 @4, irq_addr le64
 // @8, irq_num le32 @16; SET_OBJ_IRQ adds obj_id le32 @20, obj_type[16] @24.
 struct McIrqConfig {
-  uint32_t value = 0;   // MSI data (the ITS EventID)
+  uint32_t value = 0;  // MSI data (the ITS EventID)
   uint8_t index = 0;
-  uint64_t address = 0; // MSI doorbell (GITS_TRANSLATER)
-  uint32_t number = 0;  // user cookie, echoed by GET_(OBJ_)IRQ
+  uint64_t address = 0;  // MSI doorbell (GITS_TRANSLATER)
+  uint32_t number = 0;   // user cookie, echoed by GET_(OBJ_)IRQ
   bool operator==(const McIrqConfig&) const = default;
 };
 McIrqConfig ParseSetIrq(const McCommand& cmd);
