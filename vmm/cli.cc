@@ -98,7 +98,8 @@ cxxopts::Options RunOptions() {
               "[,vhost=on][,transport=mmio|pci] (repeatable)",
        cxxopts::value<std::vector<std::string>>(), "SPEC")
       ("device", "pass a host PCI device through with VFIO: vfio=/sys/bus/pci/devices/"
-                 "DDDD:BB:DD.F (or the bare address; bound to vfio-pci; repeatable)",
+                 "DDDD:BB:DD.F (or the bare address; bound to vfio-pci; repeatable); on ARM64 "
+                 "also fsl-mc=dprc.N (a DPAA2 container bound to vfio-fsl-mc)",
        cxxopts::value<std::vector<std::string>>(), "SPEC")
       ("console", "guest console: serial (ttyS0) or virtio (hvc0)",
        cxxopts::value<std::string>()->default_value("serial"), "KIND")
@@ -187,6 +188,13 @@ std::vector<std::string> JoinOptionalValues(const std::vector<std::string>& args
   return out;
 }
 
+// DPAA2 (and so vfio-fsl-mc) exists only on NXP's ARM64 SoCs.
+#if defined(__aarch64__)
+constexpr bool kFslMcSupported = true;
+#else
+constexpr bool kFslMcSupported = false;
+#endif
+
 absl::Status ParseDeviceOptions(const cxxopts::ParseResult& result, VmConfig& config) {
   // cxxopts splits vector values at commas; take the raw occurrences instead.
   for (const cxxopts::KeyValue& kv : result.arguments()) {
@@ -196,6 +204,19 @@ absl::Status ParseDeviceOptions(const cxxopts::ParseResult& result, VmConfig& co
     } else if (kv.key() == "net") {
       ASSIGN_OR_RETURN(NetConfig net, ParseNetOption(kv.value()));
       config.nets.push_back(std::move(net));
+    } else if (kv.key() == "device" && IsFslMcDeviceOption(kv.value())) {
+      ASSIGN_OR_RETURN(FslMcDeviceConfig device, ParseFslMcDeviceOption(kv.value()));
+      if (!kFslMcSupported) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "--device fsl-mc=%s: fsl-mc passthrough needs an ARM64 host/guest", device.dprc));
+      }
+      for (const FslMcDeviceConfig& other : config.fsl_mc_devices) {
+        if (other == device) {
+          return absl::InvalidArgumentError(
+              absl::StrFormat("--device fsl-mc=%s: given twice", device.dprc));
+        }
+      }
+      config.fsl_mc_devices.push_back(std::move(device));
     } else if (kv.key() == "device") {
       ASSIGN_OR_RETURN(VfioDeviceConfig device, ParseDeviceOption(kv.value()));
       for (const VfioDeviceConfig& other : config.vfio_devices) {

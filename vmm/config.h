@@ -64,6 +64,7 @@ struct VmConfig {
   std::vector<DiskConfig> disks;
   std::vector<NetConfig> nets;
   std::vector<VfioDeviceConfig> vfio_devices;  // --device vfio=...
+  std::vector<FslMcDeviceConfig> fsl_mc_devices;  // --device fsl-mc=... (ARM64)
   // Where host PCI devices are looked up (tests point it elsewhere).
   std::string sysfs_root = "/sys";
   ConsoleDevice console = ConsoleDevice::kSerial;

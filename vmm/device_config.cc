@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "devices/vfio/fsl_mc/fsl_mc_sysfs.h"
 #include "devices/vfio/vfio_sysfs.h"
 #include "vmm/status_macros.h"
 
@@ -163,13 +164,27 @@ absl::StatusOr<VfioDeviceConfig> ParseDeviceOption(std::string_view text) {
     address.remove_prefix(5);
   } else if (const size_t eq = address.find('='); eq != std::string_view::npos) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "--device '%s': unknown device kind '%s' (known: vfio)", text, address.substr(0, eq)));
+        "--device '%s': unknown device kind '%s' (known: vfio, fsl-mc)", text, address.substr(0, eq)));
   }
   auto parsed = vfio::ParsePciAddress(address);
   if (!parsed.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--device: ", parsed.status().message()));
   }
   return VfioDeviceConfig{*parsed};
+}
+
+bool IsFslMcDeviceOption(std::string_view text) { return text.substr(0, 7) == "fsl-mc="; }
+
+absl::StatusOr<FslMcDeviceConfig> ParseFslMcDeviceOption(std::string_view text) {
+  if (!IsFslMcDeviceOption(text)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--device '%s': expected fsl-mc=dprc.N", text));
+  }
+  auto parsed = vfio::fsl_mc::ParseDprcName(text.substr(7));
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--device: ", parsed.status().message()));
+  }
+  return FslMcDeviceConfig{*parsed};
 }
 
 }  // namespace skiff

@@ -46,6 +46,13 @@ struct VfioDeviceConfig {
   bool operator==(const VfioDeviceConfig&) const = default;
 };
 
+// An NXP fsl-mc container passed through with vfio-fsl-mc
+// (--device fsl-mc=dprc.N). ARM64 only.
+struct FslMcDeviceConfig {
+  std::string dprc;  // canonical "dprc.N"
+  bool operator==(const FslMcDeviceConfig&) const = default;
+};
+
 // "path=FILE[,readonly=on][,direct=on][,serial=ID][,transport=mmio|pci]".
 absl::StatusOr<DiskConfig> ParseDiskOption(std::string_view text);
 // "tap=NAME[,mac=MAC][,ip=IP,mask=MASK][,queues=N][,vhost=on][,transport=mmio|pci]".
@@ -54,6 +61,11 @@ absl::StatusOr<VirtioTransport> ParseTransport(std::string_view text);
 // "vfio=/sys/bus/pci/devices/DDDD:BB:DD.F", "vfio=DDDD:BB:DD.F", or either
 // without "vfio=" (the bare PCI address or sysfs path).
 absl::StatusOr<VfioDeviceConfig> ParseDeviceOption(std::string_view text);
+// True for "fsl-mc=...", which ParseFslMcDeviceOption takes.
+bool IsFslMcDeviceOption(std::string_view text);
+// "fsl-mc=dprc.N" or "fsl-mc=/sys/bus/fsl-mc/devices/dprc.N". Syntax only
+// (the platform check is the CLI's).
+absl::StatusOr<FslMcDeviceConfig> ParseFslMcDeviceOption(std::string_view text);
 absl::StatusOr<ConsoleDevice> ParseConsole(std::string_view text);
 
 const char* TransportName(VirtioTransport transport);

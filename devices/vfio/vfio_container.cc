@@ -58,6 +58,30 @@ absl::StatusOr<std::shared_ptr<VfioGroup>> VfioContainer::GetGroup(const HostPci
   return group;
 }
 
+absl::StatusOr<std::shared_ptr<VfioGroup>> VfioContainer::AttachGroup(uint32_t number,
+                                                                      const std::string& owner) {
+  auto it = groups_.find(number);
+  if (it != groups_.end()) return it->second;
+  auto fd = kernel_->OpenGroup(number);
+  if (!fd.ok()) return Prefixed(owner, fd.status());
+  ASSIGN_OR_RETURN(uint32_t flags, kernel_->GroupFlags(fd->get()));
+  if (!(flags & VFIO_GROUP_FLAGS_VIABLE)) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s: IOMMU group %u is not viable: bind every device of /sys/kernel/iommu_groups/%u/devices "
+        "to its VFIO driver (or unbind it)",
+        owner, number, number));
+  }
+  RETURN_IF_ERROR(Prefixed(absl::StrFormat("vfio group %u", number),
+                           kernel_->SetContainer(fd->get(), fd_.get())));
+  auto group = std::make_shared<VfioGroup>(number, *std::move(fd));
+  if (!iommu_set_) {
+    RETURN_IF_ERROR(Prefixed(owner, kernel_->SetIommuType1v2(fd_.get())));
+    iommu_set_ = true;
+  }
+  groups_[number] = group;
+  return group;
+}
+
 absl::StatusOr<VfioDevice> VfioContainer::OpenDevice(const HostPciDevice& host) {
   ASSIGN_OR_RETURN(std::shared_ptr<VfioGroup> group, GetGroup(host));
   VfioDevice device;

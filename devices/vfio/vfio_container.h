@@ -56,6 +56,13 @@ class VfioContainer {
   // so — and put in the container; the first group selects the IOMMU.
   absl::StatusOr<VfioDevice> OpenDevice(const HostPciDevice& host);
 
+  // For buses other than PCI (fsl-mc), whose callers check sysfs
+  // themselves: opens IOMMU group `number` (or shares it), checks the
+  // kernel finds it viable, puts it in the container; the first group
+  // selects the IOMMU. `owner` names the device in errors.
+  absl::StatusOr<std::shared_ptr<VfioGroup>> AttachGroup(uint32_t number,
+                                                         const std::string& owner);
+
   // VFIO_IOMMU_MAP_DMA for every RAM region, IOVA = guest-physical. Call
   // once, after the first OpenDevice.
   absl::Status MapGuestMemory(const GuestMemory& memory);

@@ -574,6 +574,75 @@ def vfio_config_seeds():
     write("vfio_config", "sparse", v.bytes())
 
 
+# --- fsl_mc_portal ---------------------------------------------------------
+
+class FslMc:
+    """Ops as fuzz_fsl_mc_portal.cc's Step reads them."""
+    CODES = [0x805, 0x80B, 0x800, 0x830, 0x831, 0xA05, 0x004, 0x010, 0x011, 0x15F,
+             0x160, 0x159, 0x15A, 0x15E, 0x012]
+    TYPES = ["dprc", "dpni", "dpio", "dpmcp", "dpbp", "dpcon", "dpmac", "dpsw"]
+    WIDTHS = [8, 4, 2, 1]
+    MC_SIZE = 0x20000  # two 64 KiB portal slots
+
+    def __init__(self, shape=0):
+        self.e = Enc().below(4, shape)
+
+    def cmd(self, code, version=1, token=0, params=b"", obj_type=None, dpmcp=False):
+        self.e.below(5, 2).u8(1 if dpmcp else 0).u8(self.CODES.index(code))
+        self.e.below(4, version).u16(token)
+        self.e.raw(params.ljust(56, b"\0"))
+        if obj_type is None:
+            self.e.u8(0)
+        else:
+            self.e.u8(1).below(8, self.TYPES.index(obj_type))
+        return self
+
+    def raw_write(self, offset, value, width_index=0):
+        self.e.below(5, 0).below(4, width_index)
+        self.e.below(self.MC_SIZE - self.WIDTHS[width_index] + 1, offset).u64(value)
+        return self
+
+    def raw_read(self, offset, width_index=0):
+        self.e.below(5, 1).below(4, width_index)
+        self.e.below(self.MC_SIZE - self.WIDTHS[width_index] + 1, offset)
+        return self
+
+    def stuck(self, on):
+        self.e.below(5, 3).u8(1 if on else 0)
+        return self
+
+    def raise_irq(self, obj, index=0):
+        self.e.below(5, 4).below(7, obj).below(2, index)
+        return self
+
+    def bytes(self):
+        return bytes(self.e.out)
+
+
+def fsl_mc_portal_seeds():
+    open_dprc = struct.pack("<I", 2)
+    set_obj_irq = struct.pack("<IB3xQII", 0x21, 0, 0x08090040, 5, 3)
+    get_obj_reg = struct.pack("<I2xB", 7, 1)
+    f = FslMc()
+    f.cmd(0x830).cmd(0x831).cmd(0xA05).cmd(0x805, token=0x8000, params=open_dprc)
+    f.cmd(0x004).cmd(0x159).cmd(0x15A, params=struct.pack("<I", 2))
+    f.cmd(0x15E, version=2, params=get_obj_reg, obj_type="dpio")
+    f.cmd(0x15E, version=1, params=struct.pack("<I", 5), obj_type="dpmcp")
+    f.cmd(0x15F, params=set_obj_irq, obj_type="dpni").raise_irq(6)
+    f.cmd(0x160, params=set_obj_irq, obj_type="dpni").cmd(0x800)
+    write("fsl_mc_portal", "probe", f.bytes())
+    f = FslMc(shape=3)
+    f.cmd(0x805, token=0x8000, params=open_dprc, dpmcp=True)
+    f.cmd(0x010, params=struct.pack("<IB3xQ", 0x20, 0, 0x08090040), dpmcp=True)
+    f.cmd(0x15F, params=set_obj_irq, obj_type="dpni", dpmcp=True)
+    f.cmd(0x15F, params=struct.pack("<IB3xQII", 1, 0, 0x08090040, 0, 7), obj_type="dpio",
+          dpmcp=True)
+    f.cmd(0x15F, params=set_obj_irq, token=0x8123).stuck(True).cmd(0x830).stuck(False)
+    f.raw_write(0x4, 0x015e0000, 1).raw_write(0x0, 0x00010000, 1).raw_read(0x2, 3)
+    f.raw_write(0x10040, 0xffffffffffffffff).raw_read(0xfff8)
+    write("fsl_mc_portal", "irqs-dpmcp", f.bytes())
+
+
 def main():
     virtqueue_seeds()
     virtio_blk_seeds()
@@ -583,6 +652,7 @@ def main():
     cli_seeds()
     bzimage_seeds()
     vfio_config_seeds()
+    fsl_mc_portal_seeds()
     return 0
 
 
