@@ -85,7 +85,7 @@ ARM64_SYSROOT=${SKIFF_ARM64_SYSROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/skiff/sysro
 skiff_arm64_packages() {
   echo g++-aarch64-linux-gnu qemu-user-static
   local p
-  for p in libabsl-dev libre2-dev libgtest-dev libgmock-dev zlib1g-dev libfdt1; do
+  for p in libabsl-dev libre2-dev libgtest-dev libgmock-dev zlib1g-dev libseccomp-dev libfdt1; do
     echo "$p:arm64"
   done
 }
