@@ -8,9 +8,11 @@ VcpuGate::VcpuGate(uint32_t vcpus, bool closed) : vcpus_(vcpus), closed_(closed)
 
 bool VcpuGate::WaitWhileClosed() {
   // Called between every two KVM_RUNs: an open gate costs one atomic load.
-  if (!closed_.load(std::memory_order_acquire)) return true;
+  if (!closed_.load(std::memory_order_acquire) && !released_.load(std::memory_order_acquire)) {
+    return true;
+  }
   std::unique_lock lock(mutex_);
-  if (!closed_ || released_) return !released_;
+  if (!closed_ || released_) return !released_;  // changed since the fast path
   ++parked_;
   controller_cv_.notify_all();
   vcpu_cv_.wait(lock, [this] { return !closed_ || released_; });

@@ -50,7 +50,7 @@ class VcpuGate {
   std::condition_variable controller_cv_;  // a thread parked or exited
   // Written under mutex_; read without it on the vCPU fast path.
   std::atomic<bool> closed_;
-  bool released_ = false;
+  std::atomic<bool> released_{false};  // also read on the fast path
   uint32_t parked_ = 0;
   uint32_t exited_ = 0;
 };
