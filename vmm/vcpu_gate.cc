@@ -43,9 +43,8 @@ void VcpuGate::Open() {
 
 bool VcpuGate::WaitAllParked(absl::Duration timeout) {
   std::unique_lock lock(mutex_);
-  return controller_cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout), [this] {
-    return released_ || parked_ + exited_ >= vcpus_;
-  });
+  return controller_cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
+                                 [this] { return released_ || parked_ + exited_ >= vcpus_; });
 }
 
 void VcpuGate::Release() {

@@ -7,14 +7,13 @@
 // guest RAM resident; and bad input (a non-socket path, a CPU that does not
 // exist, too few hugepages) is one line and exit 2 (or 1).
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <linux/capability.h>
 
 #include <algorithm>
 #include <chrono>
@@ -56,8 +55,8 @@ const Code kHaltForever = {0xf4, 0xeb, 0xfd};
 
 std::string TempPath(const std::string& name) {
   const char* dir = std::getenv("TMPDIR");
-  return std::string(dir ? dir : "/tmp") + "/skiff-ctl-test-" + std::to_string(::getpid()) +
-         "-" + name;
+  return std::string(dir ? dir : "/tmp") + "/skiff-ctl-test-" + std::to_string(::getpid()) + "-" +
+         name;
 }
 
 std::string ReadText(const std::string& path) {
@@ -102,16 +101,17 @@ int TaskPolicy(pid_t pid, pid_t tid) {
 // A skiff run in the background: stdout and stderr to files.
 class BackgroundSkiff {
  public:
-  BackgroundSkiff(const Code& code, std::vector<std::string> extra,
-                  bool without_sys_nice = false)
-      : kernel_(TempPath("kernel")), out_(TempPath("out")), err_(TempPath("err")),
+  BackgroundSkiff(const Code& code, std::vector<std::string> extra, bool without_sys_nice = false)
+      : kernel_(TempPath("kernel")),
+        out_(TempPath("out")),
+        err_(TempPath("err")),
         socket_(TempPath("api.sock")) {
     std::vector<uint8_t> image = testing::FakeBzImageRunning(code);
     std::ofstream(kernel_, std::ios::binary)
         .write(reinterpret_cast<const char*>(image.data()), image.size());
-    std::vector<std::string> args = {testing::SkiffBinary(), "run", "--kernel", kernel_,
-                                     "--memory", "64M", "--timeout", "60s",
-                                     "--api-socket", socket_};
+    std::vector<std::string> args = {
+        testing::SkiffBinary(), "run",  "--kernel", kernel_, "--memory", "64M", "--timeout", "60s",
+        "--api-socket",         socket_};
     args.insert(args.end(), extra.begin(), extra.end());
     pid_ = ::fork();
     if (pid_ == 0) {
@@ -197,8 +197,8 @@ class BackgroundSkiff {
 
 // Waits until the guest's output grows past `size`.
 bool OutputGrows(const BackgroundSkiff& vm, off_t size, std::chrono::milliseconds within) {
-  for (auto end = std::chrono::steady_clock::now() + within;
-       std::chrono::steady_clock::now() < end; std::this_thread::sleep_for(10ms)) {
+  for (auto end = std::chrono::steady_clock::now() + within; std::chrono::steady_clock::now() < end;
+       std::this_thread::sleep_for(10ms)) {
     if (vm.output_size() > size) return true;
   }
   return false;
