@@ -83,7 +83,7 @@ cxxopts::Options RunOptions() {
        cxxopts::value<std::string>()->default_value("256M"), "SIZE")
       ("hugepages", "back guest RAM with hugetlbfs pages of SIZE (2M when no SIZE is given, "
                     "or 1G); fails unless enough are free (see docs/nfv.md)",
-       cxxopts::value<std::string>()->implicit_value("2M"), "[=SIZE]")
+       cxxopts::value<std::string>()->implicit_value("2M"), "SIZE")
       ("prefault", "allocate and touch all guest RAM at start, so the guest never "
                    "page-faults on first touch")
       ("io-affinity", "pin the I/O thread to these host CPUs (e.g. 0 or 0-1,4)",

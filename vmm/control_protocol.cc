@@ -47,8 +47,8 @@ absl::StatusOr<ControlCommand> ParseControlCommand(std::string_view name) {
   for (const auto& [command, n] : kCommands) {
     if (n == name) return command;
   }
-  return absl::InvalidArgumentError(absl::StrFormat(
-      "unknown command '%s' (known: %s)", name.substr(0, 64), CommandList()));
+  return absl::InvalidArgumentError(
+      absl::StrFormat("unknown command '%s' (known: %s)", name.substr(0, 64), CommandList()));
 }
 
 absl::StatusOr<ControlRequest> ParseControlRequest(std::string_view line) {
@@ -83,9 +83,9 @@ absl::StatusOr<ControlRequest> ParseControlRequest(std::string_view line) {
       parsed.force = value.get<bool>();
       continue;
     }
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "unknown key \"%s\" for command %s", key.substr(0, 64),
-        ControlCommandName(parsed.command)));
+    return absl::InvalidArgumentError(absl::StrFormat("unknown key \"%s\" for command %s",
+                                                      key.substr(0, 64),
+                                                      ControlCommandName(parsed.command)));
   }
   return parsed;
 }

@@ -38,7 +38,7 @@ enum class ControlCommand { kStatus, kPause, kResume, kShutdown, kReboot, kInfo 
 
 struct ControlRequest {
   ControlCommand command = ControlCommand::kStatus;
-  bool force = false;              // shutdown only
+  bool force = false;                // shutdown only
   std::optional<nlohmann::json> id;  // echoed back
 };
 

@@ -21,9 +21,9 @@ absl::StatusOr<sockaddr_un> SocketAddress(const std::string& path) {
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
   if (path.empty() || path.size() >= sizeof(address.sun_path)) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "--api-socket '%s': a socket path must be 1-%u bytes long", path,
-        sizeof(address.sun_path) - 1));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--api-socket '%s': a socket path must be 1-%u bytes long", path,
+                        sizeof(address.sun_path) - 1));
   }
   std::memcpy(address.sun_path, path.data(), path.size());
   return address;
@@ -32,8 +32,8 @@ absl::StatusOr<sockaddr_un> SocketAddress(const std::string& path) {
 // Whether something accepts connections at `address`.
 bool SomeoneListens(const sockaddr_un& address) {
   UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  return probe && ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&address),
-                            sizeof(address)) == 0;
+  return probe &&
+         ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0;
 }
 
 // Checks what is at `path` now; removes a stale socket.
@@ -49,8 +49,8 @@ absl::Status ClaimPath(const std::string& path, const sockaddr_un& address) {
         "--api-socket %s: exists and is not a socket; refusing to replace it", path));
   }
   if (SomeoneListens(address)) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "--api-socket %s: another process is serving this socket", path));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--api-socket %s: another process is serving this socket", path));
   }
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -126,8 +126,8 @@ void ControlServer::OnAccept() {
       continue;
     }
     const int raw = fd.get();
-    absl::Status added =
-        loop_->Add(raw, EPOLLIN | EPOLLRDHUP, [this, raw](uint32_t events) { OnClient(raw, events); });
+    absl::Status added = loop_->Add(raw, EPOLLIN | EPOLLRDHUP,
+                                    [this, raw](uint32_t events) { OnClient(raw, events); });
     if (!added.ok()) {
       LOG_WARN("control", "%s", std::string(added.message()));
       continue;
@@ -178,7 +178,8 @@ bool ControlServer::Flush(Client& client) {
     client.output.erase(0, static_cast<size_t>(n));
   }
   if (client.output.size() > kMaxPendingOutput) return false;
-  const uint32_t want = EPOLLIN | EPOLLRDHUP | (client.output.empty() ? 0u : static_cast<uint32_t>(EPOLLOUT));
+  const uint32_t want =
+      EPOLLIN | EPOLLRDHUP | (client.output.empty() ? 0u : static_cast<uint32_t>(EPOLLOUT));
   return loop_->Modify(client.fd.get(), want).ok();
 }
 
@@ -191,11 +192,11 @@ absl::StatusOr<std::string> SendControlRequest(const std::string& path,
                                                const std::string& request) {
   ASSIGN_OR_RETURN(sockaddr_un address, SocketAddress(path));
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd || ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address),
-                       sizeof(address)) != 0) {
-    return absl::UnavailableError(absl::StrFormat(
-        "--api-socket %s: cannot connect: %s (is skiff run --api-socket running?)", path,
-        std::strerror(errno)));
+  if (!fd ||
+      ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
+    return absl::UnavailableError(
+        absl::StrFormat("--api-socket %s: cannot connect: %s (is skiff run --api-socket running?)",
+                        path, std::strerror(errno)));
   }
   const std::string line = request + "\n";
   for (size_t sent = 0; sent < line.size();) {
@@ -224,8 +225,8 @@ absl::StatusOr<std::string> SendControlRequest(const std::string& path,
     const ssize_t n = ::recv(fd.get(), buffer, sizeof(buffer), 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      return absl::UnavailableError(absl::StrFormat(
-          "--api-socket %s: the connection closed before an answer", path));
+      return absl::UnavailableError(
+          absl::StrFormat("--api-socket %s: the connection closed before an answer", path));
     }
     answer.append(buffer, static_cast<size_t>(n));
   }

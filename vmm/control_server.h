@@ -61,7 +61,6 @@ class ControlServer {
 
 // The client side (`skiff ctl`): sends one request line to `path` and
 // returns the answer line. Errors name the path.
-absl::StatusOr<std::string> SendControlRequest(const std::string& path,
-                                               const std::string& request);
+absl::StatusOr<std::string> SendControlRequest(const std::string& path, const std::string& request);
 
 }  // namespace skiff

@@ -4,8 +4,8 @@
 #include <sys/resource.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <fstream>
 
@@ -143,8 +143,8 @@ absl::StatusOr<CpusOption> ParseCpusOption(std::string_view text) {
   for (std::string_view entry : Split(map_text, ',')) {
     const size_t colon = entry.find(':');
     if (colon == std::string_view::npos) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "--cpus affinity: '%s' is not VCPU:HOSTCPU (e.g. 0:2 or 0:2-3)", entry));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("--cpus affinity: '%s' is not VCPU:HOSTCPU (e.g. 0:2 or 0:2-3)", entry));
     }
     VcpuAffinity pin;
     std::string_view vcpu_text = entry.substr(0, colon);
@@ -153,9 +153,9 @@ absl::StatusOr<CpusOption> ParseCpusOption(std::string_view text) {
           absl::StrFormat("--cpus affinity '%s': '%s' is not a vCPU number", entry, vcpu_text));
     }
     if (pin.vcpu >= option.count) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "--cpus affinity '%s': vCPU %u does not exist (the guest has %u: 0-%u)", entry,
-          pin.vcpu, option.count, option.count == 0 ? 0 : option.count - 1));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("--cpus affinity '%s': vCPU %u does not exist (the guest has %u: 0-%u)",
+                          entry, pin.vcpu, option.count, option.count == 0 ? 0 : option.count - 1));
     }
     absl::Status parsed = AppendCpuRange(entry.substr(colon + 1), pin.host_cpus);
     if (!parsed.ok()) {
@@ -201,9 +201,9 @@ absl::Status CheckHostCpus(std::string_view option, const std::vector<uint32_t>&
                            const HostCpus& host) {
   for (uint32_t cpu : wanted) {
     if (!std::binary_search(host.present.begin(), host.present.end(), cpu)) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "%s: host CPU %u does not exist (this host has CPUs %s)", option, cpu,
-          FormatCpuList(host.present)));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s: host CPU %u does not exist (this host has CPUs %s)", option, cpu,
+                          FormatCpuList(host.present)));
     }
     if (!std::binary_search(host.allowed.begin(), host.allowed.end(), cpu)) {
       return absl::InvalidArgumentError(absl::StrFormat(
@@ -215,8 +215,7 @@ absl::Status CheckHostCpus(std::string_view option, const std::vector<uint32_t>&
   return absl::OkStatus();
 }
 
-absl::Status PinThread(pthread_t thread, const std::vector<uint32_t>& cpus,
-                       std::string_view what) {
+absl::Status PinThread(pthread_t thread, const std::vector<uint32_t>& cpus, std::string_view what) {
   cpu_set_t set = ToCpuSet(cpus);
   int err = ::pthread_setaffinity_np(thread, sizeof(set), &set);
   if (err != 0) {
@@ -243,8 +242,8 @@ absl::Status SetRealtimePriority(pthread_t thread, int priority, std::string_vie
         priority, what, priority, have));
   }
   if (err != 0) {
-    return absl::InternalError(absl::StrFormat("--rt-priority %d: %s: %s", priority, what,
-                                               std::strerror(err)));
+    return absl::InternalError(
+        absl::StrFormat("--rt-priority %d: %s: %s", priority, what, std::strerror(err)));
   }
   return absl::OkStatus();
 }

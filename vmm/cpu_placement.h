@@ -19,7 +19,7 @@ namespace skiff {
 
 // Host CPU numbers the kernel's cpu_set_t can name.
 inline constexpr uint32_t kMaxHostCpus = 1024;
-inline constexpr int kMinRtPriority = 1;   // SCHED_FIFO's range on Linux
+inline constexpr int kMinRtPriority = 1;  // SCHED_FIFO's range on Linux
 inline constexpr int kMaxRtPriority = 99;
 
 // One vCPU's host CPUs.
@@ -61,8 +61,7 @@ absl::Status CheckHostCpus(std::string_view option, const std::vector<uint32_t>&
 
 // Pins `thread` to `cpus` (sched_setaffinity on its tid, via pthread).
 // `what` names the thread in errors ("vCPU 1").
-absl::Status PinThread(pthread_t thread, const std::vector<uint32_t>& cpus,
-                       std::string_view what);
+absl::Status PinThread(pthread_t thread, const std::vector<uint32_t>& cpus, std::string_view what);
 // SCHED_FIFO at `priority` for `thread`; EPERM becomes a one-line error
 // saying which privilege is missing.
 absl::Status SetRealtimePriority(pthread_t thread, int priority, std::string_view what);

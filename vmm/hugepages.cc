@@ -36,16 +36,15 @@ std::string FormatPageSize(uint64_t size) {
   return absl::StrCat(size >> 10, "K");
 }
 
-absl::Status CheckHugepageSupply(uint64_t page_size, uint64_t bytes,
-                                 std::string_view sysfs_root) {
+absl::Status CheckHugepageSupply(uint64_t page_size, uint64_t bytes, std::string_view sysfs_root) {
   const std::string dir = absl::StrFormat("%s/hugepages-%ukB", sysfs_root, page_size >> 10);
   const std::string size = FormatPageSize(page_size);
   std::ifstream free_file(dir + "/free_hugepages");
   std::string line;
   uint64_t free_pages = 0;
   if (!std::getline(free_file, line)) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "--hugepages %s: this host has no %s hugepages (no %s)", size, size, dir));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--hugepages %s: this host has no %s hugepages (no %s)", size, size, dir));
   }
   if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(line), &free_pages)) {
     return absl::InternalError(

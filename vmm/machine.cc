@@ -309,7 +309,7 @@ absl::Status Machine::Resume() {
   return absl::OkStatus();
 }
 
-bool Machine::paused() const { return gate_ && started_ && gate_->closed(); }
+bool Machine::paused() const { return started_ && gate_ && gate_->closed(); }
 
 absl::Status Machine::PressPowerButton() {
   if (paused()) {

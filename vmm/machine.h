@@ -131,6 +131,8 @@ class Machine {
   std::vector<std::thread> vcpu_threads_;
   std::unique_ptr<VcpuGate> gate_;
   std::atomic<pid_t> io_tid_{0};
+  // Set once gate_ and start_time_ are in place: other threads (the control
+  // socket's) read those only after seeing it true.
   std::atomic<bool> started_{false};
   std::chrono::steady_clock::time_point start_time_;
   std::function<void()> power_button_;

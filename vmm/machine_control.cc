@@ -21,7 +21,9 @@ std::string Hex(uint64_t value) { return absl::StrFormat("0x%x", value); }
 json Devices(const Bus& bus) {
   json out = json::array();
   for (const Bus::Entry& entry : bus.Entries()) {
-    out.push_back({{"name", entry.device_name}, {"bus", bus.name()}, {"base", Hex(entry.base)},
+    out.push_back({{"name", entry.device_name},
+                   {"bus", bus.name()},
+                   {"base", Hex(entry.base)},
                    {"size", entry.length}});
   }
   return out;
@@ -89,11 +91,11 @@ json MachineControl::Info() {
   for (const GuestMemory::Region& region : machine_.memory().regions()) {
     regions.push_back({{"gpa", Hex(region.gpa)}, {"size", region.size}});
   }
-  json memory = {{"bytes", machine_.memory().TotalSize()},
-                 {"regions", std::move(regions)},
-                 {"hugepages", config.hugepages ? json(FormatPageSize(config.hugepage_size))
-                                                : json(nullptr)},
-                 {"prefault", config.prefault}};
+  json memory = {
+      {"bytes", machine_.memory().TotalSize()},
+      {"regions", std::move(regions)},
+      {"hugepages", config.hugepages ? json(FormatPageSize(config.hugepage_size)) : json(nullptr)},
+      {"prefault", config.prefault}};
 
   json devices = Devices(machine_.pio_bus());
   for (json& device : Devices(machine_.mmio_bus())) devices.push_back(std::move(device));

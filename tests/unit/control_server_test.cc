@@ -106,7 +106,8 @@ TEST(ControlServerTest, SeveralRequestsOnOneConnection) {
   address.sun_family = AF_UNIX;
   std::strcpy(address.sun_path, path.c_str());
   ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
-  const std::string requests = "{\"command\":\"status\",\"id\":1}\n\n{\"command\":\"pause\",\"id\":2}\r\n";
+  const std::string requests =
+      "{\"command\":\"status\",\"id\":1}\n\n{\"command\":\"pause\",\"id\":2}\r\n";
   ASSERT_EQ(::write(fd, requests.data(), requests.size()), static_cast<ssize_t>(requests.size()));
   std::string answers;
   char buffer[4096];

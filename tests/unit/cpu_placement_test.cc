@@ -20,8 +20,8 @@ TEST(CpuListTest, ParsesAndFormats) {
   EXPECT_EQ(FormatCpuList({0, 1, 2, 5, 7, 8}), "0-2,5,7-8");
   EXPECT_EQ(FormatCpuList({4}), "4");
   EXPECT_EQ(FormatCpuList({}), "");
-  for (const char* bad : {"", ",", "a", "1-", "-1", "3-1", "1,,2", "1.5", "0x1", "1024",
-                          "0-99999999999", " 1"}) {
+  for (const char* bad :
+       {"", ",", "a", "1-", "-1", "3-1", "1,,2", "1.5", "0x1", "1024", "0-99999999999", " 1"}) {
     EXPECT_FALSE(ParseCpuList(bad).ok()) << bad;
   }
 }

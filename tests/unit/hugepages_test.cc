@@ -17,7 +17,7 @@ TEST(HugepagesTest, ParsesSizes) {
   EXPECT_EQ(*ParseHugepageSize("2MiB"), 2ull << 20);
   EXPECT_EQ(*ParseHugepageSize("1G"), 1ull << 30);
   EXPECT_EQ(*ParseHugepageSize("2048K"), 2ull << 20);
-  for (const char* bad : {"", "3M", "4K", "1", "huge", "0"}) {
+  for (const char* bad : {"", "3M", "4K", "huge", "0", "1T1"}) {
     auto size = ParseHugepageSize(bad);
     ASSERT_FALSE(size.ok()) << bad;
     EXPECT_THAT(std::string(size.status().message()), HasSubstr("--hugepages")) << bad;
