@@ -22,16 +22,23 @@ bool IsHex(std::string_view s, size_t digits) {
   return true;
 }
 
-// The last component of a symlink's target ("../../bus/pci/drivers/e1000e"
-// -> "e1000e"); empty when there is no such link.
-std::string LinkBasename(const fs::path& link) {
+std::string LinkBasename(const fs::path& link) { return SysfsLinkName(link.string()); }
+
+}  // namespace
+
+std::string SysfsLinkName(const std::string& link) {
   std::error_code ec;
   fs::path target = fs::read_symlink(link, ec);
   if (ec) return "";
   return target.filename().string();
 }
 
-}  // namespace
+std::optional<uint32_t> IommuGroupOf(const std::string& device_dir) {
+  const std::string group = SysfsLinkName((fs::path(device_dir) / "iommu_group").string());
+  uint32_t number;
+  if (group.empty() || !absl::SimpleAtoi(group, &number)) return std::nullopt;
+  return number;
+}
 
 absl::StatusOr<std::string> ParsePciAddress(std::string_view text) {
   std::string_view bdf = text;
@@ -73,13 +80,14 @@ absl::StatusOr<HostPciDevice> InspectHostPciDevice(const std::string& sysfs_root
   }
   HostPciDevice out;
   out.name = name;
-  const std::string group = LinkBasename(dev / "iommu_group");
-  if (group.empty() || !absl::SimpleAtoi(group, &out.group)) {
+  const std::optional<uint32_t> group = IommuGroupOf(dev.string());
+  if (!group) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "vfio device %s: it has no IOMMU group (no IOMMU?): enable the IOMMU (intel_iommu=on / "
         "iommu=pt on the host kernel command line; amd_iommu on AMD)",
         name));
   }
+  out.group = *group;
   const std::string driver = LinkBasename(dev / "driver");
   if (driver != "vfio-pci") {
     const std::string fix = absl::StrFormat(
@@ -92,7 +100,7 @@ absl::StatusOr<HostPciDevice> InspectHostPciDevice(const std::string& sysfs_root
         absl::StrFormat("vfio device %s: bound to %s, not vfio-pci: %s", name,
                         driver.empty() ? "no driver" : "driver " + driver, fix));
   }
-  const fs::path members = fs::path(sysfs_root) / "kernel/iommu_groups" / group / "devices";
+  const fs::path members = fs::path(sysfs_root) / "kernel/iommu_groups" / std::to_string(out.group) / "devices";
   for (const auto& entry : fs::directory_iterator(members, ec)) {
     const std::string member = entry.path().filename().string();
     const fs::path member_dev = fs::path(sysfs_root) / "bus/pci/devices" / member;

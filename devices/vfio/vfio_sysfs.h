@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,6 +18,15 @@ namespace skiff::vfio {
 // "/sys/bus/pci/devices/0000:00:01.0", "0000:00:01.0" or "00:01.0" ->
 // "0000:00:01.0" (lower case). Syntax only; nothing is looked up.
 absl::StatusOr<std::string> ParsePciAddress(std::string_view text);
+
+// The last component of a sysfs symlink's target ("../../bus/pci/drivers/
+// e1000e" -> "e1000e"); empty when there is no such link. Shared by the
+// PCI and fsl-mc checks (a device's driver and iommu_group links).
+std::string SysfsLinkName(const std::string& link);
+
+// The IOMMU group number a device directory's iommu_group link names, or
+// nothing when it has none (no IOMMU, or not behind one).
+std::optional<uint32_t> IommuGroupOf(const std::string& device_dir);
 
 struct GroupMember {
   std::string name;    // "0000:00:1f.2"

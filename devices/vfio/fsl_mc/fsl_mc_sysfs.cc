@@ -8,18 +8,14 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "devices/vfio/vfio_sysfs.h"
 
 namespace skiff::vfio::fsl_mc {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string LinkBasename(const fs::path& link) {
-  std::error_code ec;
-  fs::path target = fs::read_symlink(link, ec);
-  if (ec) return "";
-  return target.filename().string();
-}
+std::string LinkBasename(const fs::path& link) { return SysfsLinkName(link.string()); }
 
 }  // namespace
 
@@ -90,13 +86,14 @@ absl::StatusOr<HostDprc> InspectHostDprc(const std::string& sysfs_root, const st
                         name, driver.empty() ? "no driver" : "driver " + driver, unbind,
                         dev.string(), name, sysfs_root));
   }
-  const std::string group = LinkBasename(dev / "iommu_group");
-  if (group.empty() || !absl::SimpleAtoi(group, &out.group)) {
+  const std::optional<uint32_t> group = IommuGroupOf(dev.string());
+  if (!group) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "fsl-mc container %s: it has no IOMMU group: the host needs its SMMU enabled for the MC "
         "(arm-smmu driver, iommu-map in the host's fsl-mc node)",
         name));
   }
+  out.group = *group;
   std::vector<std::string> nested;
   std::vector<std::string> foreign;
   for (const auto& entry : fs::directory_iterator(dev, ec)) {
