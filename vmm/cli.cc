@@ -33,6 +33,7 @@ constexpr char kTopHelp[] =
     "\n"
     "Usage:\n"
     "  skiff run --kernel FILE [options]   boot a guest\n"
+    "  skiff run --config FILE [options]   the same, options from a JSON file (docs/config.md)\n"
     "  skiff --help | --version\n"
     "\n"
     "Run `skiff run --help` for the options.\n"
@@ -60,7 +61,7 @@ constexpr char kTopHelp[] =
 // the command line may say --flag=false.
 cxxopts::Options RunOptions() {
   cxxopts::Options options("skiff run", "Boot a Linux guest.");
-  options.custom_help("--kernel FILE [options]");
+  options.custom_help("--kernel FILE [options] | --config FILE [options]");
   options.add_options()
       ("kernel", "Linux kernel (x86-64 bzImage)", cxxopts::value<std::string>(), "FILE")
       ("initramfs", "initramfs (cpio, optionally compressed)", cxxopts::value<std::string>(), "FILE")
