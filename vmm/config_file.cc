@@ -210,10 +210,9 @@ std::string ResolvePath(const std::string& base_dir, const std::string& path) {
   return absl::StrCat(base_dir, "/", path);
 }
 
-absl::StatusOr<std::vector<std::string>> ConfigFileToArgs(std::string_view text,
-                                                          const std::string& file_name,
-                                                          const std::string& base_dir,
-                                                          const std::vector<OptionSpec>& options) {
+absl::StatusOr<std::vector<std::string>> ConfigFileToArgs(
+    std::string_view text, const std::string& file_name, const std::string& base_dir,
+    const std::vector<OptionSpec>& options, std::map<std::string, int>* key_lines) {
   absl::StatusOr<JsonWithLines> doc = ParseJsonWithLines(text);
   if (!doc.ok()) {
     return absl::InvalidArgumentError(
@@ -237,6 +236,7 @@ absl::StatusOr<std::vector<std::string>> ConfigFileToArgs(std::string_view text,
                               "not a skiff run option (see skiff run --help)");
     }
     RETURN_IF_ERROR(translator.AddOption(*spec, value, pointer, args));
+    if (key_lines != nullptr) (*key_lines)[key] = doc->LineOf(pointer);
   }
   return args;
 }

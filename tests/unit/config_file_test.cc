@@ -267,7 +267,11 @@ TEST_F(ConfigCliTest, BadInputIsAUsageError) {
   EXPECT_NE(message(R"({"kernel": "k", "userspace-marker": "(("})")
                 .find("--userspace-marker '(('"),
             std::string::npos);
-  EXPECT_NE(message(R"({"kernel": "k", "cpus": 0})").find("--cpus 0"), std::string::npos);
+  EXPECT_EQ(message("{\"kernel\": \"k\",\n \"cpus\": 0}"),
+            "--cpus 0: must be between 1 and 255 (set in --config " + path + ", line 2)");
+  // Where the command line set the option too, the file is not blamed.
+  EXPECT_EQ(message("{\"kernel\": \"k\",\n \"timeout\": \"1s\"}", {"--timeout", "0"}),
+            "--timeout: duration '0' is not positive");
   EXPECT_NE(message(R"({"kernel": "k", "disk": [{"readonly": true}]})").find("path=FILE"),
             std::string::npos);
   EXPECT_NE(message(R"({"cpus": 2})").find("--kernel FILE is required"), std::string::npos);
