@@ -46,8 +46,7 @@ class Translator {
 
   absl::Status TypeError(const Place& place, const Json& value, std::string_view wanted) const {
     return Error(place, absl::StrFormat("must be %s, not %s", wanted,
-                                        value.is_number_float() ? "a fraction"
-                                                                : TypeName(value)));
+                                        value.is_number_float() ? "a fraction" : TypeName(value)));
   }
 
   static std::string TypeName(const Json& value) {
@@ -76,8 +75,9 @@ class Translator {
       }
       case OptionSpec::Kind::kList: {
         if (!value.is_array()) {
-          return TypeError(place, value, absl::StrCat("an array (--", spec.name,
-                                                      " is repeatable), e.g. [\"...\"]"));
+          return TypeError(
+              place, value,
+              absl::StrCat("an array (--", spec.name, " is repeatable), e.g. [\"...\"]"));
         }
         for (size_t i = 0; i < value.size(); ++i) {
           const std::string item_pointer = absl::StrFormat("%s/%d", pointer, i);
@@ -210,9 +210,11 @@ std::string ResolvePath(const std::string& base_dir, const std::string& path) {
   return absl::StrCat(base_dir, "/", path);
 }
 
-absl::StatusOr<std::vector<std::string>> ConfigFileToArgs(
-    std::string_view text, const std::string& file_name, const std::string& base_dir,
-    const std::vector<OptionSpec>& options, std::map<std::string, int>* key_lines) {
+absl::StatusOr<std::vector<std::string>> ConfigFileToArgs(std::string_view text,
+                                                          const std::string& file_name,
+                                                          const std::string& base_dir,
+                                                          const std::vector<OptionSpec>& options,
+                                                          std::map<std::string, int>* key_lines) {
   absl::StatusOr<JsonWithLines> doc = ParseJsonWithLines(text);
   if (!doc.ok()) {
     return absl::InvalidArgumentError(

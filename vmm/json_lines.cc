@@ -132,8 +132,7 @@ class LineRecordingSax {
     }
     Frame& frame = stack_.back();
     if (frame.value->is_array()) {
-      const std::string pointer =
-          absl::StrFormat("%s/%d", frame.pointer, frame.value->size());
+      const std::string pointer = absl::StrFormat("%s/%d", frame.pointer, frame.value->size());
       out_->lines[pointer] = CurrentLine();
       frame.value->push_back(std::move(value));
       return &frame.value->back();
@@ -143,8 +142,8 @@ class LineRecordingSax {
 
   bool Open(Json empty) {
     if (static_cast<int>(stack_.size()) >= kMaxJsonDepth) {
-      return Fail(absl::StrFormat("line %d: nested deeper than %d levels", CurrentLine(),
-                                  kMaxJsonDepth));
+      return Fail(
+          absl::StrFormat("line %d: nested deeper than %d levels", CurrentLine(), kMaxJsonDepth));
     }
     std::string pointer;
     if (!stack_.empty()) {
