@@ -64,9 +64,10 @@ class Translator {
     switch (spec.kind) {
       case OptionSpec::Kind::kFlag:
         if (!value.is_boolean()) return TypeError(place, value, "true or false");
-        // "--flag=false" too: it overrides nothing here, but it lets a later
-        // "--flag" on the command line read naturally, and vice versa.
-        args.push_back(absl::StrCat("--", spec.name, "=", value.get<bool>() ? "true" : "false"));
+        // false is the default of every flag and the file comes first, so
+        // it needs no argument; and code reading a flag with count() rather
+        // than as<bool>() cannot take "--flag=false" for "--flag".
+        if (value.get<bool>()) args.push_back(absl::StrCat("--", spec.name));
         return absl::OkStatus();
       case OptionSpec::Kind::kValue: {
         ASSIGN_OR_RETURN(std::string text, ValueText(spec, value, place));

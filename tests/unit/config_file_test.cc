@@ -93,8 +93,7 @@ TEST(ConfigFileTest, EveryKindOfOption) {
                          "2",
                          "--memory",
                          "1G",
-                         "--hugepages=true",
-                         "--serial-log-timestamps=false",
+                         "--hugepages",  // and nothing for false
                          "--expect",
                          "login:",
                          "--expect",
