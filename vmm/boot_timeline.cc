@@ -20,7 +20,9 @@ absl::StatusOr<std::unique_ptr<BootTimeline>> BootTimeline::Create(
 }
 
 BootTimeline::BootTimeline(double vmm_start, std::unique_ptr<re2::RE2> marker, Clock clock)
-    : vmm_start_(vmm_start), marker_(std::move(marker)), clock_(std::move(clock)),
+    : vmm_start_(vmm_start),
+      marker_(std::move(marker)),
+      clock_(std::move(clock)),
       last_time_(vmm_start) {}
 
 BootTimeline::~BootTimeline() = default;

@@ -8,8 +8,10 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <memory>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -36,6 +38,7 @@ constexpr char kTopHelp[] =
     "\n"
     "Usage:\n"
     "  skiff run --kernel FILE [options]   boot a guest\n"
+    "  skiff run --config FILE [options]   the same, options from a JSON file (docs/config.md)\n"
     "  skiff ctl --api-socket PATH COMMAND talk to a running Skiff (docs/control.md):\n"
     "            status | pause | resume | shutdown | reboot | info\n"
     "  skiff --help | --version\n"
@@ -66,7 +69,7 @@ constexpr char kTopHelp[] =
 // the command line may say --flag=false.
 cxxopts::Options RunOptions() {
   cxxopts::Options options("skiff run", "Boot a Linux guest.");
-  options.custom_help("--kernel FILE [options]");
+  options.custom_help("--kernel FILE [options] | --config FILE [options]");
   options.add_options()
       ("kernel", "Linux kernel: x86-64 bzImage, or arm64 Image / Image.gz", cxxopts::value<std::string>(), "FILE")
       ("initramfs", "initramfs (cpio, optionally compressed)", cxxopts::value<std::string>(), "FILE")
@@ -355,11 +358,13 @@ absl::StatusOr<std::string> ReadConfigFile(const std::string& path) {
 
 // The --config file as arguments, its relative paths made absolute.
 absl::StatusOr<std::vector<std::string>> ConfigArgs(const std::string& path,
-                                                    const std::vector<OptionSpec>& specs) {
+                                                    const std::vector<OptionSpec>& specs,
+                                                    std::map<std::string, int>* key_lines) {
   ASSIGN_OR_RETURN(const std::string text, ReadConfigFile(path));
   const std::string absolute = ResolvePath(CurrentDirectory(), path);
   const std::string base_dir = absolute.substr(0, absolute.rfind('/') + 1);
-  ASSIGN_OR_RETURN(std::vector<std::string> args, ConfigFileToArgs(text, path, base_dir, specs));
+  ASSIGN_OR_RETURN(std::vector<std::string> args,
+                   ConfigFileToArgs(text, path, base_dir, specs, key_lines));
   return SplitLongOptions(args);
 }
 
@@ -393,20 +398,87 @@ std::vector<OptionValues> EffectiveValues(const std::vector<OptionSpec>& specs,
   return out;
 }
 
+// The command for the parsed arguments (cxxopts exceptions pass through).
+absl::StatusOr<CliCommand> BuildCommand(const std::vector<OptionSpec>& specs,
+                                        const cxxopts::ParseResult& result) {
+  CliCommand command;
+  if (!result.unmatched().empty()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "unexpected argument '%s' (see skiff run --help)", result.unmatched()[0]));
+  }
+  VmConfig& config = command.config;
+  if (!result.count("kernel")) {
+    return absl::InvalidArgumentError("--kernel FILE is required (see skiff run --help)");
+  }
+  config.kernel_path = result["kernel"].as<std::string>();
+  if (result.count("initramfs")) {
+    config.initramfs_path = result["initramfs"].as<std::string>();
+  }
+  config.cmdline = result["cmdline"].as<std::string>();
+  if (result.count("dtb")) config.dtb_path = result["dtb"].as<std::string>();
+  if (result.count("dtb-out")) config.dtb_out_path = result["dtb-out"].as<std::string>();
+  RETURN_IF_ERROR(ParsePlacementOptions(result, config));
+  auto memory = ParseSize(result["memory"].as<std::string>());
+  if (!memory.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--memory: ", memory.status().message()));
+  }
+  config.memory_bytes = *memory;
+  if (result.count("api-socket")) config.api_socket = result["api-socket"].as<std::string>();
+  config.kvm_device = result["kvm-device"].as<std::string>();
+  ASSIGN_OR_RETURN(config.seccomp, ParseSeccompMode(result["seccomp"].as<std::string>()));
+  RETURN_IF_ERROR(ParseDeviceOptions(result, config));
+  RETURN_IF_ERROR(ParseCiOptions(result, config.ci));
+  std::string level = result["log-level"].as<std::string>();
+  if (!ParseLogLevel(level, &config.log_level)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--log-level '%s': use error, warn, info or debug", level));
+  }
+  if (result.count("log-file")) config.log_file = result["log-file"].as<std::string>();
+  config.userspace_marker = result["userspace-marker"].as<std::string>();
+  RETURN_IF_ERROR(ValidateConfig(command.config));
+  if (result["dump-config"].as<bool>()) {
+    command.kind = CliCommand::Kind::kDumpConfig;
+    command.text = DumpConfig(EffectiveValues(specs, result), CurrentDirectory());
+    return command;
+  }
+  command.kind = result["print-cmdline"].as<bool>() ? CliCommand::Kind::kPrintCmdline
+                                                    : CliCommand::Kind::kRun;
+  return command;
+}
+
+// A value from the config file that the option refuses gets the option's
+// message, as on the command line; say where in the file it was set, when
+// the command line did not set it too.
+absl::Status NameConfigLine(const absl::Status& error, const cxxopts::ParseResult& cli,
+                            const std::string& config_path,
+                            const std::map<std::string, int>& key_lines) {
+  const std::string message(error.message());
+  if (message.rfind("--", 0) != 0 || message.rfind("--config ", 0) == 0) return error;
+  size_t end = 2;
+  while (end < message.size() && (absl::ascii_isalnum(static_cast<unsigned char>(message[end])) ||
+                                  message[end] == '-')) {
+    ++end;
+  }
+  const std::string name = message.substr(2, end - 2);
+  auto line = key_lines.find(name);
+  if (line == key_lines.end() || cli.count(name) > 0) return error;
+  return absl::Status(error.code(), absl::StrFormat("%s (set in --config %s, line %d)", message,
+                                                    config_path, line->second));
+}
+
 absl::StatusOr<CliCommand> ParseRun(const std::vector<std::string>& raw_args) {
   ASSIGN_OR_RETURN(std::vector<std::string> args,
                    SplitLongOptions(JoinOptionalValues(raw_args)));
   cxxopts::Options options = RunOptions();
   const std::vector<OptionSpec> specs = SpecsOf(options);
-  CliCommand command;
-  bool print_cmdline = false;
-  bool dump_config = false;
   try {
     // The command line alone first, for --help and --config; then the
     // config file's arguments followed by the command line's, so that the
     // command line wins wherever an option takes one value.
     cxxopts::ParseResult cli = Parse(options, args);
     if (cli.count("help")) {
+      CliCommand command;
       command.kind = CliCommand::Kind::kHelp;
       command.text = options.help();
       return command;
@@ -414,60 +486,23 @@ absl::StatusOr<CliCommand> ParseRun(const std::vector<std::string>& raw_args) {
     if (cli.count("config") > 1) {
       return absl::InvalidArgumentError("--config: give one configuration file");
     }
+    std::string config_path;
+    std::map<std::string, int> key_lines;
     if (cli.count("config")) {
+      config_path = cli["config"].as<std::string>();
       ASSIGN_OR_RETURN(std::vector<std::string> config_args,
-                       ConfigArgs(cli["config"].as<std::string>(), specs));
+                       ConfigArgs(config_path, specs, &key_lines));
       args.insert(args.begin(), config_args.begin(), config_args.end());
     }
-    cxxopts::ParseResult result = Parse(options, args);
-    if (!result.unmatched().empty()) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "unexpected argument '%s' (see skiff run --help)", result.unmatched()[0]));
+    absl::StatusOr<CliCommand> command = BuildCommand(specs, Parse(options, args));
+    if (!command.ok() && !key_lines.empty()) {
+      return NameConfigLine(command.status(), cli, config_path, key_lines);
     }
-    VmConfig& config = command.config;
-    if (!result.count("kernel")) {
-      return absl::InvalidArgumentError("--kernel FILE is required (see skiff run --help)");
-    }
-    config.kernel_path = result["kernel"].as<std::string>();
-    if (result.count("initramfs")) {
-      config.initramfs_path = result["initramfs"].as<std::string>();
-    }
-    config.cmdline = result["cmdline"].as<std::string>();
-    if (result.count("dtb")) config.dtb_path = result["dtb"].as<std::string>();
-    if (result.count("dtb-out")) config.dtb_out_path = result["dtb-out"].as<std::string>();
-    RETURN_IF_ERROR(ParsePlacementOptions(result, config));
-    auto memory = ParseSize(result["memory"].as<std::string>());
-    if (!memory.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--memory: ", memory.status().message()));
-    }
-    config.memory_bytes = *memory;
-    if (result.count("api-socket")) config.api_socket = result["api-socket"].as<std::string>();
-    config.kvm_device = result["kvm-device"].as<std::string>();
-    ASSIGN_OR_RETURN(config.seccomp, ParseSeccompMode(result["seccomp"].as<std::string>()));
-    RETURN_IF_ERROR(ParseDeviceOptions(result, config));
-    RETURN_IF_ERROR(ParseCiOptions(result, config.ci));
-    print_cmdline = result["print-cmdline"].as<bool>();
-    dump_config = result["dump-config"].as<bool>();
-    std::string level = result["log-level"].as<std::string>();
-    if (!ParseLogLevel(level, &config.log_level)) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "--log-level '%s': use error, warn, info or debug", level));
-    }
-    if (result.count("log-file")) config.log_file = result["log-file"].as<std::string>();
-    config.userspace_marker = result["userspace-marker"].as<std::string>();
-    RETURN_IF_ERROR(ValidateConfig(command.config));
-    if (dump_config) {
-      command.kind = CliCommand::Kind::kDumpConfig;
-      command.text = DumpConfig(EffectiveValues(specs, result), CurrentDirectory());
-      return command;
-    }
+    return command;
   } catch (const cxxopts::exceptions::exception& e) {
     return absl::InvalidArgumentError(
         absl::StrCat(e.what(), " (see skiff run --help)"));
   }
-  command.kind = print_cmdline ? CliCommand::Kind::kPrintCmdline : CliCommand::Kind::kRun;
-  return command;
 }
 
 constexpr char kCtlHelp[] =

@@ -46,8 +46,7 @@ class Translator {
 
   absl::Status TypeError(const Place& place, const Json& value, std::string_view wanted) const {
     return Error(place, absl::StrFormat("must be %s, not %s", wanted,
-                                        value.is_number_float() ? "a fraction"
-                                                                : TypeName(value)));
+                                        value.is_number_float() ? "a fraction" : TypeName(value)));
   }
 
   static std::string TypeName(const Json& value) {
@@ -65,9 +64,10 @@ class Translator {
     switch (spec.kind) {
       case OptionSpec::Kind::kFlag:
         if (!value.is_boolean()) return TypeError(place, value, "true or false");
-        // "--flag=false" too: it overrides nothing here, but it lets a later
-        // "--flag" on the command line read naturally, and vice versa.
-        args.push_back(absl::StrCat("--", spec.name, "=", value.get<bool>() ? "true" : "false"));
+        // false is the default of every flag and the file comes first, so
+        // it needs no argument; and code reading a flag with count() rather
+        // than as<bool>() cannot take "--flag=false" for "--flag".
+        if (value.get<bool>()) args.push_back(absl::StrCat("--", spec.name));
         return absl::OkStatus();
       case OptionSpec::Kind::kValue: {
         if (spec.implicit_value) {
@@ -89,8 +89,9 @@ class Translator {
       }
       case OptionSpec::Kind::kList: {
         if (!value.is_array()) {
-          return TypeError(place, value, absl::StrCat("an array (--", spec.name,
-                                                      " is repeatable), e.g. [\"...\"]"));
+          return TypeError(
+              place, value,
+              absl::StrCat("an array (--", spec.name, " is repeatable), e.g. [\"...\"]"));
         }
         for (size_t i = 0; i < value.size(); ++i) {
           const std::string item_pointer = absl::StrFormat("%s/%d", pointer, i);
@@ -226,7 +227,8 @@ std::string ResolvePath(const std::string& base_dir, const std::string& path) {
 absl::StatusOr<std::vector<std::string>> ConfigFileToArgs(std::string_view text,
                                                           const std::string& file_name,
                                                           const std::string& base_dir,
-                                                          const std::vector<OptionSpec>& options) {
+                                                          const std::vector<OptionSpec>& options,
+                                                          std::map<std::string, int>* key_lines) {
   absl::StatusOr<JsonWithLines> doc = ParseJsonWithLines(text);
   if (!doc.ok()) {
     return absl::InvalidArgumentError(
@@ -250,6 +252,7 @@ absl::StatusOr<std::vector<std::string>> ConfigFileToArgs(std::string_view text,
                               "not a skiff run option (see skiff run --help)");
     }
     RETURN_IF_ERROR(translator.AddOption(*spec, value, pointer, args));
+    if (key_lines != nullptr) (*key_lines)[key] = doc->LineOf(pointer);
   }
   return args;
 }

@@ -17,6 +17,7 @@
 //   FILE/PATH  relative paths resolve against the config file's directory
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -49,10 +50,11 @@ struct OptionSpec {
 // arguments ("--name=value" or "--name" "value"), in the file's order.
 // Relative paths are made absolute against `base_dir`. Errors are
 // InvalidArgument and read "--config FILE: line L: ..." naming the key.
-absl::StatusOr<std::vector<std::string>> ConfigFileToArgs(std::string_view text,
-                                                          const std::string& file_name,
-                                                          const std::string& base_dir,
-                                                          const std::vector<OptionSpec>& options);
+// `key_lines`, if given, gets each key's line, for messages about values
+// that only the option's own parser refuses.
+absl::StatusOr<std::vector<std::string>> ConfigFileToArgs(
+    std::string_view text, const std::string& file_name, const std::string& base_dir,
+    const std::vector<OptionSpec>& options, std::map<std::string, int>* key_lines = nullptr);
 
 // An option's effective values: a flag has one, "true" or "false"; a value
 // option has none (unset) or one; a list has one per occurrence, in order.

@@ -77,11 +77,21 @@ class LineRecordingSax {
 
   bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) {
     // e.what(): "[json.exception.parse_error.101] parse error at line 2,
-    // column 5: syntax error ..."; keep it from "line".
+    // column 5: syntax error ...". Keep the explanation; say where with our
+    // own count, which does not put an error on the next line (column 0)
+    // when the parser's look-ahead past a number was a newline.
     std::string_view what = e.what();
-    const size_t at = what.find("at line ");
-    if (at != std::string_view::npos) what.remove_prefix(at + 3);
-    error_ = absl::InvalidArgumentError(std::string(what));
+    const size_t column = what.find("column ");
+    const size_t colon = what.find(": ", column == std::string_view::npos ? 0 : column);
+    if (colon != std::string_view::npos) what.remove_prefix(colon + 2);
+    size_t at = static_cast<size_t>(*furthest_ - text_.data());
+    if (at > 0) --at;  // the last character read
+    if (at > 0 && text_[at] == '\n') --at;
+    const size_t line_start = at == 0 ? 0 : text_.rfind('\n', at - 1);
+    const size_t col = line_start == std::string_view::npos || at == 0 ? at + 1 : at - line_start;
+    const int line = 1 + static_cast<int>(std::count(text_.begin(), text_.begin() + at, '\n'));
+    error_ = absl::InvalidArgumentError(
+        absl::StrFormat("line %d, column %d: %s", line, col, std::string(what)));
     return false;
   }
 
@@ -122,8 +132,7 @@ class LineRecordingSax {
     }
     Frame& frame = stack_.back();
     if (frame.value->is_array()) {
-      const std::string pointer =
-          absl::StrFormat("%s/%d", frame.pointer, frame.value->size());
+      const std::string pointer = absl::StrFormat("%s/%d", frame.pointer, frame.value->size());
       out_->lines[pointer] = CurrentLine();
       frame.value->push_back(std::move(value));
       return &frame.value->back();
@@ -133,8 +142,8 @@ class LineRecordingSax {
 
   bool Open(Json empty) {
     if (static_cast<int>(stack_.size()) >= kMaxJsonDepth) {
-      return Fail(absl::StrFormat("line %d: nested deeper than %d levels", CurrentLine(),
-                                  kMaxJsonDepth));
+      return Fail(
+          absl::StrFormat("line %d: nested deeper than %d levels", CurrentLine(), kMaxJsonDepth));
     }
     std::string pointer;
     if (!stack_.empty()) {

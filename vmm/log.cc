@@ -32,10 +32,14 @@ double SecondsSinceStart() { return MonotonicSeconds() - g_start; }
 
 const char* LogLevelName(LogLevel level) {
   switch (level) {
-    case LogLevel::kError: return "error";
-    case LogLevel::kWarn: return "warn";
-    case LogLevel::kInfo: return "info";
-    case LogLevel::kDebug: return "debug";
+    case LogLevel::kError:
+      return "error";
+    case LogLevel::kWarn:
+      return "warn";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kDebug:
+      return "debug";
   }
   return "?";
 }
@@ -82,8 +86,8 @@ std::string FormatLogLine(double seconds, LogLevel level, std::string_view subsy
   // Whole microseconds, rounded down, so a line never claims a later time.
   const double whole = std::floor(seconds);
   const long long micros = static_cast<long long>((seconds - whole) * 1e6);
-  std::string line = absl::StrFormat("%d.%06d %s %s: %s\n", static_cast<long long>(whole),
-                                     micros, LogLevelName(level), subsystem, message);
+  std::string line = absl::StrFormat("%d.%06d %s %s: %s\n", static_cast<long long>(whole), micros,
+                                     LogLevelName(level), subsystem, message);
   for (size_t i = 0; i + 1 < line.size(); ++i) {
     if (static_cast<unsigned char>(line[i]) < 0x20) line[i] = ' ';
   }

@@ -1,13 +1,14 @@
 // The operator-facing parsers: the whole command line (ParseCli, with the
-// input split into arguments at NUL bytes), sizes, --disk and --net
-// option strings, transports, consoles and MAC addresses. Operators are not
+// input split into arguments at NUL bytes), --config files (JSON), sizes,
+// --disk and --net option strings, transports, consoles and MAC addresses. Operators are not
 // attackers, but a VMM launched by orchestration often passes through
 // strings from elsewhere, and a parser must never crash on them.
 //
 // Input: [which parser] [text...].
 //
 // Invariants beyond "no crash": what a parser accepts is valid — a run
-// command passes ValidateConfig; a size is non-zero and reads back from its
+// command passes ValidateConfig; a config file becomes "--name" arguments
+// for known options that ParseCli takes without a crash; a size is non-zero and reads back from its
 // canonical spelling; a disk has a path and a serial of at most 20 bytes;
 // a net option has a tap name of 1-15 bytes, 1-16 queue pairs and
 // ip/mask together; a MAC is unicast, non-zero, and formats back to text
@@ -17,11 +18,13 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "devices/net/mac_address.h"
 #include "tests/fuzz/fuzz_support.h"
 #include "vmm/cli.h"
 #include "vmm/config.h"
+#include "vmm/config_file.h"
 #include "vmm/device_config.h"
 
 namespace skiff {
@@ -37,6 +40,11 @@ void FuzzCommandLine(std::string_view text, bool prepend_run) {
     if (end == std::string_view::npos) break;
     start = end + 1;
   }
+  // --config would read whatever file the input names (a FIFO, /dev/stdin):
+  // configuration files have their own mode below.
+  for (const std::string& a : args) {
+    if (a.find("--config") != std::string::npos) return;
+  }
   auto command = ParseCli(args);
   if (!command.ok()) {
     FUZZ_CHECK(!command.status().message().empty(), "an error without a message");
@@ -48,6 +56,29 @@ void FuzzCommandLine(std::string_view text, bool prepend_run) {
                valid.message());
   } else {
     FUZZ_CHECK(!command->text.empty(), "help or version without text");
+  }
+}
+
+void FuzzConfigFile(std::string_view text) {
+  const std::vector<OptionSpec> specs = RunOptionSpecs();
+  auto args = ConfigFileToArgs(text, "fuzz.json", "/base", specs);
+  if (!args.ok()) {
+    FUZZ_CHECK(absl::StartsWith(args.status().message(), "--config fuzz.json: line "),
+               "a config error without its line: %s", args.status().message());
+    return;
+  }
+  for (const std::string& a : *args) {
+    if (!absl::StartsWith(a, "--")) continue;  // a value
+    const std::string name = a.substr(2, a.find('=') - 2);
+    bool known = false;
+    for (const OptionSpec& spec : specs) known |= spec.name == name;
+    FUZZ_CHECK(known, "a config file gave the unknown option '%s'", a);
+  }
+  std::vector<std::string> run = {"run"};
+  run.insert(run.end(), args->begin(), args->end());
+  auto command = ParseCli(run);
+  if (command.ok() && command->kind == CliCommand::Kind::kRun) {
+    FUZZ_CHECK(ValidateConfig(command->config).ok(), "an invalid config accepted");
   }
 }
 
@@ -124,6 +155,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     case 5:
       skiff::FuzzMac(text);
+      break;
+    case 7:
+      skiff::FuzzConfigFile(text);
       break;
     default:
       (void)skiff::ParseTransport(text);

@@ -348,6 +348,17 @@ def virtio_pci_seeds():
 
 # --- cli -------------------------------------------------------------------
 
+# A --config file with every kind of value (docs/config.md).
+CONFIG_SEED = b"""{
+  // a comment
+  "kernel": "bzImage", "cpus": 2, "memory": "1G", "hugepages": true,
+  "disk": ["path=root.img,readonly=on", {"path": "/d.img", "direct": false, "serial": "x"}],
+  "net": [{"tap": "tap0", "queues": 2}], "expect": ["login:", "a{1,3}"],
+  "timeout": "30s", "log-file": "skiff.log"
+}
+"""
+
+
 def cli_seeds():
     def args(*a):
         return b"\0".join(x.encode() for x in a)
@@ -365,6 +376,7 @@ def cli_seeds():
     write("cli", "net", bytes([4]) + b"tap=skiff0,mac=02-00-00-00-00-01,queues=16,transport=mmio")
     write("cli", "mac", bytes([5]) + b"52:54:00:ab:cd:ef")
     write("cli", "transport", bytes([6]) + b"mmio")
+    write("cli", "config", bytes([7]) + CONFIG_SEED)
 
 
 # --- bzimage ---------------------------------------------------------------

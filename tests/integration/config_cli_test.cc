@@ -57,12 +57,11 @@ TEST_F(ConfigCliTest, DumpReadsBackAsTheSameConfiguration) {
     "disk": [{"path": "root.img", "readonly": true}],
     "expect": ["login:"]
   })");
-  SkiffResult first = RunSkiff({"run", "--config", config, "--memory", "1G", "--expect",
-                                "a{1,3}", "--dump-config"});
+  SkiffResult first = RunSkiff(
+      {"run", "--config", config, "--memory", "1G", "--expect", "a{1,3}", "--dump-config"});
   ASSERT_EQ(first.exit_code, 0) << first.err;
   EXPECT_TRUE(first.err.empty()) << first.err;
-  EXPECT_NE(first.out.find("\"kernel\": \"" + dir_ + "/bzImage\""), std::string::npos)
-      << first.out;
+  EXPECT_NE(first.out.find("\"kernel\": \"" + dir_ + "/bzImage\""), std::string::npos) << first.out;
   EXPECT_NE(first.out.find("\"memory\": \"1G\""), std::string::npos) << first.out;
   EXPECT_NE(first.out.find("\"expect\": [\n    \"login:\",\n    \"a{1,3}\"\n  ]"),
             std::string::npos)
@@ -75,11 +74,15 @@ TEST_F(ConfigCliTest, DumpReadsBackAsTheSameConfiguration) {
 }
 
 TEST_F(ConfigCliTest, BadConfigurationsNameTheKeyAndLine) {
-  ExpectUsageError(RunSkiff({"run", "--config", Write("a.json", "{\n \"kernel\": \"k\",\n \"dsik\": "
-                                                               "[]\n}")}),
+  ExpectUsageError(RunSkiff({"run", "--config",
+                             Write("a.json",
+                                   "{\n \"kernel\": \"k\",\n \"dsik\": "
+                                   "[]\n}")}),
                    {"a.json: line 3: unknown key 'dsik'"});
-  ExpectUsageError(RunSkiff({"run", "--config", Write("b.json", "{\n \"kernel\": \"k\"\n \"cpus\": "
-                                                               "2\n}")}),
+  ExpectUsageError(RunSkiff({"run", "--config",
+                             Write("b.json",
+                                   "{\n \"kernel\": \"k\"\n \"cpus\": "
+                                   "2\n}")}),
                    {"b.json: line 3, column 7: syntax error while parsing object"});
   ExpectUsageError(
       RunSkiff({"run", "--config", Write("c.json", "{\"kernel\": \"k\",\n\n \"prefault\": 1}")}),

@@ -79,8 +79,8 @@ TEST_F(BootTimelineTest, NoMarkerNoUserspaceMilestone) {
   now_ = 100.5;
   timeline->OnConsoleOutput(Bytes("Run /init as init process\n"));
   timeline->OnConsoleOutput(Bytes("Run /init as init process\n"));
-  EXPECT_EQ(Messages(), (std::vector<std::string>{
-                            "first guest console output: 0.500000 s after VMM start"}));
+  EXPECT_EQ(Messages(),
+            (std::vector<std::string>{"first guest console output: 0.500000 s after VMM start"}));
 }
 
 TEST_F(BootTimelineTest, QuietBelowInfo) {
@@ -104,8 +104,7 @@ TEST(BootTimelineCreateTest, AnInvalidMarkerIsAUsageError) {
   auto timeline = BootTimeline::Create(0, "((", [] { return 0.0; });
   ASSERT_FALSE(timeline.ok());
   EXPECT_EQ(timeline.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(std::string(timeline.status().message()).find("--userspace-marker"),
-            std::string::npos);
+  EXPECT_NE(std::string(timeline.status().message()).find("--userspace-marker"), std::string::npos);
 }
 
 }  // namespace

@@ -87,16 +87,25 @@ TEST(ConfigFileTest, EveryKindOfOption) {
     "timeout": "-1s"
   })");
   ASSERT_TRUE(args.ok()) << args.status();
-  EXPECT_EQ(*args, (Args{"--kernel", "/etc/vm/bzImage",
-                         "--cmdline", "console=ttyS0 -- init args",
-                         "--cpus", "2",
-                         "--memory", "1G",
-                         "--prefault=true",
-                         "--serial-log-timestamps=false",
-                         "--expect", "login:", "--expect", "a{1,3}",
-                         "--disk", "path=/etc/vm/root.img,readonly=on",
-                         "--disk", "path=/abs/data.img,serial=d1,direct=off",
-                         "--net", "tap=tap0,queues=2,vhost=on",
+  EXPECT_EQ(*args, (Args{"--kernel",
+                         "/etc/vm/bzImage",
+                         "--cmdline",
+                         "console=ttyS0 -- init args",
+                         "--cpus",
+                         "2",
+                         "--memory",
+                         "1G",
+                         "--prefault",  // and nothing for false
+                         "--expect",
+                         "login:",
+                         "--expect",
+                         "a{1,3}",
+                         "--disk",
+                         "path=/etc/vm/root.img,readonly=on",
+                         "--disk",
+                         "path=/abs/data.img,serial=d1,direct=off",
+                         "--net",
+                         "tap=tap0,queues=2,vhost=on",
                          "--timeout=-1s"}));
 }
 
@@ -123,8 +132,8 @@ TEST(ConfigFileTest, RelativePathsResolveAgainstTheFilesDirectory) {
   ASSERT_TRUE(args.ok()) << args.status();
   EXPECT_EQ(*args, (Args{"--kernel", "/srv/vms/../k", "--initramfs", "/boot/i", "--serial-log",
                          "/srv/vms/out/s.log", "--junit=", "--disk", "path=/srv/vms/d.img",
-                         "--disk", "path=/srv/vms/e.img", "--kvm-device", "/dev/kvm",
-                         "--cmdline", "root=relative/not/a/path"}));
+                         "--disk", "path=/srv/vms/e.img", "--kvm-device", "/dev/kvm", "--cmdline",
+                         "root=relative/not/a/path"}));
 }
 
 TEST(ConfigFileTest, UnknownKeysNameTheKeyAndLine) {
@@ -159,8 +168,9 @@ TEST(ConfigFileTest, WrongTypesNameTheKeyAndLine) {
   EXPECT_NE(Error("{\"disk\": [{\"pa=th\": \"a\"}]}").find("cannot be empty or contain"),
             std::string::npos);
   // An object is only for SPEC options.
-  EXPECT_NE(Error("{\"kernel\": {\"path\": \"k\"}}").find("key 'kernel': must be a string or an "
-                                                          "integer, not an object"),
+  EXPECT_NE(Error("{\"kernel\": {\"path\": \"k\"}}")
+                .find("key 'kernel': must be a string or an "
+                      "integer, not an object"),
             std::string::npos);
   EXPECT_NE(Error("{\"cmdline\": \"a\\u0000b\"}").find("NUL"), std::string::npos);
   EXPECT_NE(Error("{\"cmdline\": null}").find("not null"), std::string::npos);
@@ -233,9 +243,9 @@ TEST_F(ConfigCliTest, TheCommandLineWinsAndAddsToLists) {
     "serial-log-timestamps": true,
     "expect": ["from-file"], "disk": ["path=a.img"]})");
   // Before or after --config on the command line makes no difference.
-  auto cmd = Run({"--cpus", "4", "--config", config, "--prefault=false",
-                  "--serial-log-timestamps=false", "--expect", "from-cli", "--disk", "path=b.img",
-                  "--kernel", "k2"});
+  auto cmd =
+      Run({"--cpus", "4", "--config", config, "--prefault=false", "--serial-log-timestamps=false",
+           "--expect", "from-cli", "--disk", "path=b.img", "--kernel", "k2"});
   ASSERT_TRUE(cmd.ok()) << cmd.status();
   const VmConfig& c = cmd->config;
   EXPECT_EQ(c.kernel_path, "k2");  // relative on the command line: as given
@@ -266,24 +276,30 @@ TEST_F(ConfigCliTest, BadInputIsAUsageError) {
   };
   const std::string path = dir_.File("bad.json");
   EXPECT_EQ(message("{\"kernel\": \"k\",\n \"bogus\": 1}"),
-            "--config " + path + ": line 2: unknown key 'bogus': not a skiff run option (see "
-            "skiff run --help)");
+            "--config " + path +
+                ": line 2: unknown key 'bogus': not a skiff run option (see "
+                "skiff run --help)");
   EXPECT_EQ(message("{\"kernel\": \"k\",\n \"cpus\": true}"),
-            "--config " + path + ": line 2: key 'cpus': must be a string or an integer, not a "
-            "boolean");
+            "--config " + path +
+                ": line 2: key 'cpus': must be a string or an integer, not a "
+                "boolean");
   EXPECT_NE(message("{\"kernel\": \"k\",\n\n \"cpus\" 2}").find(": line 3, column"),
             std::string::npos);
   // The values go through the command line's checks, with its messages.
-  EXPECT_NE(message(R"({"kernel": "k", "timeout": "0s"})").find("--timeout: duration '0s' is "
-                                                              "not positive"),
+  EXPECT_NE(message(R"({"kernel": "k", "timeout": "0s"})")
+                .find("--timeout: duration '0s' is "
+                      "not positive"),
             std::string::npos);
   EXPECT_NE(message(R"({"kernel": "k", "timeout": 0})").find("--timeout"), std::string::npos);
   EXPECT_NE(message(R"({"kernel": "k", "expect": ["(oops"]})").find("--expect '(oops'"),
             std::string::npos);
-  EXPECT_NE(message(R"({"kernel": "k", "userspace-marker": "(("})")
-                .find("--userspace-marker '(('"),
+  EXPECT_NE(message(R"({"kernel": "k", "userspace-marker": "(("})").find("--userspace-marker '(('"),
             std::string::npos);
-  EXPECT_NE(message(R"({"kernel": "k", "cpus": 0})").find("--cpus 0"), std::string::npos);
+  EXPECT_EQ(message("{\"kernel\": \"k\",\n \"cpus\": 0}"),
+            "--cpus 0: must be between 1 and 255 (set in --config " + path + ", line 2)");
+  // Where the command line set the option too, the file is not blamed.
+  EXPECT_EQ(message("{\"kernel\": \"k\",\n \"timeout\": \"1s\"}", {"--timeout", "0"}),
+            "--timeout: duration '0' is not positive");
   EXPECT_NE(message(R"({"kernel": "k", "disk": [{"readonly": true}]})").find("path=FILE"),
             std::string::npos);
   EXPECT_NE(message(R"({"cpus": 2})").find("--kernel FILE is required"), std::string::npos);
@@ -293,9 +309,7 @@ TEST_F(ConfigCliTest, BadInputIsAUsageError) {
   EXPECT_NE(std::string(missing.status().message()).find("No such file"), std::string::npos);
   EXPECT_FALSE(Run({"--config", dir_.path(), "--kernel", "k"}).ok());
   const std::string one = Write("one.json", "{}");
-  EXPECT_NE(std::string(Run({"--config", one, "--config", one, "--kernel", "k"})
-                            .status()
-                            .message())
+  EXPECT_NE(std::string(Run({"--config", one, "--config", one, "--kernel", "k"}).status().message())
                 .find("one configuration file"),
             std::string::npos);
 }
@@ -310,8 +324,8 @@ TEST_F(ConfigCliTest, DumpConfigPrintsTheEffectiveConfiguration) {
   EXPECT_EQ(dumped["kernel"], dir_.File("k"));
   EXPECT_EQ(dumped["cpus"], 2);
   EXPECT_EQ(dumped["memory"], "1G");
-  EXPECT_EQ(dumped["disk"], nlohmann::json::parse(R"([{"path": ")" + dir_.File("d.img") +
-                                                  R"("}])"));
+  EXPECT_EQ(dumped["disk"],
+            nlohmann::json::parse(R"([{"path": ")" + dir_.File("d.img") + R"("}])"));
   EXPECT_EQ(dumped["expect"], nlohmann::json::parse(R"(["x,y"])"));
   // Defaults are shown; unset options and the actions are not.
   EXPECT_EQ(dumped["log-level"], "warn");

@@ -9,17 +9,17 @@ namespace {
 
 TEST(JsonLinesTest, RecordsTheLineOfEveryKeyAndArrayItem) {
   const std::string text =
-      "{\n"                                     // 1
-      "  \"kernel\": \"k\",\n"                  // 2
-      "  // a comment\n"                        // 3
-      "  \"cpus\": 2\n"                         // 4  a number: read one past, a newline
-      "  ,\"disk\": [\n"                        // 5
-      "    \"path=a\",\n"                       // 6
-      "    {\"path\": \"b\",\n"                 // 7
-      "     \"readonly\": true}\n"              // 8
-      "  ],\n"                                  // 9
-      "  \"memory\":\n"                         // 10
-      "     512\n"                              // 11
+      "{\n"                         // 1
+      "  \"kernel\": \"k\",\n"      // 2
+      "  // a comment\n"            // 3
+      "  \"cpus\": 2\n"             // 4  a number: read one past, a newline
+      "  ,\"disk\": [\n"            // 5
+      "    \"path=a\",\n"           // 6
+      "    {\"path\": \"b\",\n"     // 7
+      "     \"readonly\": true}\n"  // 8
+      "  ],\n"                      // 9
+      "  \"memory\":\n"             // 10
+      "     512\n"                  // 11
       "}\n";
   auto doc = ParseJsonWithLines(text);
   ASSERT_TRUE(doc.ok()) << doc.status();
@@ -56,11 +56,11 @@ TEST(JsonLinesTest, SyntaxErrorsSayLineAndColumn) {
 
   EXPECT_EQ(std::string(ParseJsonWithLines("").status().message()).rfind("line 1, column 1", 0),
             0u);
-  EXPECT_EQ(
-      std::string(ParseJsonWithLines("{\"a\": 1} x").status().message()).rfind("line 1", 0), 0u);
-  EXPECT_EQ(std::string(ParseJsonWithLines("{\"a\": \"\xff\"}").status().message())
-                .rfind("line 1", 0),
+  EXPECT_EQ(std::string(ParseJsonWithLines("{\"a\": 1} x").status().message()).rfind("line 1", 0),
             0u);
+  EXPECT_EQ(
+      std::string(ParseJsonWithLines("{\"a\": \"\xff\"}").status().message()).rfind("line 1", 0),
+      0u);
 }
 
 TEST(JsonLinesTest, DuplicateKeysAreErrors) {

@@ -34,7 +34,8 @@ class LogToFile : public ::testing::Test {
 TEST(FormatLogLineTest, MonotonicSecondsLevelSubsystemMessage) {
   EXPECT_EQ(FormatLogLine(8812.0443109, LogLevel::kInfo, "boot", "first KVM_RUN"),
             "8812.044310 info boot: first KVM_RUN\n");
-  EXPECT_EQ(FormatLogLine(0.5, LogLevel::kError, "virtio-blk", "x"), "0.500000 error virtio-blk: x\n");
+  EXPECT_EQ(FormatLogLine(0.5, LogLevel::kError, "virtio-blk", "x"),
+            "0.500000 error virtio-blk: x\n");
   EXPECT_EQ(FormatLogLine(3, LogLevel::kWarn, "a", ""), "3.000000 warn a: \n");
   EXPECT_EQ(FormatLogLine(3, LogLevel::kDebug, "a", "b"), "3.000000 debug a: b\n");
   // One event, one line, whatever the message holds.
