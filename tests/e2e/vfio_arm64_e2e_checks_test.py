@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Checks of tests/e2e/vfio_arm64_e2e.py fed with made-up output (lines as
+a real aarch64-vfio run printed them) and pcaps: a healthy run passes every
+check, and each way ARM64 passthrough can break fails its check.  No KVM,
+no test host."""
+import os
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vfio_arm64_e2e as e2e  # noqa: E402
+from vfio_e2e_checks_test import GUEST, GW, frame, pcap  # noqa: E402
+
+GOOD = """\
+E2E: e1000e=0000:00:01.0
+E2E: smmu=smmu3.0x0000000009050000  group-before-bind=
+E2E: unbound rc=1 msg=skiff: vfio device 0000:00:01.0: bound to no driver, not vfio-pci, and in no IOMMU group yet (...): echo vfio-pci > /sys/bus/pci/devices/0000:00:01.0/driver_override; ...
+E2E: bound driver=vfio-pci group=0 node=/dev/vfio/0
+E2E: === msix
+48.941808 info vfio: 0000:00:01.0 BAR 0: 0x20000 bytes, 1 part(s) (0x20000 bytes) mapped directly
+48.981025 info vfio: 0000:00:01.0 BAR 3: 0x4000 bytes, 2 part(s) (0x2000 bytes) mapped directly, MSI-X table and PBA trapped
+49.220803 info vfio: 0000:00:01.0 passed through as 00:01.0 (5 MSI-X vectors)
+E2E-GUEST: e1000e nic=eth0
+E2E-GUEST: ping ok
+E2E-GUEST: ping| 3 packets transmitted, 3 packets received, 0% packet loss
+E2E-GUEST: msi modes: 3 msix
+E2E-GUEST: irq|  16:         10   ITS-MSI 16384 Edge      eth0-rx-0
+E2E-GUEST: irq|  17:         11   ITS-MSI 16385 Edge      eth0-tx-0
+E2E-GUEST: irq|  18:          1   ITS-MSI 16386 Edge      eth0
+E2E-GUEST: pci=0000:00:01.0
+E2E-GUEST: irqchips=ITS-MSI
+E2E: SKIFF_RC=0
+E2E: === intx
+99.133295 info vfio: 0000:00:01.0 passed through as 00:01.0 (5 MSI-X vectors)
+E2E-GUEST: e1000e nic=eth0
+E2E-GUEST: ping ok
+E2E-GUEST: msi modes: none
+E2E-GUEST: irq|  15:         16     GICv3  37 Level     eth0
+E2E-GUEST: pci=0000:00:01.0
+E2E-GUEST: irqchips=GICv3
+E2E: SKIFF_RC=0
+E2E: === end
+E2E: after driver=vfio-pci
+"""
+
+
+class VfioArm64ChecksTest(unittest.TestCase):
+    def failing(self, out, frames=None, intx=True):
+        frames = [frame(GUEST, GW, 8), frame(GW, GUEST, 0)] * 3 if frames is None else frames
+        with tempfile.NamedTemporaryFile(suffix=".pcap", delete=False) as f:
+            f.write(pcap(frames))
+        try:
+            results = e2e.checks(out, f.name, intx)
+        finally:
+            os.unlink(f.name)
+        return sorted(name for name, ok, _ in results if not ok)
+
+    def test_healthy_run_passes_everything(self):
+        self.assertEqual(self.failing(GOOD), [])
+        no_intx = GOOD[:GOOD.index("E2E: === intx")] + GOOD[GOOD.index("E2E: === end"):]
+        self.assertEqual(self.failing(no_intx, intx=False), [])
+
+    def test_devid_mismatch_fails(self):
+        # The guest's ITS used another DeviceID than Skiff's BDF (00:02.0).
+        out = GOOD.replace("ITS-MSI 16384", "ITS-MSI 32768")
+        self.assertEqual(self.failing(out),
+                         ["ITS DeviceID = requester ID = Skiff's BDF for the device"])
+        out = GOOD.replace("passed through as 00:01.0", "passed through as 00:02.0", 1)
+        self.assertIn("ITS DeviceID = requester ID = Skiff's BDF for the device",
+                      self.failing(out))
+
+    def test_msix_not_through_the_its_fails(self):
+        out = GOOD.replace("E2E-GUEST: irqchips=ITS-MSI", "E2E-GUEST: irqchips=GICv2m-MSI", 1)
+        self.assertEqual(self.failing(out),
+                         ["guest MSI-X rx/tx vectors fire through the GICv3 ITS"])
+        out = GOOD.replace("10   ITS-MSI 16384", "0   ITS-MSI 16384")
+        self.assertEqual(self.failing(out),
+                         ["guest MSI-X rx/tx vectors fire through the GICv3 ITS"])
+
+    def test_intx_on_another_spi_or_silent_fails(self):
+        name = "INTx fallback (guest pci=nomsi): ping answered on the interrupt-map's SPI"
+        self.assertEqual(self.failing(GOOD.replace("GICv3  37 Level", "GICv3  38 Level")), [name])
+        self.assertEqual(self.failing(GOOD.replace("16     GICv3", "0     GICv3")), [name])
+
+    def test_no_echo_request_in_pcap_fails(self):
+        self.assertEqual(self.failing(GOOD, [frame(GW, GUEST, 0)]),
+                         ["pcap outside the test host holds the guest's echo requests"])
+
+    def test_unbound_error_without_the_fix_fails(self):
+        out = GOOD.replace("echo vfio-pci > /sys/bus/pci/devices/0000:00:01.0/driver_override",
+                           "enable the IOMMU")
+        self.assertEqual(self.failing(out), ["error: device not bound to vfio-pci"])
+
+    def test_missing_reports_fail(self):
+        out = GOOD.replace("E2E: SKIFF_RC=0\nE2E: === intx", "E2E: SKIFF_RC=1\nE2E: === intx")
+        self.assertEqual(self.failing(out), ["skiff exits 0"])
+        out = GOOD.replace("E2E: bound driver=vfio-pci", "E2E: bound driver=none")
+        self.assertEqual(self.failing(out), ["L1 binds the e1000e to vfio-pci, behind the SMMUv3"])
+        out = GOOD.replace("smmu=smmu3.0x0000000009050000", "smmu=")
+        self.assertEqual(self.failing(out), ["L1 binds the e1000e to vfio-pci, behind the SMMUv3"])
+
+
+if __name__ == "__main__":
+    unittest.main()
