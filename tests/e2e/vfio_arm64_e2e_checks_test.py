@@ -20,24 +20,24 @@ E2E: bound driver=vfio-pci group=0 node=/dev/vfio/0
 E2E: === msix
 48.941808 info vfio: 0000:00:01.0 BAR 0: 0x20000 bytes, 1 part(s) (0x20000 bytes) mapped directly
 48.981025 info vfio: 0000:00:01.0 BAR 3: 0x4000 bytes, 2 part(s) (0x2000 bytes) mapped directly, MSI-X table and PBA trapped
-49.220803 info vfio: 0000:00:01.0 passed through as 00:01.0 (5 MSI-X vectors)
+49.220803 info vfio: 0000:00:01.0 passed through as 00:02.0 (5 MSI-X vectors)
 E2E-GUEST: e1000e nic=eth0
 E2E-GUEST: ping ok
 E2E-GUEST: ping| 3 packets transmitted, 3 packets received, 0% packet loss
 E2E-GUEST: msi modes: 3 msix
-E2E-GUEST: irq|  16:         10   ITS-MSI 16384 Edge      eth0-rx-0
-E2E-GUEST: irq|  17:         11   ITS-MSI 16385 Edge      eth0-tx-0
-E2E-GUEST: irq|  18:          1   ITS-MSI 16386 Edge      eth0
-E2E-GUEST: pci=0000:00:01.0
+E2E-GUEST: irq|  16:         10   ITS-MSI 32768 Edge      eth0-rx-0
+E2E-GUEST: irq|  17:         11   ITS-MSI 32769 Edge      eth0-tx-0
+E2E-GUEST: irq|  18:          1   ITS-MSI 32770 Edge      eth0
+E2E-GUEST: pci=0000:00:02.0
 E2E-GUEST: irqchips=ITS-MSI
 E2E: SKIFF_RC=0
 E2E: === intx
-99.133295 info vfio: 0000:00:01.0 passed through as 00:01.0 (5 MSI-X vectors)
+99.133295 info vfio: 0000:00:01.0 passed through as 00:02.0 (5 MSI-X vectors)
 E2E-GUEST: e1000e nic=eth0
 E2E-GUEST: ping ok
 E2E-GUEST: msi modes: none
-E2E-GUEST: irq|  15:         16     GICv3  37 Level     eth0
-E2E-GUEST: pci=0000:00:01.0
+E2E-GUEST: irq|  15:         16     GICv3  38 Level     eth0
+E2E-GUEST: pci=0000:00:02.0
 E2E-GUEST: irqchips=GICv3
 E2E: SKIFF_RC=0
 E2E: === end
@@ -62,25 +62,28 @@ class VfioArm64ChecksTest(unittest.TestCase):
         self.assertEqual(self.failing(no_intx, intx=False), [])
 
     def test_devid_mismatch_fails(self):
+        name = "ITS DeviceID = requester ID = Skiff's BDF for the device (slot 2)"
         # The guest's ITS used another DeviceID than Skiff's BDF (00:02.0).
-        out = GOOD.replace("ITS-MSI 16384", "ITS-MSI 32768")
-        self.assertEqual(self.failing(out),
-                         ["ITS DeviceID = requester ID = Skiff's BDF for the device"])
-        out = GOOD.replace("passed through as 00:01.0", "passed through as 00:02.0", 1)
-        self.assertIn("ITS DeviceID = requester ID = Skiff's BDF for the device",
-                      self.failing(out))
+        out = GOOD.replace("ITS-MSI 32768", "ITS-MSI 16384")
+        self.assertEqual(self.failing(out), [name])
+        out = GOOD.replace("passed through as 00:02.0", "passed through as 00:03.0", 1)
+        self.assertIn(name, self.failing(out))
+        # Everything at slot 1 agrees but proves less: the disk did not come first.
+        out = (GOOD.replace("00:02.0", "00:01.0").replace("ITS-MSI 3276", "ITS-MSI 1638")
+               .replace("GICv3  38", "GICv3  37"))
+        self.assertEqual(self.failing(out), [name])
 
     def test_msix_not_through_the_its_fails(self):
         out = GOOD.replace("E2E-GUEST: irqchips=ITS-MSI", "E2E-GUEST: irqchips=GICv2m-MSI", 1)
         self.assertEqual(self.failing(out),
                          ["guest MSI-X rx/tx vectors fire through the GICv3 ITS"])
-        out = GOOD.replace("10   ITS-MSI 16384", "0   ITS-MSI 16384")
+        out = GOOD.replace("10   ITS-MSI 32768", "0   ITS-MSI 32768")
         self.assertEqual(self.failing(out),
                          ["guest MSI-X rx/tx vectors fire through the GICv3 ITS"])
 
     def test_intx_on_another_spi_or_silent_fails(self):
         name = "INTx fallback (guest pci=nomsi): ping answered on the interrupt-map's SPI"
-        self.assertEqual(self.failing(GOOD.replace("GICv3  37 Level", "GICv3  38 Level")), [name])
+        self.assertEqual(self.failing(GOOD.replace("GICv3  38 Level", "GICv3  37 Level")), [name])
         self.assertEqual(self.failing(GOOD.replace("16     GICv3", "0     GICv3")), [name])
 
     def test_no_echo_request_in_pcap_fails(self):
