@@ -38,8 +38,8 @@ absl::StatusOr<OpenedVfioDevices> OpenVfioDevices(const VmConfig& config,
 PassthroughWiring WiringForSlot(const arch::PciLayout& layout, const pci::PciRoot::Slot& slot) {
   PassthroughWiring wiring;
   wiring.devid = slot.bdf;
-  wiring.intx_gsi =
-      layout.intx_gsi_base + static_cast<uint32_t>(pci::IntxSwizzle(slot.device, pci::kInterruptPinA));
+  wiring.intx_gsi = layout.intx_gsi_base +
+                    static_cast<uint32_t>(pci::IntxSwizzle(slot.device, pci::kInterruptPinA));
   return wiring;
 }
 

@@ -177,7 +177,8 @@ class Arm64PassthroughTest : public ::testing::Test {
     kernel_->groups[3].devices = {fn_};
     auto container = vfio::VfioContainer::Open(kernel_);
     ASSERT_TRUE(container.ok());
-    auto opened = (*container)->OpenDevice(vfio::HostPciDevice{fn_->name, 3, {{fn_->name, "vfio-pci"}}});
+    auto opened =
+        (*container)->OpenDevice(vfio::HostPciDevice{fn_->name, 3, {{fn_->name, "vfio-pci"}}});
     ASSERT_TRUE(opened.ok()) << opened.status();
     auto slot = root_->ReserveSlot();
     ASSERT_TRUE(slot.ok());

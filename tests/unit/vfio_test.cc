@@ -105,8 +105,9 @@ TEST_F(SysfsTest, UnboundDeviceWithoutAGroupYetIsToldToBindFirst) {
   ASSERT_FALSE(host.ok());
   const std::string msg(host.status().message());
   EXPECT_THAT(msg, HasSubstr("bound to no driver, not vfio-pci"));
-  EXPECT_THAT(msg, HasSubstr("echo vfio-pci > " + (root() / "bus/pci/devices/0000:00:01.0").string() +
-                             "/driver_override"));
+  EXPECT_THAT(msg,
+              HasSubstr("echo vfio-pci > " + (root() / "bus/pci/devices/0000:00:01.0").string() +
+                        "/driver_override"));
   EXPECT_THAT(msg, HasSubstr("drivers_probe"));
   EXPECT_THAT(msg, HasSubstr("when a driver binds"));
 }
