@@ -10,10 +10,16 @@ guest's ICMP echo requests in the pcap, outside the test host. A second
 boot with the guest's MSI off runs the device on INTx, a GIC SPI from the
 device tree's interrupt-map.
 
+With --gicv2m the test host has a GICv2 and its v2m MSI frame instead of
+the ITS: nothing isolates the device's MSIs, so the host's VFIO refuses the
+group and Skiff must explain vfio_iommu_type1.allow_unsafe_interrupts=1;
+with that set, the guest (an emulated GICv2, no MSIs) runs the e1000e on
+INTx and pings.
+
 One L1 boot runs every check; each prints PASS/FAIL. A missing binary or a
 test-host failure makes the test FAIL, never skip.
 
-Usage: vfio_arm64_e2e.py --skiff PATH [--keep DIR] [--no-intx]
+Usage: vfio_arm64_e2e.py --skiff PATH [--keep DIR] [--no-intx | --gicv2m]
 """
 import argparse
 import os
@@ -77,6 +83,29 @@ if [ "%(intx)s" = yes ]; then
 fi
 echo "E2E: === end"
 echo "E2E: after driver=$(basename $(readlink /sys/bus/pci/devices/$bdf/driver))"
+"""
+
+# --gicv2m: refused first, then accepted once the operator takes the risk.
+L1_SCRIPT_GICV2M = r"""
+cat /guest/initramfs.cpio.gz /e2e/autorun.cpio.gz > /tmp/initrd
+bdf=""
+for d in /sys/bus/pci/devices/*; do
+    [ "$(cat $d/vendor):$(cat $d/device)" = 0x8086:0x10d3 ] && bdf=${d##*/}
+done
+echo vfio-pci > /sys/bus/pci/devices/$bdf/driver_override
+echo $bdf > /sys/bus/pci/drivers_probe
+echo "E2E: bound driver=$(basename $(readlink /sys/bus/pci/devices/$bdf/driver)) msi=$(dmesg | grep -o 'GICv2m: range' | head -1)"
+skiff_run() {
+    skiff run --kernel /guest/vmlinuz --initramfs /tmp/initrd --memory 256M \
+        --cmdline '%(cmdline)s' --device vfio=$bdf --log-level info --timeout 600s
+}
+skiff_run > /tmp/err 2>&1
+echo "E2E: refused rc=$? msg=$(grep -v ' info ' /tmp/err | head -c 900 | tr '\n' ' ')"
+echo 1 > /sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts
+echo "E2E: === unsafe"
+skiff_run
+echo "E2E: SKIFF_RC=$?"
+echo "E2E: === end"
 """
 
 GIC_SPI_BASE = 32        # INTID of SPI 0
@@ -188,12 +217,50 @@ def checks(out, pcap, intx=True):
     return results
 
 
+def checks_gicv2m(out, pcap):
+    """[(name, ok, detail)] for a --gicv2m run."""
+    results = []
+    m = re.search(r"E2E: bound driver=(\S+) msi=(.*)", out)
+    results.append(("L1 (GICv2 + v2m, no ITS) binds the e1000e to vfio-pci",
+                    bool(m) and m.group(1) == "vfio-pci" and "GICv2m" in m.group(2),
+                    m.group(0) if m else "no report"))
+    m = re.search(r"E2E: refused rc=(\d+) msg=(.*)", out)
+    msg = m.group(2) if m else ""
+    results.append(("without interrupt isolation: one clear error naming "
+                    "allow_unsafe_interrupts",
+                    bool(m) and m.group(1) == "1" and "EPERM" in msg and "GICv2m" in msg
+                    and "vfio_iommu_type1.allow_unsafe_interrupts=1" in msg
+                    and msg.count("skiff:") == 1,
+                    m.group(0) if m else "no report"))
+    unsafe = vfio_e2e.section(out, "unsafe")
+    m = re.search(r"E2E-GUEST: e1000e nic=(\S+)", unsafe)
+    results.append(("allow_unsafe_interrupts=1: guest e1000e driver binds",
+                    bool(m) and m.group(1) != "none", m.group(0) if m else "guest never reported"))
+    lines = {k: v for k, (v, is_msi) in vfio_e2e.irq_counts(unsafe).items() if not is_msi}
+    m = re.search(r"E2E-GUEST: msi modes: *(.*)", unsafe)
+    results.append(("guest on INTx (no MSI controller on a GICv2): line counts",
+                    bool(m) and m.group(1).strip() == "none" and sum(lines.values()) > 0
+                    and "using an emulated GICv2" in unsafe,
+                    "lines %s, msi modes %s" % (lines, m.group(1) if m else "?")))
+    results.append(("guest pings 10.0.2.2", "E2E-GUEST: ping ok" in unsafe,
+                    "; ".join(re.findall(r"E2E-GUEST: ping\| (.*)", unsafe)[-2:])))
+    icmp = vfio_e2e.icmp_packets(pcap) if pcap and os.path.exists(pcap) else None
+    results.append(("pcap outside the test host holds the guest's echo requests",
+                    bool(icmp) and icmp[0] > 0, "requests/replies %s" % (icmp,)))
+    m = re.search(r"E2E: SKIFF_RC=(\d+)", unsafe)
+    results.append(("skiff exits 0", bool(m) and m.group(1) == "0",
+                    m.group(0) if m else "no exit status"))
+    return results
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--skiff", required=True, help="the aarch64 skiff")
     parser.add_argument("--keep", help="copy the pcap and the output here")
     parser.add_argument("--no-intx", action="store_true",
                         help="skip the second (INTx) boot")
+    parser.add_argument("--gicv2m", action="store_true",
+                        help="the test host without an ITS (profile aarch64-vfio-gicv2m)")
     args = parser.parse_args()
     if not os.path.isfile(args.skiff):
         print(f"FAIL: {args.skiff} does not exist (build it with scripts/setup.sh's "
@@ -207,9 +274,13 @@ def main():
         extra = os.path.join(tmp, "autorun.cpio.gz")
         subprocess.run([AUTORUN, script, extra], check=True)
         pcap = os.path.join(tmp, "n0.pcap")
-        l1 = L1_SCRIPT % {"cmdline": CMDLINE, "intx": "yes" if intx else "no"}
+        if args.gicv2m:
+            l1, profile = L1_SCRIPT_GICV2M % {"cmdline": CMDLINE}, "aarch64-vfio-gicv2m"
+        else:
+            l1 = L1_SCRIPT % {"cmdline": CMDLINE, "intx": "yes" if intx else "no"}
+            profile = "aarch64-vfio"
         proc = subprocess.run(
-            [sys.executable, TESTHOST, "run", "--arch", "aarch64-vfio", "--skiff", args.skiff,
+            [sys.executable, TESTHOST, "run", "--arch", profile, "--skiff", args.skiff,
              "--timeout", "1700", "--pcap", pcap, "--put", f"{extra}:/e2e/autorun.cpio.gz",
              "--", l1],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -226,7 +297,8 @@ def main():
             print(f"FAIL: test host failed (exit {proc.returncode})")
             return 1
         failed = 0
-        for name, ok, detail in checks(out, pcap, intx):
+        results = checks_gicv2m(out, pcap) if args.gicv2m else checks(out, pcap, intx)
+        for name, ok, detail in results:
             print(f"{'PASS' if ok else 'FAIL'}: {name} ({detail})")
             failed += not ok
     print(f"vfio arm64 e2e: {failed} check(s) failed" if failed

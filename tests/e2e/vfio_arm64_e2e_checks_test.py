@@ -104,5 +104,48 @@ class VfioArm64ChecksTest(unittest.TestCase):
         self.assertEqual(self.failing(out), ["L1 binds the e1000e to vfio-pci, behind the SMMUv3"])
 
 
+GICV2M = """\
+E2E: bound driver=vfio-pci msi=GICv2m: range
+E2E: refused rc=1 msg=skiff: vfio device 0000:00:01.0: VFIO_SET_IOMMU: EPERM: this host's IOMMU does not remap (isolate) the device's interrupts, so VFIO refuses it; enable interrupt remapping (x86: ...; ARM64: an SMMU with a GICv3 ITS - a GICv2m cannot tell devices apart), or accept the risk with vfio_iommu_type1.allow_unsafe_interrupts=1 (...)
+E2E: === unsafe
+26.800626 warn gic: host has no GICv3 for guests (...): using an emulated GICv2 (at most 8 vCPUs; no MSIs, PCI devices use INTx)
+E2E-GUEST: e1000e nic=eth0
+E2E-GUEST: ping ok
+E2E-GUEST: ping| 3 packets transmitted, 3 packets received, 0% packet loss
+E2E-GUEST: msi modes: none
+E2E-GUEST: irq|  15:         18 GIC-0  37 Level     eth0
+E2E: SKIFF_RC=0
+E2E: === end
+"""
+
+
+class VfioArm64Gicv2mChecksTest(unittest.TestCase):
+    def failing(self, out, frames=None):
+        frames = [frame(GUEST, GW, 8), frame(GW, GUEST, 0)] * 3 if frames is None else frames
+        with tempfile.NamedTemporaryFile(suffix=".pcap", delete=False) as f:
+            f.write(pcap(frames))
+        try:
+            results = e2e.checks_gicv2m(out, f.name)
+        finally:
+            os.unlink(f.name)
+        return sorted(name for name, ok, _ in results if not ok)
+
+    def test_healthy_run_passes_everything(self):
+        self.assertEqual(self.failing(GICV2M), [])
+
+    def test_error_without_the_way_out_fails(self):
+        name = "without interrupt isolation: one clear error naming allow_unsafe_interrupts"
+        for bad in (GICV2M.replace("vfio_iommu_type1.allow_unsafe_interrupts=1", "nothing"),
+                    GICV2M.replace(" - a GICv2m cannot", " - it cannot"),
+                    GICV2M.replace("refused rc=1", "refused rc=0")):
+            self.assertEqual(self.failing(bad), [name])
+
+    def test_no_intx_or_no_ping_fails(self):
+        self.assertEqual(self.failing(GICV2M.replace("18 GIC-0", "0 GIC-0")),
+                         ["guest on INTx (no MSI controller on a GICv2): line counts"])
+        self.assertEqual(self.failing(GICV2M.replace("ping ok", "ping failed")),
+                         ["guest pings 10.0.2.2"])
+
+
 if __name__ == "__main__":
     unittest.main()

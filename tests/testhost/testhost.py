@@ -153,6 +153,14 @@ PROFILES = {
         "l1_qemu_firmware": [],
     },
 }
+# The same with a GICv2 (and its v2m MSI frame) instead of the GICv3 ITS:
+# nothing isolates the e1000e's MSIs, so vfio's type1 refuses the group
+# unless vfio_iommu_type1.allow_unsafe_interrupts=1 (the error Skiff must
+# explain); L1's KVM then gives its guests a GICv2 without MSIs.
+PROFILES["aarch64-vfio-gicv2m"] = dict(
+    PROFILES["aarch64-vfio"],
+    qemu_args=[a.replace("gic-version=3", "gic-version=2")
+               for a in PROFILES["aarch64-vfio"]["qemu_args"]])
 
 
 def log(msg):
