@@ -18,12 +18,12 @@ absl::Status AddPowerKey(Machine& machine) {
   static_assert(Pl061::kLines == kGpioLines && Pl061::kRegisterSize <= kGpioSize);
   ASSIGN_OR_RETURN(std::shared_ptr<IrqLine> irq, machine.MakeLevelIrqLine(kGpioSpi));
   auto gpio = std::make_shared<Pl061>(std::move(irq));
-  RETURN_IF_ERROR(machine.mmio_bus().Register(kGpioBase, Pl061::kRegisterSize, gpio,
-                                              "GPIO (PL061)"));
-  ASSIGN_OR_RETURN(std::unique_ptr<OneShotTimer> release,
-                   OneShotTimer::Create(
-                       machine.event_loop(),
-                       [gpio] { gpio->SetInput(kPowerKeyGpioLine, false); }, "power key"));
+  RETURN_IF_ERROR(
+      machine.mmio_bus().Register(kGpioBase, Pl061::kRegisterSize, gpio, "GPIO (PL061)"));
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<OneShotTimer> release,
+      OneShotTimer::Create(
+          machine.event_loop(), [gpio] { gpio->SetInput(kPowerKeyGpioLine, false); }, "power key"));
   std::shared_ptr<OneShotTimer> timer = std::move(release);
   // Runs on the thread that serves the control socket (the I/O thread).
   machine.set_power_button([gpio, timer] {

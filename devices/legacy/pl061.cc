@@ -30,9 +30,7 @@ bool InOneWord(uint64_t offset, size_t size) {
 
 Pl061::Pl061(std::shared_ptr<IrqLine> irq) : irq_(std::move(irq)) {}
 
-uint8_t Pl061::Pins() const {
-  return static_cast<uint8_t>((data_ & dir_) | (inputs_ & ~dir_));
-}
+uint8_t Pl061::Pins() const { return static_cast<uint8_t>((data_ & dir_) | (inputs_ & ~dir_)); }
 
 uint8_t Pl061::RawStatus() const {
   // A level line is pending while its pin matches GPIOIEV (high or low).
@@ -44,8 +42,8 @@ void Pl061::Update(uint8_t before) {
   const uint8_t now = Pins();
   const uint8_t rising = static_cast<uint8_t>(~before & now);
   const uint8_t falling = static_cast<uint8_t>(before & ~now);
-  const uint8_t hits = static_cast<uint8_t>((ibe_ & (rising | falling)) |
-                                            (~ibe_ & iev_ & rising) | (~ibe_ & ~iev_ & falling));
+  const uint8_t hits = static_cast<uint8_t>((ibe_ & (rising | falling)) | (~ibe_ & iev_ & rising) |
+                                            (~ibe_ & ~iev_ & falling));
   edges_ |= static_cast<uint8_t>(hits & ~is_);
   const bool asserted = (RawStatus() & ie_) != 0;
   if (asserted != irq_level_) {

@@ -56,7 +56,7 @@ class Pl061 : public BusDevice {
   void Update(uint8_t before);
 
   const std::shared_ptr<IrqLine> irq_;
-  std::mutex mutex_;  // vCPUs and the I/O thread
+  std::mutex mutex_;    // vCPUs and the I/O thread
   uint8_t data_ = 0;    // output latch (GPIODATA writes)
   uint8_t inputs_ = 0;  // levels driven from outside
   uint8_t dir_ = 0;

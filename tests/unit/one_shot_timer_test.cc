@@ -57,7 +57,7 @@ TEST(OneShotTimerTest, FiresOncePerArmOnTheLoopThread) {
   ASSERT_TRUE(WaitFor(fired, 1));
   EXPECT_NE(fired_on, std::this_thread::get_id());
   std::this_thread::sleep_for(std::chrono::milliseconds(60));
-  EXPECT_EQ(fired.load(), 1);  // once, not periodic
+  EXPECT_EQ(fired.load(), 1);                             // once, not periodic
   ASSERT_TRUE((*timer)->Arm(absl::ZeroDuration()).ok());  // zero still fires
   ASSERT_TRUE(WaitFor(fired, 2));
 }
@@ -65,7 +65,8 @@ TEST(OneShotTimerTest, FiresOncePerArmOnTheLoopThread) {
 TEST(OneShotTimerTest, ArmingAgainMovesTheDeadline) {
   LoopThread io;
   std::atomic<int> fired{0};
-  auto timer = OneShotTimer::Create(io.loop(), [&] { fired.fetch_add(1); }, "test timer");
+  auto timer = OneShotTimer::Create(
+      io.loop(), [&] { fired.fetch_add(1); }, "test timer");
   ASSERT_TRUE(timer.ok());
   io.Start();
   const auto start = std::chrono::steady_clock::now();
@@ -80,7 +81,8 @@ TEST(OneShotTimerTest, ArmingAgainMovesTheDeadline) {
 TEST(OneShotTimerTest, DestroyedTimerLeavesTheLoop) {
   LoopThread io;
   std::atomic<int> fired{0};
-  auto timer = OneShotTimer::Create(io.loop(), [&] { fired.fetch_add(1); }, "test timer");
+  auto timer = OneShotTimer::Create(
+      io.loop(), [&] { fired.fetch_add(1); }, "test timer");
   ASSERT_TRUE(timer.ok());
   ASSERT_TRUE((*timer)->Arm(absl::Milliseconds(10)).ok());
   timer->reset();  // before the loop ever ran

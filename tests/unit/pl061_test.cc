@@ -91,7 +91,7 @@ TEST_F(Pl061Test, DataReadsAreMaskedByAddressBits) {
 }
 
 TEST_F(Pl061Test, DataWritesChangeOnlyMaskedOutputLines) {
-  Writeb(kDir, 0x0f);  // lines 0-3 out, 4-7 in
+  Writeb(kDir, 0x0f);          // lines 0-3 out, 4-7 in
   Writeb(DataAt(0x03), 0xff);  // only lines 0 and 1 are in the mask
   EXPECT_EQ(Readb(DataAt(0xff)), 0x03);
   Writeb(DataAt(0xff), 0xf4);  // the input lines ignore it
@@ -278,7 +278,7 @@ TEST_F(Pl061Test, TheInterruptChangesOnlyOnTransitions) {
   EnableRisingEdge(4);
   gpio_.SetInput(3, true);
   gpio_.SetInput(4, true);  // already high: no second SetLevel
-  Writeb(kIc, 0x08);         // line 4 still pending
+  Writeb(kIc, 0x08);        // line 4 still pending
   Writeb(kIc, 0x10);
   EXPECT_EQ(irq_->levels(), (std::vector<bool>{true, false}));
 }
