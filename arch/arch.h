@@ -100,12 +100,13 @@ PciLayout PlatformPciLayout();
 std::string GuestExitExamples();
 
 // Asks the guest for an orderly poweroff, as a power button would (the
-// control socket's `shutdown`). x86: an ACPI Generic Event Device interrupt
-// whose _EVT notifies the power button device (PNP0C0C), Linux's `button`
-// driver turning it into KEY_POWER for userspace. Unimplemented where the
-// platform has no such button yet (ARM64: needs a gpio-keys power key or
-// equivalent in the device tree), with a message saying so.
-absl::Status PressPowerButton(Machine& machine);
+// control socket's `shutdown`), and names the button for the answer. x86
+// ("acpi power button"): an ACPI Generic Event Device interrupt whose _EVT
+// notifies the power button device (PNP0C0C), Linux's `button` driver
+// turning it into KEY_POWER for userspace. arm64 ("gpio power key"): a
+// press of line 3 of the PL061 GPIO controller, which the device tree
+// describes as a gpio-keys KEY_POWER.
+absl::StatusOr<std::string> PressPowerButton(Machine& machine);
 
 // Register state and instruction bytes, for crash reports.
 std::string DescribeVcpu(const Vcpu& vcpu, const GuestMemory& memory);

@@ -516,7 +516,8 @@ constexpr char kCtlHelp[] =
     "  status    running or paused, uptime\n"
     "  pause     stop every vCPU (the guest's clock keeps going)\n"
     "  resume    let the vCPUs run again\n"
-    "  shutdown  press the guest's ACPI power button (an orderly poweroff);\n"
+    "  shutdown  press the guest's power button (an orderly poweroff; x86: ACPI,\n"
+    "            arm64: a gpio-keys power key on a PL061 GPIO line);\n"
     "            --force stops the VM at once instead\n"
     "  reboot    hard reset: Skiff ends the run as on a guest reboot (exit 0)\n"
     "  info      devices, memory, vCPUs with their host thread ids and CPUs\n";

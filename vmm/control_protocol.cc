@@ -121,12 +121,12 @@ std::string HandleControlLine(std::string_view line, VmControl& vm) {
       done = vm.Resume();
       if (done.ok()) result = vm.Status();
       break;
-    case ControlCommand::kShutdown:
-      done = vm.Shutdown(request->force);
-      if (done.ok()) {
-        result = {{"requested", request->force ? "stop" : "acpi power button"}};
-      }
+    case ControlCommand::kShutdown: {
+      absl::StatusOr<std::string> requested = vm.Shutdown(request->force);
+      done = requested.status();
+      if (done.ok()) result = {{"requested", *requested}};
       break;
+    }
     case ControlCommand::kReboot:
       done = vm.Reboot();
       if (done.ok()) result = {{"requested", "reset"}};

@@ -26,9 +26,11 @@ class VmControl {
   // Every vCPU out of KVM_RUN and parked; returns once they all are.
   virtual absl::Status Pause() = 0;
   virtual absl::Status Resume() = 0;
-  // Asks the guest for an orderly poweroff (the ACPI power button), or with
-  // `force` stops the VM at once.
-  virtual absl::Status Shutdown(bool force) = 0;
+  // Asks the guest for an orderly poweroff (its power button), or with
+  // `force` stops the VM at once. Returns what was done, for the answer's
+  // "requested": "stop", or which button was pressed ("acpi power button",
+  // "gpio power key").
+  virtual absl::StatusOr<std::string> Shutdown(bool force) = 0;
   virtual absl::Status Reboot() = 0;
   // Devices, memory, vCPUs with their host thread ids.
   virtual nlohmann::json Info() = 0;

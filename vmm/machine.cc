@@ -311,7 +311,7 @@ absl::Status Machine::Resume() {
 
 bool Machine::paused() const { return started_ && gate_ && gate_->closed(); }
 
-absl::Status Machine::PressPowerButton() {
+absl::StatusOr<std::string> Machine::PressPowerButton() {
   if (paused()) {
     return absl::FailedPreconditionError(
         "the VM is paused, so the guest cannot act on its power button: resume it first, or "

@@ -50,8 +50,9 @@ class Machine {
   absl::Status Pause();
   absl::Status Resume();
   bool paused() const;
-  // Asks the guest for an orderly poweroff (arch::PressPowerButton).
-  absl::Status PressPowerButton();
+  // Asks the guest for an orderly poweroff (arch::PressPowerButton); says
+  // which button it pressed.
+  absl::StatusOr<std::string> PressPowerButton();
   // The platform's power button, if it has one: set by arch::SetupPlatform.
   void set_power_button(std::function<void()> press) { power_button_ = std::move(press); }
   const std::function<void()>& power_button() const { return power_button_; }

@@ -51,13 +51,13 @@ absl::Status MachineControl::Pause() { return machine_.Pause(); }
 
 absl::Status MachineControl::Resume() { return machine_.Resume(); }
 
-absl::Status MachineControl::Shutdown(bool force) {
+absl::StatusOr<std::string> MachineControl::Shutdown(bool force) {
   if (force) {
     machine_.shutdown().Request(kExitSignal, "stopped over the control socket (shutdown --force)");
-    return absl::OkStatus();
+    return std::string("stop");
   }
-  absl::Status pressed = machine_.PressPowerButton();
-  if (pressed.ok()) LOG_INFO("control", "pressed the guest's power button");
+  absl::StatusOr<std::string> pressed = machine_.PressPowerButton();
+  if (pressed.ok()) LOG_INFO("control", "pressed the guest's power button (%s)", *pressed);
   return pressed;
 }
 

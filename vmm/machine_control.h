@@ -15,7 +15,7 @@ class MachineControl : public VmControl {
   nlohmann::json Status() override;
   absl::Status Pause() override;
   absl::Status Resume() override;
-  absl::Status Shutdown(bool force) override;
+  absl::StatusOr<std::string> Shutdown(bool force) override;
   absl::Status Reboot() override;
   nlohmann::json Info() override;
 

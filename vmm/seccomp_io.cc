@@ -33,6 +33,7 @@ std::vector<Rule> IoThreadRules() {
       Allow("sendto", "--api-socket: an answer goes out (send)"),
       Allow("getpid", "--api-socket: info names the process; pause kicks vCPUs (pthread_kill)"),
       Allow("sched_getaffinity", "--api-socket: info reports each thread's host CPUs"),
+      Allow("timerfd_settime", "--api-socket: shutdown holds the arm64 power key for 100 ms"),
       Rule{"tgkill",
            {ArgMatch{2, ~uint64_t{0}, SIGUSR1}},
            "SIGUSR1",

@@ -48,7 +48,7 @@ void FdtWriter::PropertyString(const std::string& name, const std::string& value
 }
 
 void FdtWriter::PropertyStrings(const std::string& name,
-                                std::initializer_list<std::string> values) {
+                                std::span<const std::string> values) {
   std::vector<uint8_t> bytes;
   for (const std::string& v : values) {
     bytes.insert(bytes.end(), v.begin(), v.end());

@@ -30,7 +30,10 @@ class FdtWriter {
   void PropertyEmpty(const std::string& name);  // a boolean property
   void PropertyString(const std::string& name, const std::string& value);
   // A string list ("a\0b\0"), e.g. compatible = "arm,pl031", "arm,primecell".
-  void PropertyStrings(const std::string& name, std::initializer_list<std::string> values);
+  void PropertyStrings(const std::string& name, std::span<const std::string> values);
+  void PropertyStrings(const std::string& name, std::initializer_list<std::string> values) {
+    PropertyStrings(name, std::span<const std::string>(values.begin(), values.size()));
+  }
   void PropertyU32(const std::string& name, uint32_t value);
   void PropertyU64(const std::string& name, uint64_t value);
   void PropertyCells(const std::string& name, std::span<const uint32_t> cells);

@@ -17,6 +17,7 @@ std::vector<MemoryRegion> MemoryMap(uint64_t ram_size) {
       {"RTC", kRtcBase, kRtcSize},
       {"exit device", kExitDeviceBase, kExitDeviceSize},
       {"pvpanic", kPvpanicBase, kPvpanicSize},
+      {"GPIO (PL061)", kGpioBase, kGpioSize},
       {"virtio-mmio slots", kVirtioMmioBase, kVirtioMmioSlotSize * kVirtioMmioSlots},
       {"PCI MMIO32 window", kPciMmio32Base, kPciMmio32Size},
       {"PCIe ECAM", kPciEcamBase, kPciEcamSize},

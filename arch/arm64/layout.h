@@ -11,6 +11,7 @@
 //   0x0b01_0000  RTC (PL031)                 4 KiB
 //   0x0b02_0000  Skiff exit device           4 KiB
 //   0x0b03_0000  pvpanic (MMIO)              4 KiB
+//   0x0b04_0000  GPIO (PL061), power key     4 KiB
 //   0x0c00_0000  virtio-mmio slots           4 KiB each, 32 slots
 //   0x1000_0000  PCI BAR window (MMIO32)   512 MiB
 //   0x3000_0000  PCIe ECAM                 256 MiB (buses 0-255)
@@ -52,6 +53,14 @@ inline constexpr uint64_t kExitDeviceBase = 0x0b020000;
 inline constexpr uint64_t kExitDeviceSize = 0x1000;
 inline constexpr uint64_t kPvpanicBase = 0x0b030000;
 inline constexpr uint64_t kPvpanicSize = 0x1000;
+inline constexpr uint64_t kGpioBase = 0x0b040000;
+inline constexpr uint64_t kGpioSize = 0x1000;
+inline constexpr uint32_t kGpioLines = 8;  // a PL061 has eight
+// The PL061 line the power key drives (gpio-keys KEY_POWER in the device
+// tree). Line 3, as on QEMU's virt machine, so guest configurations written
+// for it carry over.
+inline constexpr uint32_t kPowerKeyGpioLine = 3;
+static_assert(kPowerKeyGpioLine < kGpioLines);
 
 inline constexpr uint64_t kVirtioMmioBase = 0x0c000000;
 inline constexpr uint64_t kVirtioMmioSlotSize = 0x1000;
@@ -73,6 +82,7 @@ inline constexpr uint64_t kMaxRamSize = kIpaLimit - kRamBase;
 inline constexpr uint32_t kGicSpiBase = 32;  // INTID of SPI 0
 inline constexpr uint32_t kUartSpi = 0;
 inline constexpr uint32_t kRtcSpi = 1;
+inline constexpr uint32_t kGpioSpi = 2;
 inline constexpr uint32_t kPciIntxSpiBase = 4;  // INTA-INTD: SPIs 4-7
 inline constexpr uint32_t kVirtioMmioSpiBase = 8;  // one per slot: SPIs 8-39
 // SPIs 0-63 are wired lines (routed GSI = SPI); MSI routes get GSIs from 64.

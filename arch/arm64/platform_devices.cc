@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "arch/arm64/layout.h"
+#include "arch/arm64/power_button.h"
 #include "devices/legacy/pl031.h"
 #include "devices/legacy/pvpanic.h"
 #include "devices/legacy/serial_16550.h"
@@ -44,7 +45,8 @@ absl::Status AddPlatformDevices(Machine& machine, bool uart_takes_input) {
   auto pvpanic = std::make_shared<Pvpanic>(
       [shutdown] { shutdown->Request(kExitGuestPanic, "guest kernel panic (pvpanic)"); },
       [] { LOG_INFO("pvpanic", "guest loaded a crash kernel"); });
-  return mmio.Register(kPvpanicBase, Pvpanic::kRegisterCount, pvpanic, "pvpanic");
+  RETURN_IF_ERROR(mmio.Register(kPvpanicBase, Pvpanic::kRegisterCount, pvpanic, "pvpanic"));
+  return AddPowerKey(machine);
 }
 
 }  // namespace skiff::arm64

@@ -136,6 +136,39 @@ void AddSpi(FdtWriter& w, uint32_t spi) {
   w.PropertyCells("interrupts", {kGicSpi, spi, kIrqLevelHigh});
 }
 
+// The power button (the control socket's `shutdown`): a PL061 GPIO
+// controller, another AMBA PrimeCell (hence the APB clock), and a
+// gpio-keys KEY_POWER on one of its lines, which systemd-logind and acpid
+// turn into a poweroff. Kernels without gpio-keys (Debian's cloud kernel)
+// still get the GPIO line: userspace can watch it through /dev/gpiochipN,
+// and gpio-line-names lets it find the line by name.
+void AddPowerKey(FdtWriter& w) {
+  w.BeginNode(NodeName("gpio", kGpioBase));
+  w.PropertyU32("phandle", kGpioPhandle);
+  w.PropertyStrings("compatible", {"arm,pl061", "arm,primecell"});
+  w.PropertyCells("reg", Cells64({kGpioBase, kGpioSize}));
+  AddSpi(w, kGpioSpi);
+  w.PropertyEmpty("gpio-controller");
+  // <line flags>
+  w.PropertyU32("#gpio-cells", 2);
+  std::vector<std::string> names(kGpioLines);
+  names[kPowerKeyGpioLine] = "power-button";
+  w.PropertyStrings("gpio-line-names", names);
+  w.PropertyU32("clocks", kApbClockPhandle);
+  w.PropertyString("clock-names", "apb_pclk");
+  w.EndNode();
+
+  w.BeginNode("gpio-keys");
+  w.PropertyString("compatible", "gpio-keys");
+  w.BeginNode("power-button");
+  w.PropertyString("label", "Power Button");
+  w.PropertyU32("linux,code", kKeyPower);
+  constexpr uint32_t kGpioActiveHigh = 0;
+  w.PropertyCells("gpios", {kGpioPhandle, kPowerKeyGpioLine, kGpioActiveHigh});
+  w.EndNode();
+  w.EndNode();
+}
+
 void AddPlatformDevices(FdtWriter& w) {
   // The PL031 is an AMBA PrimeCell: Linux's AMBA bus enables its APB clock
   // before reading the ID registers, so the clock must be described.
@@ -176,6 +209,8 @@ void AddPlatformDevices(FdtWriter& w) {
   w.PropertyString("compatible", "qemu,pvpanic-mmio");
   w.PropertyCells("reg", Cells64({kPvpanicBase, 2}));
   w.EndNode();
+
+  AddPowerKey(w);
 }
 
 void AddVirtioMmio(FdtWriter& w, const PlatformDescription& p) {

@@ -43,6 +43,10 @@ struct PlatformDescription {
 inline constexpr uint32_t kGicPhandle = 1;
 inline constexpr uint32_t kMsiPhandle = 2;
 inline constexpr uint32_t kApbClockPhandle = 3;
+inline constexpr uint32_t kGpioPhandle = 4;
+
+// include/uapi/linux/input-event-codes.h: what the gpio-keys power key sends.
+inline constexpr uint32_t kKeyPower = 116;
 
 // Node paths, for stdout-path and tests.
 std::string UartNodeName();  // "serial@b000000"

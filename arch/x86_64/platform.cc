@@ -187,12 +187,12 @@ absl::Status SetupVcpu(const Kvm& kvm, const Vcpu& vcpu, uint32_t num_cpus,
   return x86::SetBootRegs(vcpu.fd(), boot.entry, boot.boot_data);
 }
 
-absl::Status PressPowerButton(Machine& machine) {
+absl::StatusOr<std::string> PressPowerButton(Machine& machine) {
   if (!machine.power_button()) {
     return absl::FailedPreconditionError("the machine has no power button");
   }
   machine.power_button()();
-  return absl::OkStatus();
+  return std::string("acpi power button");
 }
 
 absl::Status FinishVm(Vm& /*vm*/, std::span<Vcpu* const> /*vcpus*/) { return absl::OkStatus(); }

@@ -4,14 +4,16 @@ cloud kernel in the test host (tests/testhost), booted by Skiff with
 `--cpus 2,affinity=0:1,1:0 --io-affinity 0 --api-socket`; `skiff ctl`
 drives it from L1.
 
-Usage: control_e2e.py --skiff PATH [--print-command]
+Usage: control_e2e.py --skiff PATH [--arch x86_64|arm64] [--print-command]
 
 One L1 boot (2 CPUs), one guest. The guest (tests/e2e/control_guest.sh)
 loads the ACPI `button` and `evdev` drivers, prints `SKIFF-TICK n` every
 0.2 s and powers off when its power button is pressed. Each check is one
 `PASS: <check>` or `FAIL: ...` line; the exit status is 1 if any failed:
 
-  guest-ready     the guest came up and found its ACPI power button
+  guest-ready     the guest came up and found its ACPI power button (arm64:
+                  the GPIO line named power-button, the same line as the
+                  device tree's gpio-keys KEY_POWER)
   info-tids       `info` lists two vCPUs and the I/O thread, each a thread
                   of the Skiff process
   vcpu-affinity   vCPU 0's thread has Cpus_allowed_list 1, vCPU 1's 0, in
@@ -23,8 +25,14 @@ loads the ACPI `button` and `evdev` drivers, prints `SKIFF-TICK n` every
   status-paused   `status` says paused meanwhile
   resume          `resume` answers ok/running and the ticks go on
   shutdown        `shutdown` presses the power button: the guest sees it,
-                  powers off, and Skiff exits 0 within 60 s
+                  powers off, and Skiff exits 0 within 60 s (arm64: 120 s)
   socket-removed  the socket is gone after Skiff exited
+
+--arch arm64 (suite e2e-arm64) runs the same checks in the ARM64 test host
+with an aarch64 --skiff. Debian's arm64 cloud kernel has no gpio-keys
+driver, so the guest (tests/e2e/control_guest_arm64.sh) watches the power
+key's PL061 GPIO line for its rising edge itself (tests/e2e/gpio_wait_edge.c,
+built static with aarch64-linux-gnu-gcc) and then powers off through PSCI.
 
 A test-host failure makes every check FAIL, never skip.
 """
@@ -39,38 +47,49 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 TESTHOST = os.path.join(ROOT, "tests", "testhost", "testhost.py")
-GUEST_SCRIPT = os.path.join(HERE, "control_guest.sh")
+GUEST_SCRIPT = {"x86_64": os.path.join(HERE, "control_guest.sh"),
+                "arm64": os.path.join(HERE, "control_guest_arm64.sh")}
+GPIO_WAIT_SOURCE = os.path.join(HERE, "gpio_wait_edge.c")
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "images"))
 import skiffimg  # noqa: E402
 import vmspec  # noqa: E402
 
 SOCKET = "/tmp/api.sock"
+# What `shutdown` answers it pressed, by architecture.
+BUTTON = {"x86_64": "acpi power button", "arm64": "gpio power key"}
+KEY_POWER = 116
+# ARM64's L1 is QEMU TCG: the L2 guest boots and powers off more slowly.
+READY_WAIT_S = {"x86_64": 120, "arm64": 300}
+POWEROFF_WITHIN_S = {"x86_64": 60, "arm64": 120}
+TESTHOST_TIMEOUT = {"x86_64": 400, "arm64": 800}
 CHECKS = ["guest-ready", "info-tids", "vcpu-affinity", "io-affinity", "pause",
           "status-paused", "resume", "shutdown", "socket-removed"]
 
 
-def skiff_command():
+def skiff_command(arch="x86_64"):
+    # reboot=k is x86's keyboard-controller reset; arm64 resets through PSCI.
+    cmdline = "console=ttyS0 %spanic=-1 quiet" % ("reboot=k " if arch == "x86_64" else "")
     spec = vmspec.VmSpec(kernel="/guest/vmlinuz", initramfs="/tmp/initrd",
-                         cmdline="console=ttyS0 reboot=k panic=-1 quiet", cpus=2,
-                         memory_mib=256, transport="pci")
+                         cmdline=cmdline, cpus=2, memory_mib=256, transport="pci")
     argv = vmspec.skiff_argv(spec, "skiff", log_level="info")
     # Pinned the reverse of where a scheduler would spread them.
     argv[argv.index("--cpus") + 1] = "2,affinity=0:1,1:0"
-    argv += ["--io-affinity", "0", "--api-socket", SOCKET, "--timeout", "240s"]
+    argv += ["--io-affinity", "0", "--api-socket", SOCKET,
+             "--timeout", "%ds" % (READY_WAIT_S[arch] + 120 + POWEROFF_WITHIN_S[arch])]
     return vmspec.shell_join(argv)
 
 
-def l1_command():
+def l1_command(arch="x86_64"):
     ctl = "skiff ctl --api-socket %s" % SOCKET
     return "\n".join([
         "cat /guest/initramfs.cpio.gz /e2e/autorun.cpio.gz > /tmp/initrd",
         "up() { cut -d' ' -f1 /proc/uptime; }",
         "ticks() { grep -c SKIFF-TICK /tmp/out; }",
-        "%s > /tmp/out 2> /tmp/err &" % skiff_command(),
+        "%s > /tmp/out 2> /tmp/err &" % skiff_command(arch),
         "pid=$!",
-        "i=0; while ! grep -q 'SKIFF-E2E: ready' /tmp/out 2>/dev/null && [ $i -lt 1200 ]; do"
-        " sleep 0.1; i=$((i + 1)); done",
+        "i=0; while ! grep -q 'SKIFF-E2E: ready' /tmp/out 2>/dev/null && [ $i -lt %d ]; do"
+        " sleep 0.1; i=$((i + 1)); done" % (READY_WAIT_S[arch] * 10),
         "echo \"CTL-E2E pid=$pid\"",
         "echo \"CTL-E2E-ANSWER info $(%s info)\"" % ctl,
         "for t in /proc/$pid/task/*; do echo \"CTL-E2E-TASK ${t##*/}"
@@ -84,7 +103,8 @@ def l1_command():
         "echo \"CTL-E2E ticks before=$before paused=$a later=$b resumed=$c\"",
         "t0=$(up)",
         "echo \"CTL-E2E-ANSWER shutdown $(%s shutdown)\"" % ctl,
-        "i=0; while kill -0 $pid 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done",
+        "i=0; while kill -0 $pid 2>/dev/null && [ $i -lt %d ]; do sleep 0.1; i=$((i + 1)); done"
+        % (POWEROFF_WITHIN_S[arch] * 10 + 100),
         "kill -0 $pid 2>/dev/null && { echo 'CTL-E2E still running'; kill -9 $pid; }",
         "wait $pid; rc=$?",
         "echo \"CTL-E2E exit rc=$rc t0=$t0 t1=$(up)\"",
@@ -131,7 +151,24 @@ def result_of(r, name):
     return answer.get("result", {}) if answer.get("ok") else None
 
 
-def check(name, r):
+def check_power_key_line(r):
+    """arm64: the GPIO line the guest watches is the device tree's KEY_POWER."""
+    p = []
+    m = re.search(r"power key line gpiochip\d+ (\d+)", r["out"])
+    dt = re.search(r"dt power key code=([0-9a-f]*) gpios=([0-9a-f]*)", r["out"])
+    if not m:
+        p.append("the guest found no GPIO line named power-button")
+    if not dt or len(dt.group(1)) != 8 or len(dt.group(2)) != 24:
+        p.append("the device tree has no gpio-keys power key: %s" % (dt.group(0) if dt else None))
+    elif int(dt.group(1), 16) != KEY_POWER:
+        p.append("gpio-keys linux,code is %d, not KEY_POWER" % int(dt.group(1), 16))
+    elif m and int(dt.group(2)[8:16], 16) != int(m.group(1)):
+        p.append("gpio-keys names line %d, the line named power-button is %s"
+                 % (int(dt.group(2)[8:16], 16), m.group(1)))
+    return p
+
+
+def check(name, r, arch="x86_64"):
     """Problems found by check `name` (empty: PASS)."""
     p = []
     info = result_of(r, "info") or {}
@@ -139,7 +176,9 @@ def check(name, r):
     if name == "guest-ready":
         if "SKIFF-E2E: ready" not in r["out"]:
             p.append("the guest never said ready")
-        if not re.search(r"power button device /dev/input/event\d+", r["out"]):
+        if arch == "arm64":
+            p += check_power_key_line(r)
+        elif not re.search(r"power button device /dev/input/event\d+", r["out"]):
             p.append("the guest found no power button input device")
     elif name == "info-tids":
         if not info:
@@ -188,13 +227,13 @@ def check(name, r):
             p.append("no tick after resume (%d -> %d)" % (t[2], t[3]))
     elif name == "shutdown":
         res = result_of(r, "shutdown")
-        if not res or res.get("requested") != "acpi power button":
+        if not res or res.get("requested") != BUTTON[arch]:
             p.append("shutdown answered %s" % r["answers"].get("shutdown"))
         if "SKIFF-E2E: power button pressed" not in r["out"]:
             p.append("the guest never saw its power button")
         if r.get("rc") != 0:
             p.append("skiff exited %s, expected 0 (stderr: %s)" % (r.get("rc"), r["err"][-300:]))
-        elif r.get("shutdown_s", 999) > 60:
+        elif r.get("shutdown_s", 999) > POWEROFF_WITHIN_S[arch]:
             p.append("the guest took %.0f s to power off" % r["shutdown_s"])
     elif name == "socket-removed":
         if r.get("socket_left") is not False:
@@ -205,25 +244,37 @@ def check(name, r):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--skiff", required=True)
+    parser.add_argument("--arch", choices=["x86_64", "arm64"], default="x86_64",
+                        help="test-host profile; --skiff must be built for it")
     parser.add_argument("--print-command", action="store_true")
     args = parser.parse_args()
-    command = l1_command()
+    command = l1_command(args.arch)
     if args.print_command:
         print(command)
         return 0
+    if not os.path.isfile(args.skiff):
+        for name in CHECKS:
+            print("FAIL: %s: no skiff binary at %s" % (name, args.skiff))
+        return 1
     with tempfile.TemporaryDirectory() as tmp:
-        with open(GUEST_SCRIPT) as f:
+        with open(GUEST_SCRIPT[args.arch]) as f:
             body = f.read()
         cpio = skiffimg.Cpio()
         cpio.file("autorun", data="#!/bin/sh\n" + body, mode=0o755)
-        tree = skiffimg.ModuleTree(skiffimg.kernel_root("x86_64"))
-        skiffimg.add_modules(cpio, tree, ["button", "evdev"], dest="lib/modules-ctl")
+        if args.arch == "x86_64":
+            tree = skiffimg.ModuleTree(skiffimg.kernel_root("x86_64"))
+            skiffimg.add_modules(cpio, tree, ["button", "evdev"], dest="lib/modules-ctl")
+        else:
+            watcher = os.path.join(tmp, "gpio-wait-edge")
+            subprocess.run(["aarch64-linux-gnu-gcc", "-static", "-O2", "-s", "-o", watcher,
+                            GPIO_WAIT_SOURCE], check=True)
+            cpio.file("bin/gpio-wait-edge", src=watcher, mode=0o755)
         extra = os.path.join(tmp, "autorun.cpio.gz")
         cpio.write(extra)
         proc = subprocess.run(
-            [sys.executable, TESTHOST, "run", "--arch", "x86_64", "--skiff", args.skiff,
-             "--smp", "2", "--timeout", "400", "--put", "%s:/e2e/autorun.cpio.gz" % extra,
-             "--", command],
+            [sys.executable, TESTHOST, "run", "--arch", args.arch, "--skiff", args.skiff,
+             "--smp", "2", "--timeout", str(TESTHOST_TIMEOUT[args.arch]),
+             "--put", "%s:/e2e/autorun.cpio.gz" % extra, "--", command],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
     out = proc.stdout
     sys.stdout.write(out + "\n----\n")
@@ -233,7 +284,7 @@ def main():
         if proc.returncode != 0 or "TESTHOST FAILURE" in out:
             problems = ["test host failed (exit %d)" % proc.returncode]
         else:
-            problems = check(name, r)
+            problems = check(name, r, args.arch)
         if problems:
             failed += 1
             print("FAIL: %s: %s" % (name, "; ".join(problems)))

@@ -38,6 +38,16 @@ def healthy():
     }
 
 
+def healthy_arm64():
+    run = healthy()
+    run["shutdown"] = answer("shutdown", requested="gpio power key")
+    run["out"] = ["SKIFF-E2E: dt power key code=00000074 gpios=000000040000000300000000",
+                  "SKIFF-E2E: power key line gpiochip0 3 (chip b040000.gpio)",
+                  "SKIFF-E2E: ready", "SKIFF-E2E: power key edge rising on line 3",
+                  "SKIFF-E2E: power button pressed", "SKIFF-GUEST: poweroff"]
+    return run
+
+
 def render(run):
     lines = ["CTL-E2E pid=116"]
     lines.append("CTL-E2E-ANSWER info " + json.dumps(run["info"]))
@@ -52,9 +62,9 @@ def render(run):
     return "\n".join(lines) + "\n"
 
 
-def failing(run):
+def failing(run, arch="x86_64"):
     r = e2e.parse(render(run))
-    return [name for name in e2e.CHECKS if e2e.check(name, r)]
+    return [name for name in e2e.CHECKS if e2e.check(name, r, arch)]
 
 
 class ControlE2eChecksTest(unittest.TestCase):
@@ -99,6 +109,43 @@ class ControlE2eChecksTest(unittest.TestCase):
 
     def test_socket_left_behind(self):
         self.breaks(lambda r: r.update(socket="socket-left"), "socket-removed")
+
+
+class ControlE2eArm64ChecksTest(unittest.TestCase):
+    def test_healthy_run_passes(self):
+        self.assertEqual(failing(healthy_arm64(), "arm64"), [])
+
+    def breaks(self, change, *checks):
+        run = healthy_arm64()
+        change(run)
+        self.assertEqual(failing(run, "arm64"), list(checks))
+
+    def test_x86_button_name_is_wrong_here(self):
+        self.breaks(lambda r: r.update(shutdown=answer("shutdown", requested="acpi power button")),
+                    "shutdown")
+
+    def test_no_power_key_line(self):
+        self.breaks(lambda r: r.update(out=[
+            "SKIFF-E2E: dt power key code=00000074 gpios=000000040000000300000000",
+            "SKIFF-E2E: power key line none (no GPIO line named power-button)",
+            "SKIFF-E2E: ready", "SKIFF-E2E: no power button"]), "guest-ready", "shutdown")
+
+    def test_device_tree_names_another_line(self):
+        self.breaks(lambda r: r["out"].__setitem__(
+            0, "SKIFF-E2E: dt power key code=00000074 gpios=000000040000000500000000"),
+            "guest-ready")
+
+    def test_device_tree_key_is_not_key_power(self):
+        self.breaks(lambda r: r["out"].__setitem__(
+            0, "SKIFF-E2E: dt power key code=00000074 gpios=".replace("74", "73") +
+            "000000040000000300000000"), "guest-ready")
+
+    def test_no_gpio_keys_node(self):
+        self.breaks(lambda r: r["out"].__setitem__(0, "SKIFF-E2E: dt power key code= gpios="),
+                    "guest-ready")
+
+    def test_slow_poweroff(self):
+        self.breaks(lambda r: r.update(exit="rc=0 t0=1 t1=200"), "shutdown")
 
 
 if __name__ == "__main__":

@@ -197,6 +197,51 @@ TEST(Arm64PlatformFdtTest, UartRtcExitAndPvpanic) {
   EXPECT_THAT(FdtCells(dtb, "/pvpanic@b030000", "reg"), ElementsAreArray(Reg64(kPvpanicBase, 2)));
 }
 
+// The power key: a PL061 the AMBA bus can probe (PrimeCell, APB clock), a
+// GPIO controller with an interrupt, and gpio-keys' KEY_POWER on the line
+// the control socket's shutdown raises.
+TEST(Arm64PlatformFdtTest, Pl061AndGpioKeysPowerKey) {
+  std::vector<uint8_t> dtb = Build(FullPlatform());
+  const std::string gpio = "/gpio@b040000";
+  EXPECT_THAT(FdtStrings(dtb, gpio, "compatible"), ElementsAre("arm,pl061", "arm,primecell"));
+  EXPECT_THAT(FdtCells(dtb, gpio, "reg"), ElementsAreArray(Reg64(kGpioBase, kGpioSize)));
+  EXPECT_THAT(FdtCells(dtb, gpio, "interrupts"), ElementsAre(0u, kGpioSpi, 4u));
+  EXPECT_TRUE(FdtProp(dtb, gpio, "gpio-controller").has_value());
+  EXPECT_TRUE(FdtProp(dtb, gpio, "gpio-controller")->empty());
+  EXPECT_THAT(FdtCells(dtb, gpio, "#gpio-cells"), ElementsAre(2u));
+  EXPECT_THAT(FdtCells(dtb, gpio, "phandle"), ElementsAre(kGpioPhandle));
+  EXPECT_THAT(FdtCells(dtb, gpio, "clocks"), ElementsAre(kApbClockPhandle));
+  EXPECT_EQ(FdtString(dtb, gpio, "clock-names"), "apb_pclk");
+  std::vector<std::string> names = FdtStrings(dtb, gpio, "gpio-line-names");
+  ASSERT_EQ(names.size(), kGpioLines);
+  for (uint32_t line = 0; line < kGpioLines; ++line) {
+    EXPECT_EQ(names[line], line == kPowerKeyGpioLine ? "power-button" : "") << line;
+  }
+
+  EXPECT_EQ(FdtString(dtb, "/gpio-keys", "compatible"), "gpio-keys");
+  const std::string key = "/gpio-keys/power-button";
+  EXPECT_THAT(FdtCells(dtb, key, "linux,code"), ElementsAre(116u));  // KEY_POWER
+  // <&gpio line GPIO_ACTIVE_HIGH>: the phandle must name the PL061.
+  EXPECT_THAT(FdtCells(dtb, key, "gpios"), ElementsAre(kGpioPhandle, kPowerKeyGpioLine, 0u));
+  EXPECT_EQ(fdt_node_offset_by_phandle(dtb.data(), kGpioPhandle),
+            fdt_path_offset(dtb.data(), gpio.c_str()));
+  EXPECT_EQ(FdtString(dtb, key, "label"), "Power Button");
+}
+
+TEST(Arm64PlatformFdtTest, PhandlesAreUnique) {
+  std::vector<uint8_t> dtb = Build(FullPlatform());
+  std::vector<uint32_t> seen;
+  for (int node = fdt_next_node(dtb.data(), -1, nullptr); node >= 0;
+       node = fdt_next_node(dtb.data(), node, nullptr)) {
+    if (uint32_t phandle = fdt_get_phandle(dtb.data(), node); phandle != 0) {
+      EXPECT_THAT(seen, ::testing::Not(::testing::Contains(phandle)));
+      seen.push_back(phandle);
+    }
+  }
+  EXPECT_THAT(seen, ::testing::UnorderedElementsAre(kGicPhandle, kMsiPhandle, kApbClockPhandle,
+                                                    kGpioPhandle));
+}
+
 TEST(Arm64PlatformFdtTest, OneVirtioMmioNodePerDevice) {
   std::vector<uint8_t> dtb = Build(FullPlatform());
   const std::string first = "/virtio_mmio@c000000";
@@ -264,6 +309,7 @@ TEST(Arm64PlatformFdtTest, NoTwoRegionsOverlap) {
   for (const std::string& path :
        {kGic, kIts, std::string("/serial@b000000"), std::string("/rtc@b010000"),
         std::string("/exit-device@b020000"), std::string("/pvpanic@b030000"),
+        std::string("/gpio@b040000"),
         std::string("/virtio_mmio@c000000"), std::string("/virtio_mmio@c001000"), kPci,
         std::string("/memory@40000000")}) {
     std::vector<uint32_t> reg = FdtCells(dtb, path, "reg");
@@ -316,6 +362,11 @@ TEST(Arm64LayoutTest, RamSizeLimits) {
 TEST(Arm64LayoutTest, SpisFitTheirRanges) {
   EXPECT_LT(kVirtioMmioSpiBase + kVirtioMmioSlots, kWiredSpis);
   EXPECT_LE(kPciIntxSpiBase + 4, kVirtioMmioSpiBase);
+  // The fixed devices' SPIs are distinct and below the PCI INTx lines.
+  std::vector<uint32_t> fixed = {kUartSpi, kRtcSpi, kGpioSpi};
+  std::sort(fixed.begin(), fixed.end());
+  EXPECT_EQ(std::adjacent_find(fixed.begin(), fixed.end()), fixed.end());
+  EXPECT_LT(fixed.back(), kPciIntxSpiBase);
   EXPECT_EQ(kGicNumIrqs % 32, 0u);
 }
 

@@ -30,9 +30,10 @@ class FakeVm : public VmControl {
     paused = false;
     return absl::OkStatus();
   }
-  absl::Status Shutdown(bool force) override {
+  absl::StatusOr<std::string> Shutdown(bool force) override {
     calls.push_back(force ? "shutdown-force" : "shutdown");
-    return fail;
+    if (!fail.ok()) return fail;
+    return std::string(force ? "stop" : "test power button");
   }
   absl::Status Reboot() override {
     calls.push_back("reboot");
@@ -112,7 +113,7 @@ TEST(ControlProtocolTest, DispatchesAndAnswers) {
   answer = Handle(R"({"command":"info"})", vm);
   EXPECT_EQ(answer["result"]["vcpus"][0]["tid"], 42);
   answer = Handle(R"({"command":"shutdown"})", vm);
-  EXPECT_EQ(answer["result"]["requested"], "acpi power button");
+  EXPECT_EQ(answer["result"]["requested"], "test power button");  // as the VM says
   answer = Handle(R"({"command":"shutdown","force":true})", vm);
   EXPECT_EQ(answer["result"]["requested"], "stop");
   answer = Handle(R"({"command":"reboot"})", vm);

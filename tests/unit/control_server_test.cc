@@ -29,7 +29,9 @@ class CountingVm : public VmControl {
     paused = false;
     return absl::OkStatus();
   }
-  absl::Status Shutdown(bool) override { return absl::UnimplementedError("no button"); }
+  absl::StatusOr<std::string> Shutdown(bool) override {
+    return absl::UnimplementedError("no button");
+  }
   absl::Status Reboot() override { return absl::OkStatus(); }
   json Info() override { return json::object(); }
   std::atomic<bool> paused{false};
