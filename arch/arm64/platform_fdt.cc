@@ -10,6 +10,7 @@
 #include "arch/arm64/layout.h"
 #include "boot/arm64_image.h"
 #include "devices/pci/intx_router.h"
+#include "vmm/status_macros.h"
 
 namespace skiff::arm64 {
 namespace {
@@ -307,10 +308,12 @@ absl::Status ValidateFdt(std::span<const uint8_t> blob, const std::string& what)
 absl::StatusOr<std::vector<uint8_t>> PatchUserFdt(std::span<const uint8_t> blob,
                                                   const std::string& bootargs,
                                                   std::optional<InitrdRange> initrd) {
-  const size_t total = blob.size() < sizeof(fdt_header) ? 0 : fdt_totalsize(blob.data());
-  if (total == 0 || total > blob.size() || fdt_check_header(blob.data()) != 0) {
-    return absl::InvalidArgumentError("--dtb: not a valid device tree blob");
-  }
+  // Checked here again, whole (fdt_check_full against the blob's size), not
+  // only the header: libfdt's write functions trust the tree, and
+  // fdt_open_into on a tree whose reservation map runs off its end
+  // memmove()s a negative size (found by the dtb fuzz target).
+  RETURN_IF_ERROR(ValidateFdt(blob, "--dtb"));
+  const size_t total = fdt_totalsize(blob.data());
   if (bootargs.empty() && !initrd) {
     return std::vector<uint8_t>(blob.begin(), blob.begin() + total);  // as given
   }

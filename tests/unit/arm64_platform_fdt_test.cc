@@ -387,6 +387,19 @@ TEST(Arm64UserDtbTest, CorruptTreesAreRejected) {
   EXPECT_THAT(s.message(), HasSubstr("--dtb f"));
 }
 
+TEST(Arm64UserDtbTest, PatchingChecksTheWholeTreeItself) {
+  // A sound header whose memory reservation map starts 8 bytes before the
+  // end: libfdt counts -FDT_ERR_TRUNCATED entries and fdt_open_into would
+  // memmove() a negative size. PatchUserFdt must not rely on its caller
+  // having run ValidateFdt.
+  std::vector<uint8_t> bad = UserTree(false);
+  fdt_set_off_mem_rsvmap(bad.data(), fdt_totalsize(bad.data()) - 8);
+  ASSERT_EQ(fdt_check_header(bad.data()), 0);
+  auto out = PatchUserFdt(bad, "console=ttyS0", InitrdRange{0x48000000, 0x48001000});
+  ASSERT_FALSE(out.ok());
+  EXPECT_THAT(out.status().message(), HasSubstr("--dtb: corrupt device tree"));
+}
+
 TEST(Arm64UserDtbTest, GeneratedTreePassesValidation) {
   PlatformDescription p;
   p.ram_size = 128 << 20;
