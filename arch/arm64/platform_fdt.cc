@@ -25,6 +25,9 @@ constexpr uint32_t kIrqLevelHigh = 4;
 
 constexpr size_t kInitialCapacity = 16 * 1024;
 
+// The oldest --dtb version Skiff hands to libfdt (see ValidateFdt).
+constexpr uint32_t kMinFdtVersion = 16;
+
 std::string NodeName(const char* name, uint64_t base) {
   return absl::StrFormat("%s@%x", name, base);
 }
@@ -296,6 +299,15 @@ absl::Status ValidateFdt(std::span<const uint8_t> blob, const std::string& what)
     return absl::InvalidArgumentError(absl::StrFormat(
         "%s: %u bytes; arm64 kernels accept a device tree of at most 2 MiB", what,
         fdt_totalsize(blob.data())));
+  }
+  // fdt_check_header takes versions from 2, but libfdt 1.6.1's
+  // fdt_check_full dereferences a null name on a tree older than 16 (its
+  // fdt_get_name has no answer for such a root; found by the dtb fuzz
+  // target). dtc writes version 17.
+  if (fdt_version(blob.data()) < kMinFdtVersion) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: device tree version %u; Skiff takes version %u or later (dtc writes 17)", what,
+        fdt_version(blob.data()), kMinFdtVersion));
   }
   err = fdt_check_full(blob.data(), blob.size());
   if (err != 0) {

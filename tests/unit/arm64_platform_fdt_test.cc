@@ -400,6 +400,16 @@ TEST(Arm64UserDtbTest, PatchingChecksTheWholeTreeItself) {
   EXPECT_THAT(out.status().message(), HasSubstr("--dtb: corrupt device tree"));
 }
 
+TEST(Arm64UserDtbTest, TreesOlderThanVersion16AreRefused) {
+  // libfdt 1.6.1's fdt_check_full dereferences a null root name on these.
+  std::vector<uint8_t> old = UserTree(true);
+  fdt_set_version(old.data(), 15);
+  ASSERT_EQ(fdt_check_header(old.data()), 0);
+  absl::Status s = ValidateFdt(old, "--dtb f");
+  EXPECT_THAT(s.message(), HasSubstr("--dtb f: device tree version 15"));
+  EXPECT_FALSE(PatchUserFdt(old, "console=ttyS0", std::nullopt).ok());
+}
+
 TEST(Arm64UserDtbTest, GeneratedTreePassesValidation) {
   PlatformDescription p;
   p.ram_size = 128 << 20;
