@@ -259,6 +259,68 @@ absl::StatusOr<std::vector<uint8_t>> BuildOnce(const PlatformDescription& p, siz
   return w.Finish();
 }
 
+// Walks the structure block's tokens (devicetree specification 5.4) with
+// 64-bit offsets, so that only a block whose every token lies inside it
+// and moves forward reaches libfdt. libfdt 1.6.1's fdt_next_tag adds a
+// property's 32-bit length to an int offset: a length of 0xfffffff4 wraps
+// the offset back onto the same token, and fdt_check_full loops forever
+// (found by the dtb fuzz target). The header must have passed
+// fdt_check_header, with totalsize within the blob.
+absl::Status CheckStructureTokens(std::span<const uint8_t> blob) {
+  const void* fdt = blob.data();
+  const uint64_t begin = fdt_off_dt_struct(fdt);
+  // Version 16 headers have no size_dt_struct: the block may run to the end.
+  const uint64_t end =
+      fdt_version(fdt) >= 17 ? begin + fdt_size_dt_struct(fdt) : uint64_t{fdt_totalsize(fdt)};
+  if (begin > end || end > fdt_totalsize(fdt)) {
+    return absl::InvalidArgumentError("the structure block lies outside the tree");
+  }
+  auto read_u32 = [&](uint64_t offset) {
+    return uint32_t{blob[offset]} << 24 | uint32_t{blob[offset + 1]} << 16 |
+           uint32_t{blob[offset + 2]} << 8 | uint32_t{blob[offset + 3]};
+  };
+  // Tokens are 4-byte aligned from the start of the block.
+  auto align = [&](uint64_t offset) { return begin + ((offset - begin + 3) & ~uint64_t{3}); };
+  uint64_t at = begin;
+  while (true) {
+    if (at > end || end - at < 4) {
+      return absl::InvalidArgumentError("the structure block ends without FDT_END");
+    }
+    const uint32_t token = read_u32(at);
+    at += 4;
+    switch (token) {
+      case FDT_BEGIN_NODE: {
+        const auto name_end = std::find(blob.begin() + at, blob.begin() + end, 0);
+        if (name_end == blob.begin() + end) {
+          return absl::InvalidArgumentError("a node name runs past the structure block");
+        }
+        at = align(static_cast<uint64_t>(name_end - blob.begin()) + 1);
+        break;
+      }
+      case FDT_PROP: {
+        if (end - at < 8) return absl::InvalidArgumentError("a property header is cut off");
+        const uint32_t length = read_u32(at);
+        at += 8;
+        if (length > end - at) {
+          return absl::InvalidArgumentError(absl::StrFormat(
+              "a property of %u bytes at offset %d runs past the structure block", length,
+              at - 12));
+        }
+        at = align(at + length);
+        break;
+      }
+      case FDT_END_NODE:
+      case FDT_NOP:
+        break;
+      case FDT_END:
+        return absl::OkStatus();
+      default:
+        return absl::InvalidArgumentError(
+            absl::StrFormat("unknown token 0x%x at offset %d", token, at - 4));
+    }
+  }
+}
+
 }  // namespace
 
 std::string UartNodeName() { return NodeName("serial", kUartBase); }
@@ -308,6 +370,10 @@ absl::Status ValidateFdt(std::span<const uint8_t> blob, const std::string& what)
     return absl::InvalidArgumentError(absl::StrFormat(
         "%s: device tree version %u; Skiff takes version %u or later (dtc writes 17)", what,
         fdt_version(blob.data()), kMinFdtVersion));
+  }
+  if (absl::Status tokens = CheckStructureTokens(blob); !tokens.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: corrupt device tree (%s)", what, tokens.message()));
   }
   err = fdt_check_full(blob.data(), blob.size());
   if (err != 0) {

@@ -6,6 +6,7 @@
 #include <libfdt.h>
 
 #include <algorithm>
+#include <iterator>
 
 #include "arch/arm64/fdt_writer.h"
 #include "arch/arm64/layout.h"
@@ -408,6 +409,22 @@ TEST(Arm64UserDtbTest, TreesOlderThanVersion16AreRefused) {
   absl::Status s = ValidateFdt(old, "--dtb f");
   EXPECT_THAT(s.message(), HasSubstr("--dtb f: device tree version 15"));
   EXPECT_FALSE(PatchUserFdt(old, "console=ttyS0", std::nullopt).ok());
+}
+
+TEST(Arm64UserDtbTest, PropertyLengthWrappingTheOffsetIsRefused) {
+  // The first property's length is 0xfffffff4 (-12): libfdt 1.6.1 steps
+  // back onto the same token, and fdt_check_full would never return.
+  std::vector<uint8_t> bad = UserTree(true);
+  const uint32_t off = fdt_off_dt_struct(bad.data());
+  int prop = fdt_first_property_offset(bad.data(), 0);
+  ASSERT_GE(prop, 0);
+  const uint32_t len_at = off + static_cast<uint32_t>(prop) + 4;
+  const uint8_t minus_12[] = {0xff, 0xff, 0xff, 0xf4};
+  std::copy(std::begin(minus_12), std::end(minus_12), bad.begin() + len_at);
+  absl::Status s = ValidateFdt(bad, "--dtb f");
+  EXPECT_THAT(s.message(),
+              HasSubstr("--dtb f: corrupt device tree (a property of 4294967284 bytes"));
+  EXPECT_FALSE(PatchUserFdt(bad, "console=ttyS0", std::nullopt).ok());
 }
 
 TEST(Arm64UserDtbTest, GeneratedTreePassesValidation) {
