@@ -26,7 +26,7 @@ constexpr uint32_t kIrqLevelHigh = 4;
 constexpr size_t kInitialCapacity = 16 * 1024;
 
 // The oldest --dtb version Skiff hands to libfdt (see ValidateFdt).
-constexpr uint32_t kMinFdtVersion = 16;
+constexpr uint32_t kMinFdtVersion = 17;
 
 std::string NodeName(const char* name, uint64_t base) {
   return absl::StrFormat("%s@%x", name, base);
@@ -265,14 +265,12 @@ absl::StatusOr<std::vector<uint8_t>> BuildOnce(const PlatformDescription& p, siz
 // property's 32-bit length to an int offset: a length of 0xfffffff4 wraps
 // the offset back onto the same token, and fdt_check_full loops forever
 // (found by the dtb fuzz target). The header must have passed
-// fdt_check_header, with totalsize within the blob.
+// fdt_check_header, with totalsize within the blob, and be version 17.
 absl::Status CheckStructureTokens(std::span<const uint8_t> blob) {
   const void* fdt = blob.data();
   const uint64_t begin = fdt_off_dt_struct(fdt);
-  // Version 16 headers have no size_dt_struct: the block may run to the end.
-  const uint64_t end =
-      fdt_version(fdt) >= 17 ? begin + fdt_size_dt_struct(fdt) : uint64_t{fdt_totalsize(fdt)};
-  if (begin > end || end > fdt_totalsize(fdt)) {
+  const uint64_t end = begin + fdt_size_dt_struct(fdt);  // version 17 and later
+  if (end > fdt_totalsize(fdt)) {
     return absl::InvalidArgumentError("the structure block lies outside the tree");
   }
   auto read_u32 = [&](uint64_t offset) {
@@ -362,10 +360,12 @@ absl::Status ValidateFdt(std::span<const uint8_t> blob, const std::string& what)
         "%s: %u bytes; arm64 kernels accept a device tree of at most 2 MiB", what,
         fdt_totalsize(blob.data())));
   }
-  // fdt_check_header takes versions from 2, but libfdt 1.6.1's
-  // fdt_check_full dereferences a null name on a tree older than 16 (its
-  // fdt_get_name has no answer for such a root; found by the dtb fuzz
-  // target). dtc writes version 17.
+  // fdt_check_header takes versions from 2, but libfdt 1.6.1 checks less
+  // of an older tree (found by the dtb fuzz target): before 16,
+  // fdt_check_full dereferences a null name (fdt_get_name has no answer
+  // for such a root); before 17, property names are checked against
+  // totalsize rather than the strings block, which fdt_open_into then
+  // cuts them off from. dtc writes version 17.
   if (fdt_version(blob.data()) < kMinFdtVersion) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "%s: device tree version %u; Skiff takes version %u or later (dtc writes 17)", what,

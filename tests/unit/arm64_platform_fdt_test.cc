@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <iterator>
 
+#include "absl/strings/str_format.h"
 #include "arch/arm64/fdt_writer.h"
 #include "arch/arm64/layout.h"
 #include "devices/pci/intx_router.h"
@@ -401,14 +402,19 @@ TEST(Arm64UserDtbTest, PatchingChecksTheWholeTreeItself) {
   EXPECT_THAT(out.status().message(), HasSubstr("--dtb: corrupt device tree"));
 }
 
-TEST(Arm64UserDtbTest, TreesOlderThanVersion16AreRefused) {
-  // libfdt 1.6.1's fdt_check_full dereferences a null root name on these.
-  std::vector<uint8_t> old = UserTree(true);
-  fdt_set_version(old.data(), 15);
-  ASSERT_EQ(fdt_check_header(old.data()), 0);
-  absl::Status s = ValidateFdt(old, "--dtb f");
-  EXPECT_THAT(s.message(), HasSubstr("--dtb f: device tree version 15"));
-  EXPECT_FALSE(PatchUserFdt(old, "console=ttyS0", std::nullopt).ok());
+TEST(Arm64UserDtbTest, TreesOlderThanVersion17AreRefused) {
+  // libfdt 1.6.1's fdt_check_full dereferences a null root name on a
+  // version 15 tree, and checks a version 16 tree's property names only
+  // against totalsize (fdt_open_into then cuts them off).
+  for (uint32_t version : {15u, 16u}) {
+    std::vector<uint8_t> old = UserTree(true);
+    fdt_set_version(old.data(), version);
+    ASSERT_EQ(fdt_check_header(old.data()), 0);
+    absl::Status s = ValidateFdt(old, "--dtb f");
+    EXPECT_THAT(s.message(),
+                HasSubstr(absl::StrFormat("--dtb f: device tree version %u", version)));
+    EXPECT_FALSE(PatchUserFdt(old, "console=ttyS0", std::nullopt).ok());
+  }
 }
 
 TEST(Arm64UserDtbTest, PropertyLengthWrappingTheOffsetIsRefused) {
