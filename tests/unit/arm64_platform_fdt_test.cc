@@ -409,6 +409,7 @@ TEST(Arm64UserDtbTest, TreesOlderThanVersion17AreRefused) {
   for (uint32_t version : {15u, 16u}) {
     std::vector<uint8_t> old = UserTree(true);
     fdt_set_version(old.data(), version);
+    fdt_set_last_comp_version(old.data(), version);  // never above the version
     ASSERT_EQ(fdt_check_header(old.data()), 0);
     absl::Status s = ValidateFdt(old, "--dtb f");
     EXPECT_THAT(s.message(),
