@@ -5,6 +5,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
+#include "boot/gunzip.h"
 #include "boot/kernel_format.h"
 
 namespace skiff::boot {
@@ -97,6 +98,22 @@ absl::StatusOr<Arm64Image> ParseArm64Image(std::span<const uint8_t> file) {
     image.image_size = AlignUp(file.size() * 2, k1MiB);
   }
   return image;
+}
+
+uint64_t Arm64MaxInflatedSize(uint64_t ram_size) {
+  return std::min(kArm64MaxImageSize, ram_size);
+}
+
+absl::StatusOr<Arm64Image> ReadArm64Kernel(std::span<const uint8_t> file,
+                                           uint64_t max_inflated_size,
+                                           std::vector<uint8_t>& storage) {
+  if (IsGzip(file)) {
+    absl::StatusOr<std::vector<uint8_t>> inflated = Gunzip(file, max_inflated_size);
+    if (!inflated.ok()) return inflated.status();
+    storage = *std::move(inflated);
+    file = storage;
+  }
+  return ParseArm64Image(file);
 }
 
 absl::StatusOr<Arm64BootLayout> PlaceArm64Boot(const Arm64Image& image, uint64_t ram_base,

@@ -58,6 +58,18 @@ struct Arm64Image {
 // or a gzip file get messages saying what they are.
 absl::StatusOr<Arm64Image> ParseArm64Image(std::span<const uint8_t> file);
 
+// The most an Image.gz may inflate to in a guest of `ram_size` bytes: what
+// that RAM could hold, and never more than kArm64MaxImageSize.
+uint64_t Arm64MaxInflatedSize(uint64_t ram_size);
+
+// The kernel file as Skiff loads it: an Image.gz is inflated into `storage`
+// (at most `max_inflated_size` bytes; Skiff passes Arm64MaxInflatedSize, a
+// fuzz harness something smaller) and then parsed; a plain Image is parsed
+// in place. The payload views `file` or `storage`, which must outlive it.
+absl::StatusOr<Arm64Image> ReadArm64Kernel(std::span<const uint8_t> file,
+                                           uint64_t max_inflated_size,
+                                           std::vector<uint8_t>& storage);
+
 // Where the kernel, the DTB and the initrd go in one RAM region.
 struct Arm64BootLayout {
   uint64_t kernel = 0;  // load address = entry point

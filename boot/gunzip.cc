@@ -42,16 +42,13 @@ absl::StatusOr<std::vector<uint8_t>> Inflate(std::span<const uint8_t> data, uint
   Inflater inflater;
   if (absl::Status s = inflater.Init(); !s.ok()) return s;
   z_stream& z = inflater.stream();
-  // Whole streams inflate into one byte more than allowed: reaching it
-  // proves the stream too large without inflating the rest.
-  const uint64_t cap = mode == Mode::kPrefix || limit == std::numeric_limits<uint64_t>::max()
-                           ? limit
-                           : limit + 1;
   std::vector<uint8_t> out;
   // Grow in steps; z.avail_in/avail_out are 32-bit, so feed input in chunks.
   constexpr uint64_t kStep = 4u << 20;
   size_t consumed = 0;
-  while (out.size() < cap) {
+  while (true) {
+    const bool full = out.size() >= limit;
+    if (full && mode == Mode::kPrefix) return out;
     if (z.avail_in == 0 && consumed < data.size()) {
       const size_t chunk = std::min<size_t>(data.size() - consumed,
                                             std::numeric_limits<uInt>::max());
@@ -60,12 +57,31 @@ absl::StatusOr<std::vector<uint8_t>> Inflate(std::span<const uint8_t> data, uint
       consumed += chunk;
     }
     const size_t old = out.size();
-    const size_t grow = static_cast<size_t>(std::min<uint64_t>(kStep, cap - old));
-    out.resize(old + grow);
-    z.next_out = out.data() + old;
-    z.avail_out = static_cast<uInt>(grow);
+    // A whole stream that has filled `limit` bytes inflates into one spare
+    // byte: getting it proves the stream too large, without inflating the
+    // rest or growing the buffer past the limit.
+    uint8_t past_limit = 0;
+    size_t room = 1;
+    if (full) {
+      z.next_out = &past_limit;
+    } else {
+      room = static_cast<size_t>(std::min<uint64_t>(kStep, limit - old));
+      if (out.capacity() < old + room) {
+        // Double, as resize() would, but never past the limit: left to
+        // resize(), a stream of just under 512 MiB would get a 1 GiB buffer.
+        out.reserve(static_cast<size_t>(
+            std::min<uint64_t>(limit, std::max<uint64_t>(2 * out.capacity(), old + room))));
+      }
+      out.resize(old + room);
+      z.next_out = out.data() + old;
+    }
+    z.avail_out = static_cast<uInt>(room);
     const int r = inflate(&z, Z_NO_FLUSH);
-    out.resize(old + grow - z.avail_out);
+    if (full && z.avail_out == 0) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "gzip: decompresses to more than %d bytes (the limit here)", limit));
+    }
+    if (!full) out.resize(old + room - z.avail_out);
     if (r == Z_STREAM_END) return out;
     if (r == Z_OK) continue;
     if (r == Z_BUF_ERROR && z.avail_in == 0 && consumed == data.size()) {
@@ -75,11 +91,6 @@ absl::StatusOr<std::vector<uint8_t>> Inflate(std::span<const uint8_t> data, uint
     return absl::InvalidArgumentError(
         absl::StrFormat("gzip: corrupt data (%s)", z.msg != nullptr ? z.msg : "zlib error"));
   }
-  if (mode == Mode::kWhole) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "gzip: decompresses to more than %d bytes (the limit here)", limit));
-  }
-  return out;
 }
 
 }  // namespace

@@ -13,7 +13,6 @@
 #include "arch/arm64/platform_fdt.h"
 #include "arch/arm64/vcpu_regs.h"
 #include "boot/arm64_image.h"
-#include "boot/gunzip.h"
 #include "vmm/file_util.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
@@ -39,19 +38,10 @@ absl::Status WithPrefix(const std::string& prefix, const absl::Status& status) {
 absl::StatusOr<boot::Arm64Image> ReadKernel(const std::string& path, uint64_t ram_size,
                                             Mapping& file, std::vector<uint8_t>& storage) {
   ASSIGN_OR_RETURN(file, MapWholeFile(path, "kernel"));
-  std::span<const uint8_t> bytes(file.data(), file.size());
-  if (boot::IsGzip(bytes)) {
-    absl::StatusOr<std::vector<uint8_t>> inflated =
-        boot::Gunzip(bytes, std::min(boot::kArm64MaxImageSize, ram_size));
-    if (!inflated.ok()) return WithPrefix("kernel " + path, inflated.status());
-    storage = *std::move(inflated);
-    bytes = storage;
-  }
-  absl::StatusOr<boot::Arm64Image> image = boot::ParseArm64Image(bytes);
-  if (!image.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("kernel ", path, ": ", image.status().message()));
-  }
+  absl::StatusOr<boot::Arm64Image> image = boot::ReadArm64Kernel(
+      std::span<const uint8_t>(file.data(), file.size()), boot::Arm64MaxInflatedSize(ram_size),
+      storage);
+  if (!image.ok()) return WithPrefix("kernel " + path, image.status());
   return image;
 }
 

@@ -10,6 +10,7 @@
 #include "arch/arm64/layout.h"
 #include "boot/arm64_image.h"
 #include "devices/pci/intx_router.h"
+#include "vmm/status_macros.h"
 
 namespace skiff::arm64 {
 namespace {
@@ -23,6 +24,9 @@ constexpr uint32_t kGicPpi = 1;
 constexpr uint32_t kIrqLevelHigh = 4;
 
 constexpr size_t kInitialCapacity = 16 * 1024;
+
+// The oldest --dtb version Skiff hands to libfdt (see ValidateFdt).
+constexpr uint32_t kMinFdtVersion = 17;
 
 std::string NodeName(const char* name, uint64_t base) {
   return absl::StrFormat("%s@%x", name, base);
@@ -290,6 +294,66 @@ absl::StatusOr<std::vector<uint8_t>> BuildOnce(const PlatformDescription& p, siz
   return w.Finish();
 }
 
+// Walks the structure block's tokens (devicetree specification 5.4) with
+// 64-bit offsets, so that only a block whose every token lies inside it
+// and moves forward reaches libfdt. libfdt 1.6.1's fdt_next_tag adds a
+// property's 32-bit length to an int offset: a length of 0xfffffff4 wraps
+// the offset back onto the same token, and fdt_check_full loops forever
+// (found by the dtb fuzz target). The header must have passed
+// fdt_check_header, with totalsize within the blob, and be version 17.
+absl::Status CheckStructureTokens(std::span<const uint8_t> blob) {
+  const void* fdt = blob.data();
+  const uint64_t begin = fdt_off_dt_struct(fdt);
+  const uint64_t end = begin + fdt_size_dt_struct(fdt);  // version 17 and later
+  if (end > fdt_totalsize(fdt)) {
+    return absl::InvalidArgumentError("the structure block lies outside the tree");
+  }
+  auto read_u32 = [&](uint64_t offset) {
+    return uint32_t{blob[offset]} << 24 | uint32_t{blob[offset + 1]} << 16 |
+           uint32_t{blob[offset + 2]} << 8 | uint32_t{blob[offset + 3]};
+  };
+  // Tokens are 4-byte aligned from the start of the block.
+  auto align = [&](uint64_t offset) { return begin + ((offset - begin + 3) & ~uint64_t{3}); };
+  uint64_t at = begin;
+  while (true) {
+    if (at > end || end - at < 4) {
+      return absl::InvalidArgumentError("the structure block ends without FDT_END");
+    }
+    const uint32_t token = read_u32(at);
+    at += 4;
+    switch (token) {
+      case FDT_BEGIN_NODE: {
+        const auto name_end = std::find(blob.begin() + at, blob.begin() + end, 0);
+        if (name_end == blob.begin() + end) {
+          return absl::InvalidArgumentError("a node name runs past the structure block");
+        }
+        at = align(static_cast<uint64_t>(name_end - blob.begin()) + 1);
+        break;
+      }
+      case FDT_PROP: {
+        if (end - at < 8) return absl::InvalidArgumentError("a property header is cut off");
+        const uint32_t length = read_u32(at);
+        at += 8;
+        if (length > end - at) {
+          return absl::InvalidArgumentError(absl::StrFormat(
+              "a property of %u bytes at offset %d runs past the structure block", length,
+              at - 12));
+        }
+        at = align(at + length);
+        break;
+      }
+      case FDT_END_NODE:
+      case FDT_NOP:
+        break;
+      case FDT_END:
+        return absl::OkStatus();
+      default:
+        return absl::InvalidArgumentError(
+            absl::StrFormat("unknown token 0x%x at offset %d", token, at - 4));
+    }
+  }
+}
+
 }  // namespace
 
 std::string UartNodeName() { return NodeName("serial", kUartBase); }
@@ -331,6 +395,21 @@ absl::Status ValidateFdt(std::span<const uint8_t> blob, const std::string& what)
         "%s: %u bytes; arm64 kernels accept a device tree of at most 2 MiB", what,
         fdt_totalsize(blob.data())));
   }
+  // fdt_check_header takes versions from 2, but libfdt 1.6.1 checks less
+  // of an older tree (found by the dtb fuzz target): before 16,
+  // fdt_check_full dereferences a null name (fdt_get_name has no answer
+  // for such a root); before 17, property names are checked against
+  // totalsize rather than the strings block, which fdt_open_into then
+  // cuts them off from. dtc writes version 17.
+  if (fdt_version(blob.data()) < kMinFdtVersion) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: device tree version %u; Skiff takes version %u or later (dtc writes 17)", what,
+        fdt_version(blob.data()), kMinFdtVersion));
+  }
+  if (absl::Status tokens = CheckStructureTokens(blob); !tokens.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: corrupt device tree (%s)", what, tokens.message()));
+  }
   err = fdt_check_full(blob.data(), blob.size());
   if (err != 0) {
     return absl::InvalidArgumentError(
@@ -342,10 +421,12 @@ absl::Status ValidateFdt(std::span<const uint8_t> blob, const std::string& what)
 absl::StatusOr<std::vector<uint8_t>> PatchUserFdt(std::span<const uint8_t> blob,
                                                   const std::string& bootargs,
                                                   std::optional<InitrdRange> initrd) {
-  const size_t total = blob.size() < sizeof(fdt_header) ? 0 : fdt_totalsize(blob.data());
-  if (total == 0 || total > blob.size() || fdt_check_header(blob.data()) != 0) {
-    return absl::InvalidArgumentError("--dtb: not a valid device tree blob");
-  }
+  // Checked here again, whole (fdt_check_full against the blob's size), not
+  // only the header: libfdt's write functions trust the tree, and
+  // fdt_open_into on a tree whose reservation map runs off its end
+  // memmove()s a negative size (found by the dtb fuzz target).
+  RETURN_IF_ERROR(ValidateFdt(blob, "--dtb"));
+  const size_t total = fdt_totalsize(blob.data());
   if (bootargs.empty() && !initrd) {
     return std::vector<uint8_t>(blob.begin(), blob.begin() + total);  // as given
   }

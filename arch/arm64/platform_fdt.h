@@ -62,6 +62,7 @@ absl::Status ValidateFdt(std::span<const uint8_t> blob, const std::string& what)
 // (made if missing) gets bootargs when `bootargs` is non-empty and
 // linux,initrd-start/-end when there is an initrd - only Skiff knows where
 // it put the initramfs and which words it added to the command line.
+// Checks the blob as ValidateFdt does before libfdt touches it.
 absl::StatusOr<std::vector<uint8_t>> PatchUserFdt(std::span<const uint8_t> blob,
                                                   const std::string& bootargs,
                                                   std::optional<InitrdRange> initrd);

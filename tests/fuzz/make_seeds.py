@@ -9,6 +9,7 @@ alone. Run after changing a target's input format:
 
     tests/fuzz/make_seeds.py            # rewrites every target's seeds
 """
+import gzip
 import os
 import struct
 import sys
@@ -701,6 +702,117 @@ def fsl_mc_portal_seeds():
     f.raw_write(0x10040, 0xffffffffffffffff).raw_read(0xfff8)
     write("fsl_mc_portal", "irqs-dpmcp", f.bytes())
 
+# --- arm64_image -----------------------------------------------------------
+
+def arm64_image(text_offset=0, image_size=1 << 20, flags=(1 << 1) | (1 << 3), payload=4096):
+    """An arm64 Image as a 6.x kernel writes it (Documentation/arch/arm64/
+    booting.rst): a branch, text_offset, image_size, flags, the "ARM\\x64"
+    magic at 56, then code (a pattern here)."""
+    f = bytearray(64 + payload)
+    struct.pack_into("<I", f, 0, 0x14000010)  # code0: b +64
+    struct.pack_into("<QQQ", f, 8, text_offset, image_size, flags)
+    f[56:60] = b"ARM\x64"
+    for i in range(64, len(f)):
+        f[i] = (i * 37) & 0xff
+    return bytes(f)
+
+
+def arm64_image_seeds():
+    # steer: ram selector (7 sizes), inflate bound selector (3), initrd
+    # present bit, initrd size u32, one pad byte.
+    def steer(ram, bound, initrd=None):
+        e = Enc().below(7, ram).below(3, bound)
+        return e.u8(initrd is not None).u32(initrd or 0).u8(0).bytes()
+
+    def gz(data):
+        return gzip.compress(data, mtime=0)
+
+    write("arm64_image", "image", steer(2, 2, 0x100000) + arm64_image())
+    write("arm64_image", "image-gz", steer(0, 1, 0x4000) + gz(arm64_image()))
+    write("arm64_image", "legacy", steer(1, 0) + arm64_image(text_offset=0x12345678, image_size=0,
+                                                              flags=0))
+    # 1 MiB of zeros after the header: under 2 KiB of gzip, refused by the
+    # 64 KiB bound (and accepted by 8 MiB).
+    bomb = gz(arm64_image(payload=1 << 20)[:64] + bytes(1 << 20))
+    write("arm64_image", "gz-bomb", steer(3, 0) + bomb)
+    write("arm64_image", "gz-big-bound", steer(3, 2, 0x200000) + bomb)
+    # 33 GiB of RAM: the 4 GiB initramfs is limited by the 32 GiB window.
+    write("arm64_image", "initrd-window", steer(5, 2, 0xffffffff) +
+          arm64_image(text_offset=0x80000, image_size=64 << 20))
+    write("arm64_image", "truncated-gz", steer(2, 1) + gz(arm64_image())[:40])
+
+
+# --- dtb -------------------------------------------------------------------
+
+class Fdt:
+    """A flattened device tree (devicetree specification v0.4 ch. 5),
+    version 17: header, empty reservation map, structure, strings."""
+
+    def __init__(self):
+        self.struct = bytearray()
+        self.strings = bytearray()
+
+    def _pad(self):
+        while len(self.struct) % 4:
+            self.struct.append(0)
+
+    def begin(self, name):
+        self.struct += struct.pack(">I", 1) + name.encode() + b"\0"
+        self._pad()
+        return self
+
+    def prop(self, name, value):
+        if isinstance(value, str):
+            value = value.encode() + b"\0"
+        off = self.strings.find(name.encode() + b"\0")
+        if off < 0:
+            off = len(self.strings)
+            self.strings += name.encode() + b"\0"
+        self.struct += struct.pack(">III", 3, len(value), off) + value
+        self._pad()
+        return self
+
+    def end(self):
+        self.struct += struct.pack(">I", 2)
+        return self
+
+    def blob(self):
+        body = bytes(self.struct) + struct.pack(">I", 9)
+        rsvmap_off = 40
+        struct_off = rsvmap_off + 16
+        strings_off = struct_off + len(body)
+        total = strings_off + len(self.strings)
+        header = struct.pack(">10I", 0xd00dfeed, total, struct_off, strings_off, rsvmap_off,
+                             17, 16, 0, len(self.strings), len(body))
+        return header + bytes(16) + body + bytes(self.strings)
+
+
+def dtb_tree(chosen):
+    t = Fdt().begin("")
+    t.prop("#address-cells", struct.pack(">I", 2)).prop("#size-cells", struct.pack(">I", 2))
+    t.prop("compatible", "linux,dummy-virt")
+    if chosen:
+        t.begin("chosen").prop("bootargs", "console=ttyS0").prop("stdout-path", "/pl011@9000000")
+        t.end()
+    t.begin("memory@40000000").prop("device_type", "memory")
+    t.prop("reg", struct.pack(">4I", 0, 0x40000000, 0, 0x4000000)).end()
+    return t.end().blob()
+
+
+def dtb_seeds():
+    # flags: 1 bootargs, 2 initrd, 4 patch even what ValidateFdt refused.
+    def steer(flags, bootargs=b"", initrd=(0, 0)):
+        return Enc().u8(flags).u16(len(bootargs)).u64(initrd[0]).u64(initrd[1]).raw(
+            bootargs).bytes()
+
+    cmdline = b"console=ttyAMA0 root=/dev/vda rw"
+    initrd = (0x48000000, 0x48123456)
+    write("dtb", "no-chosen", steer(3, cmdline, initrd) + dtb_tree(chosen=False))
+    write("dtb", "chosen", steer(3, cmdline, initrd) + dtb_tree(chosen=True))
+    write("dtb", "bootargs-only", steer(1, cmdline) + dtb_tree(chosen=True))
+    write("dtb", "as-is", steer(0) + dtb_tree(chosen=False))
+    write("dtb", "truncated", steer(7, cmdline, initrd) + dtb_tree(chosen=True)[:100])
+
 
 def main():
     virtqueue_seeds()
@@ -713,6 +825,8 @@ def main():
     bzimage_seeds()
     vfio_config_seeds()
     fsl_mc_portal_seeds()
+    arm64_image_seeds()
+    dtb_seeds()
     return 0
 
 

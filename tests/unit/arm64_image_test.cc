@@ -140,6 +140,18 @@ TEST(GunzipTest, OutputBeyondTheBoundIsRefused) {
   EXPECT_THAT(out.status().message(), HasSubstr("more than 1048576 bytes"));
 }
 
+TEST(GunzipTest, NeverAllocatesPastTheBound) {
+  // 9 MiB + 1 inflates in 4 MiB steps; left to std::vector's doubling the
+  // buffer would end at 16 MiB capacity, and a stream just over a 512 MiB
+  // bound at 1 GiB (plus the old 512 MiB during the copy).
+  constexpr uint64_t kBound = 10 << 20;
+  std::vector<uint8_t> data((9 << 20) + 1, 0x5a);
+  auto out = Gunzip(GzipForTest(data), kBound);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->size(), data.size());
+  EXPECT_LE(out->capacity(), kBound);
+}
+
 TEST(GunzipTest, RejectsTruncatedAndCorruptStreams) {
   std::vector<uint8_t> gz = GzipForTest(MakeImage());
   std::vector<uint8_t> cut(gz.begin(), gz.begin() + gz.size() / 2);
@@ -193,6 +205,45 @@ TEST(PlaceArm64BootTest, TooLittleRamIsAClearError) {
   EXPECT_THAT(small.status().message(), HasSubstr("raise --memory"));
   auto initrd = PlaceArm64Boot(*image, 0x40000000, 128 << 20, 100 << 20);
   EXPECT_THAT(initrd.status().message(), HasSubstr("initramfs"));
+}
+
+TEST(ReadArm64KernelTest, ParsesAPlainImageInPlace) {
+  std::vector<uint8_t> file = MakeImage();
+  std::vector<uint8_t> storage;
+  auto image = ReadArm64Kernel(file, 1 << 20, storage);
+  ASSERT_TRUE(image.ok()) << image.status();
+  EXPECT_EQ(image->payload.data(), file.data());
+  EXPECT_TRUE(storage.empty());
+}
+
+TEST(ReadArm64KernelTest, InflatesImageGzIntoStorage) {
+  std::vector<uint8_t> file = MakeImage();
+  std::vector<uint8_t> storage;
+  auto image = ReadArm64Kernel(GzipForTest(file), 1 << 20, storage);
+  ASSERT_TRUE(image.ok()) << image.status();
+  EXPECT_EQ(storage, file);
+  EXPECT_EQ(image->payload.data(), storage.data());
+  EXPECT_EQ(image->payload.size(), file.size());
+}
+
+TEST(ReadArm64KernelTest, RefusesImageGzPastTheBound) {
+  std::vector<uint8_t> file = MakeImage(2 << 20);
+  std::vector<uint8_t> storage;
+  auto image = ReadArm64Kernel(GzipForTest(file), 1 << 20, storage);
+  ASSERT_FALSE(image.ok());
+  EXPECT_THAT(image.status().message(), HasSubstr("more than 1048576 bytes"));
+  EXPECT_TRUE(storage.empty());
+  // A gzip of something else is named as such after inflating.
+  EXPECT_THAT(ReadArm64Kernel(GzipForTest(MakeBzImageHeader()), 1 << 20, storage)
+                  .status()
+                  .message(),
+              HasSubstr("x86 bzImage"));
+}
+
+TEST(ReadArm64KernelTest, BoundIsGuestRamUpTo512MiB) {
+  EXPECT_EQ(Arm64MaxInflatedSize(64 << 20), 64u << 20);
+  EXPECT_EQ(Arm64MaxInflatedSize(512ull << 20), 512u << 20);
+  EXPECT_EQ(Arm64MaxInflatedSize(8ull << 30), kArm64MaxImageSize);
 }
 
 }  // namespace

@@ -6,7 +6,9 @@
 #include <libfdt.h>
 
 #include <algorithm>
+#include <iterator>
 
+#include "absl/strings/str_format.h"
 #include "arch/arm64/fdt_writer.h"
 #include "arch/arm64/layout.h"
 #include "devices/pci/intx_router.h"
@@ -436,6 +438,51 @@ TEST(Arm64UserDtbTest, CorruptTreesAreRejected) {
   absl::Status s = ValidateFdt(bad, "--dtb f");
   ASSERT_FALSE(s.ok());
   EXPECT_THAT(s.message(), HasSubstr("--dtb f"));
+}
+
+TEST(Arm64UserDtbTest, PatchingChecksTheWholeTreeItself) {
+  // A sound header whose memory reservation map starts 8 bytes before the
+  // end: libfdt counts -FDT_ERR_TRUNCATED entries and fdt_open_into would
+  // memmove() a negative size. PatchUserFdt must not rely on its caller
+  // having run ValidateFdt.
+  std::vector<uint8_t> bad = UserTree(false);
+  fdt_set_off_mem_rsvmap(bad.data(), fdt_totalsize(bad.data()) - 8);
+  ASSERT_EQ(fdt_check_header(bad.data()), 0);
+  auto out = PatchUserFdt(bad, "console=ttyS0", InitrdRange{0x48000000, 0x48001000});
+  ASSERT_FALSE(out.ok());
+  EXPECT_THAT(out.status().message(), HasSubstr("--dtb: corrupt device tree"));
+}
+
+TEST(Arm64UserDtbTest, TreesOlderThanVersion17AreRefused) {
+  // libfdt 1.6.1's fdt_check_full dereferences a null root name on a
+  // version 15 tree, and checks a version 16 tree's property names only
+  // against totalsize (fdt_open_into then cuts them off).
+  for (uint32_t version : {15u, 16u}) {
+    std::vector<uint8_t> old = UserTree(true);
+    fdt_set_version(old.data(), version);
+    fdt_set_last_comp_version(old.data(), version);  // never above the version
+    ASSERT_EQ(fdt_check_header(old.data()), 0);
+    absl::Status s = ValidateFdt(old, "--dtb f");
+    EXPECT_THAT(s.message(),
+                HasSubstr(absl::StrFormat("--dtb f: device tree version %u", version)));
+    EXPECT_FALSE(PatchUserFdt(old, "console=ttyS0", std::nullopt).ok());
+  }
+}
+
+TEST(Arm64UserDtbTest, PropertyLengthWrappingTheOffsetIsRefused) {
+  // The first property's length is 0xfffffff4 (-12): libfdt 1.6.1 steps
+  // back onto the same token, and fdt_check_full would never return.
+  std::vector<uint8_t> bad = UserTree(true);
+  const uint32_t off = fdt_off_dt_struct(bad.data());
+  int prop = fdt_first_property_offset(bad.data(), 0);
+  ASSERT_GE(prop, 0);
+  const uint32_t len_at = off + static_cast<uint32_t>(prop) + 4;
+  const uint8_t minus_12[] = {0xff, 0xff, 0xff, 0xf4};
+  std::copy(std::begin(minus_12), std::end(minus_12), bad.begin() + len_at);
+  absl::Status s = ValidateFdt(bad, "--dtb f");
+  EXPECT_THAT(s.message(),
+              HasSubstr("--dtb f: corrupt device tree (a property of 4294967284 bytes"));
+  EXPECT_FALSE(PatchUserFdt(bad, "console=ttyS0", std::nullopt).ok());
 }
 
 TEST(Arm64UserDtbTest, GeneratedTreePassesValidation) {
