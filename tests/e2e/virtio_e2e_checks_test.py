@@ -3,6 +3,7 @@
 healthy boot passes every check, and each way a device can break makes its
 check (and only the checks that depend on it) fail.  No KVM, no test host."""
 import os
+import re
 import sys
 import unittest
 
@@ -13,6 +14,15 @@ TAG = "0123456789ab"
 RW, RO, DIRECT = "a" * 64, "b" * 64, "d" * 64
 RW_AFTER, DIRECT_AFTER = "c" * 64, "e" * 64
 PATTERN = e2e.sha256(e2e.pattern_block(TAG))
+
+
+def with_rings(out, vhost_keys=()):
+    """OUT with the ring layout the guest reports after every device's
+    transport: packed (1), except on vhost-net (0)."""
+    return re.sub(r"^SKIFF-E2E: (\S+)_transport=.*$",
+                  lambda m: "%s\nSKIFF-E2E: %s_packed=%d"
+                  % (m.group(0), m.group(1), 0 if m.group(1) in vhost_keys else 1),
+                  out, flags=re.M)
 
 BLK_NET = """\
 SKIFF-GUEST: modules loaded=13 failed= none
@@ -46,6 +56,7 @@ L1-E2E: direct_file_sha256={direct_after}
 L1-E2E: direct_block_sha256={pat}
 """.format(rw=RW, ro=RO, rw_after=RW_AFTER, direct=DIRECT, direct_after=DIRECT_AFTER,
            pat=PATTERN, mac=e2e.MAC)
+BLK_NET = with_rings(BLK_NET)
 
 # The e2e-arm64 boot: two CPUs, 256 MiB, a read-write and a read-only disk
 # over virtio-mmio (platform bus) and a NIC.
@@ -74,6 +85,7 @@ L1-E2E: rw_file_sha256={rw_after}
 L1-E2E: ro_file_sha256={ro}
 L1-E2E: rw_block_sha256={pat}
 """.format(rw=RW, ro=RO, rw_after=RW_AFTER, pat=PATTERN, mac=e2e.MAC)
+SMP_BLK_NET = with_rings(SMP_BLK_NET)
 
 VHOST_HVC0 = """\
 SKIFF-GUEST: modules loaded=13 failed= none
@@ -88,6 +100,7 @@ SKIFF-GUEST: poweroff
 SKIFF_RC=0
 L1-E2E: net_tap_seen=1 vhost_seen=1
 """.format(mac=e2e.MAC, tag=TAG)
+VHOST_HVC0 = with_rings(VHOST_HVC0, vhost_keys={"net"})
 
 MULTI = """\
 SKIFF-GUEST: modules loaded=13 failed= none
@@ -125,6 +138,7 @@ L1-E2E: blkmmio_file_sha256={direct_after}
 L1-E2E: blkmmio_block_sha256={pat}
 """.format(rw=RW, rw_after=RW_AFTER, direct=DIRECT, direct_after=DIRECT_AFTER, pat=PATTERN,
            mac=e2e.MAC)
+MULTI = with_rings(MULTI)
 
 RESET_CYCLE = """\
 SKIFF-E2E: reset{c}_unbound=3 reset{c}_disks_left=0 reset{c}_nics_left=0 \
@@ -164,6 +178,7 @@ L1-E2E: rw_block_sha256={pat}
 """.format(rw=RW, rw_after=RW_AFTER, pat=PATTERN, mac=e2e.MAC,
            cycles="".join(RESET_CYCLE.format(c=c, rw_after=RW_AFTER, mac=e2e.MAC)
                           for c in (1, 2)))
+RESET = with_rings(RESET, vhost_keys={"vhost", "reset1_vhost", "reset2_vhost"})
 
 CTX = {"tag": TAG, "pattern_sha": PATTERN,
        "rw": {"size": 1, "sha": RW, "after_sha": RW_AFTER},
@@ -263,6 +278,22 @@ class BlkNet(unittest.TestCase):
         self.assertEqual(self.breaks("ro_file_sha256=" + RO, "ro_file_sha256=" + RW),
                          ["blk-readonly"])
 
+    def test_split_rings_from_skiff(self):
+        # Skiff offers packed virtqueues; a device the guest drives with
+        # split rings means the offer or the negotiation broke.
+        self.assertEqual(self.breaks("rw_packed=1", "rw_packed=0"), ["blk-readwrite"])
+        self.assertEqual(self.breaks("ro_packed=1", "ro_packed=0"), ["blk-readonly"])
+        self.assertEqual(self.breaks("net_packed=1", "net_packed=0"), ["net-ping"])
+        self.assertEqual(self.breaks("net_packed=1", ""), ["net-ping"])
+
+    def test_qemu_leaves_packed_rings_off(self):
+        c = e2e.Checks(BLK_NET, 0, "qemu", "blk-net", "pci")
+        self.assertNotEqual(c.blk_readwrite(CTX), [])
+        split = BLK_NET.replace("_packed=1", "_packed=0")
+        c = e2e.Checks(split, 0, "qemu", "blk-net", "pci")
+        self.assertEqual(c.blk_readwrite(CTX), [])
+        self.assertEqual(c.net_ping(CTX), [])
+
     def test_readonly_flag_missing(self):
         self.assertEqual(self.breaks("ro_getro=1", "ro_getro=0"), ["blk-readonly-flag"])
 
@@ -288,6 +319,10 @@ class VhostHvc0(unittest.TestCase):
 
     def test_healthy_boot_passes_everything(self):
         self.assertEqual(failing("vhost-hvc0", VHOST_HVC0), [])
+
+    def test_packed_ring_on_vhost(self):
+        # Linux's vhost-net has no packed rings: Skiff must not offer them.
+        self.assertEqual(self.breaks("net_packed=0", "net_packed=1"), ["net-ping-vhost"])
 
     def test_vhost_not_used(self):
         self.assertEqual(self.breaks("vhost_seen=1", "vhost_seen=0"), ["net-ping-vhost"])

@@ -45,6 +45,13 @@ transport_of() {
     basename "$(readlink -f "$1/../subsystem")"
 }
 
+# 1 when the driver negotiated packed virtqueues with the device, else 0:
+# bit 34 (VIRTIO_F_RING_PACKED) of the virtio device's features, a string of
+# 0s and 1s from bit 0.  $1 = the virtio device's sysfs link.
+ring_packed() {
+    cut -c35 "$1/features"
+}
+
 sha() { sha256sum | cut -d' ' -f1; }
 
 for d in /sys/block/vd*; do
@@ -58,6 +65,7 @@ check_rw() {  # $1 = role, $2 = bytes
     say "${1}_disk=${dev:-none}"
     [ -n "$dev" ] || return
     say "${1}_transport=$(transport_of /sys/block/$dev/device)"
+    say "${1}_packed=$(ring_packed /sys/block/$dev/device)"
     say "${1}_sha256=$(dd if=/dev/$dev bs=64k 2>/dev/null | sha)"
     make_pattern >/tmp/pattern
     dd if=/tmp/pattern of=/dev/$dev bs=4096 seek=$BLOCK count=1 conv=fsync,notrunc \
@@ -76,6 +84,7 @@ check_ro() {  # $1 = role, $2 = bytes
     say "${1}_disk=${dev:-none}"
     [ -n "$dev" ] || return
     say "${1}_transport=$(transport_of /sys/block/$dev/device)"
+    say "${1}_packed=$(ring_packed /sys/block/$dev/device)"
     say "${1}_getro=$(blockdev --getro /dev/$dev)"
     say "${1}_sha256=$(dd if=/dev/$dev bs=64k 2>/dev/null | sha)"
     make_pattern >/tmp/pattern
@@ -115,6 +124,7 @@ check_nic() {  # $1 = role,mac,guest_ip,host_ip,prefix, $2 = key prefix
     say "${key}_nic=${nic:-none} ${key}_mac=$(cat /sys/class/net/$nic/address 2>/dev/null)"
     [ -n "$nic" ] || return
     say "${key}_transport=$(transport_of /sys/class/net/$nic/device)"
+    say "${key}_packed=$(ring_packed /sys/class/net/$nic/device)"
     ip link set "$nic" up
     ip addr add "$guest/$prefix" dev "$nic"
     ping_host "$key" "$host" 3
