@@ -63,9 +63,18 @@ class VfioContainer {
   absl::StatusOr<std::shared_ptr<VfioGroup>> AttachGroup(uint32_t number,
                                                          const std::string& owner);
 
-  // VFIO_IOMMU_MAP_DMA for every RAM region, IOVA = guest-physical. Call
-  // once, after the first OpenDevice.
+  // VFIO_IOMMU_MAP_DMA for every RAM region, IOVA = guest-physical, in
+  // pieces of at most kDmaChunk. Call once, after the first OpenDevice.
+  //
+  // Why pieces: type1 unmaps (and unpins) a mapping page by page in one
+  // ioctl, and its fast path never yields the CPU (Linux 6.1
+  // vfio_unmap_unpin). Under an emulated IOMMU on a loaded host that is
+  // seconds per 256 MiB of 4 KiB pages, enough for a soft-lockup warning
+  // and a stalled exit; a piece per ioctl returns to user space, a
+  // scheduling point, every kDmaChunk. The cost is IOMMU superpages: 2 MiB
+  // ones still fit, 1 GiB ones do not.
   absl::Status MapGuestMemory(const GuestMemory& memory);
+  static constexpr uint64_t kDmaChunk = uint64_t{32} << 20;
 
   VfioKernel& kernel() const { return *kernel_; }
   int fd() const { return fd_.get(); }
