@@ -66,11 +66,12 @@ class VfioContainer {
   // VFIO_IOMMU_MAP_DMA for every RAM region, IOVA = guest-physical, in
   // pieces of at most kDmaChunk. Call once, after the first OpenDevice.
   //
-  // Why pieces: type1 unmaps (and unpins) a mapping page by page in one
-  // ioctl, and its fast path never yields the CPU (Linux 6.1
-  // vfio_unmap_unpin). Under an emulated IOMMU on a loaded host that is
-  // seconds per 256 MiB of 4 KiB pages, enough for a soft-lockup warning
-  // and a stalled exit; a piece per ioctl returns to user space, a
+  // Why pieces: type1 unmaps (and unpins) a mapping in one ioctl, walking
+  // it page by page, and its fast path never yields the CPU (Linux 6.1
+  // vfio_unmap_unpin). In the nested test host 256 MiB takes 20-40 ms, but
+  // the walk grows with guest RAM (and an emulated IOMMU on a loaded host
+  // is slow), so a guest of many GiB could hold a CPU past the kernel's
+  // soft-lockup threshold. A piece per ioctl returns to user space, a
   // scheduling point, every kDmaChunk. The cost is IOMMU superpages: 2 MiB
   // ones still fit, 1 GiB ones do not.
   absl::Status MapGuestMemory(const GuestMemory& memory);
