@@ -61,15 +61,15 @@ TEST_F(MsiCapabilityTest, LengthFollowsTheLayout) {
 TEST_F(MsiCapabilityTest, LinuxSequenceOn64BitFunction) {
   Build(k64Bit);
   ASSERT_EQ(allocator_.states.size(), 1u);
-  Write(2, 2, k64Bit);                // pci_msi_set_enable(0)
-  Write(2, 2, k64Bit);                // QSIZE = 0
-  Write(4, 4, 0xfee00000);            // address low
-  Write(8, 4, 0);                     // address high
-  Write(0x0c, 2, 0x0022);             // data
+  Write(2, 2, k64Bit);      // pci_msi_set_enable(0)
+  Write(2, 2, k64Bit);      // QSIZE = 0
+  Write(4, 4, 0xfee00000);  // address low
+  Write(8, 4, 0);           // address high
+  Write(0x0c, 2, 0x0022);   // data
   EXPECT_FALSE(cap_->enabled());
   EXPECT_EQ(cap_->IrqFd(0), -1);
   EXPECT_TRUE(Vector(0).message_log().empty());  // no route while disabled
-  Write(2, 2, k64Bit | kEnable);      // pci_msi_set_enable(1)
+  Write(2, 2, k64Bit | kEnable);                 // pci_msi_set_enable(1)
   EXPECT_TRUE(cap_->enabled());
   EXPECT_EQ(cap_->enabled_vectors(), 1u);
   EXPECT_GE(cap_->IrqFd(0), 0);

@@ -419,8 +419,8 @@ TEST_F(VfioPciDeviceTest, TeardownStopsTheDeviceBeforeReleasingWhatItUses) {
   kernel_->journal.clear();
   slots_.journal = &kernel_->journal;
   device_.reset();
-  EXPECT_THAT(kernel_->journal, ElementsAre("command 0x0002", "irqs off 2", "slot removed",
-                                            "reset", "irqfd removed"));
+  EXPECT_THAT(kernel_->journal, ElementsAre("command 0x0002", "irqs off 2", "slot removed", "reset",
+                                            "irqfd removed"));
   EXPECT_EQ(Irq(VFIO_PCI_MSIX_IRQ_INDEX).enabled, 0u);
   EXPECT_TRUE(slots_.slots.empty());
   EXPECT_TRUE(slots_.irqfds.empty());
@@ -621,7 +621,8 @@ TEST_F(VfioPciDeviceTest, MsiFollowsLinuxEnableRewriteAndReenable) {
   EXPECT_FALSE(device_->intx_enabled());
   // No guest MSI write reached the hardware's capability.
   for (const auto& [offset, bytes] : fn_->config_writes) {
-    EXPECT_FALSE(offset >= 0xd0 && offset < 0xde) << "hardware MSI write at 0x" << std::hex << offset;
+    EXPECT_FALSE(offset >= 0xd0 && offset < 0xde)
+        << "hardware MSI write at 0x" << std::hex << offset;
   }
 }
 
