@@ -7,8 +7,21 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "vmm/log.h"
 
 namespace skiff {
+namespace {
+
+int GroupAttr(int device_fd, uint64_t which, int group_fd) {
+  int32_t fd = group_fd;
+  kvm_device_attr attr{};
+  attr.group = KVM_DEV_VFIO_GROUP;
+  attr.attr = which;
+  attr.addr = reinterpret_cast<uint64_t>(&fd);
+  return ::ioctl(device_fd, KVM_SET_DEVICE_ATTR, &attr);
+}
+
+}  // namespace
 
 absl::StatusOr<KvmVfioDevice> KvmVfioDevice::Create(Vm& vm) {
   kvm_create_device create{};
@@ -21,16 +34,23 @@ absl::StatusOr<KvmVfioDevice> KvmVfioDevice::Create(Vm& vm) {
   return KvmVfioDevice(UniqueFd(static_cast<int>(create.fd)));
 }
 
+KvmVfioDevice::~KvmVfioDevice() { DeleteGroups(); }
+
 absl::Status KvmVfioDevice::AddGroup(int group_fd) {
-  int32_t fd = group_fd;
-  kvm_device_attr attr{};
-  attr.group = KVM_DEV_VFIO_GROUP;
-  attr.attr = KVM_DEV_VFIO_GROUP_ADD;
-  attr.addr = reinterpret_cast<uint64_t>(&fd);
-  if (::ioctl(fd_.get(), KVM_SET_DEVICE_ATTR, &attr) < 0) {
+  if (GroupAttr(fd_.get(), KVM_DEV_VFIO_GROUP_ADD, group_fd) < 0) {
     return absl::InternalError(absl::StrFormat("KVM_DEV_VFIO_GROUP_ADD: %s", std::strerror(errno)));
   }
+  groups_.push_back(group_fd);
   return absl::OkStatus();
+}
+
+void KvmVfioDevice::DeleteGroups() {
+  for (int group_fd : groups_) {
+    if (GroupAttr(fd_.get(), KVM_DEV_VFIO_GROUP_DEL, group_fd) < 0) {
+      LOG_WARN("vfio", "KVM_DEV_VFIO_GROUP_DEL: %s", std::strerror(errno));
+    }
+  }
+  groups_.clear();
 }
 
 }  // namespace skiff

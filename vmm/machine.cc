@@ -22,6 +22,7 @@
 #include "vmm/status_macros.h"
 #include "vmm/vfio_setup.h"
 #include "vmm/virtio_setup.h"
+#include "devices/vfio/vfio_container.h"
 #include "devices/vfio/vfio_kernel_linux.h"
 
 namespace skiff {
@@ -148,12 +149,28 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(const VmConfig& config)
 }
 
 Machine::~Machine() {
+  double t = MonotonicSeconds();
+  auto stage = [&t](const char* what) {
+    const double now = MonotonicSeconds();
+    LOG_DEBUG("vmm", "teardown: %s in %.1f ms", what, 1e3 * (now - t));
+    t = now;
+  };
   StopThreads();
+  stage("threads stopped");
   // Devices go first, while the VM, the routing table and the event loop
-  // they unregister from still exist.
+  // they unregister from still exist. A passed-through device stops (no
+  // DMA, no interrupts, reset) and closes here.
   mmio_bus_.Clear();
   pio_bus_.Clear();
   pci_root_.reset();
+  stage("devices released");
+  // VFIO, in the order QEMU and the kernel's own release path use: KVM
+  // lets go of the groups, then the container unmaps guest RAM from the
+  // IOMMU and closes the groups (detaching them) and itself, all before
+  // guest RAM is unmapped and the VM closed (members, below).
+  if (kvm_vfio_) kvm_vfio_->DeleteGroups();
+  vfio_container_.reset();
+  if (kvm_vfio_) stage("VFIO groups and container released");
 }
 
 absl::StatusOr<pci::PciRoot*> Machine::GetOrCreatePciRoot() {

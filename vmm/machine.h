@@ -34,6 +34,9 @@ namespace skiff {
 namespace pci {
 class PciRoot;
 }
+namespace vfio {
+class VfioContainer;
+}
 
 class Machine {
  public:
@@ -84,6 +87,13 @@ class Machine {
   bool irqfd_resample() const { return irqfd_resample_; }
   // The KVM-VFIO device, kept for the VM's lifetime once a group exists.
   void SetKvmVfioDevice(std::unique_ptr<KvmVfioDevice> device) { kvm_vfio_ = std::move(device); }
+  // The VFIO container of the passed-through devices: held until the
+  // KVM-VFIO device has let go of its groups at teardown, so that guest
+  // RAM leaves the IOMMU and the groups are released after every device
+  // is stopped and before guest RAM is unmapped (see ~Machine).
+  void KeepVfioContainer(std::shared_ptr<vfio::VfioContainer> container) {
+    vfio_container_ = std::move(container);
+  }
 
   // Kernel command-line words Skiff itself needs (device announcements);
   // they go before the user's --cmdline so arguments after "--" stay last.
@@ -125,6 +135,7 @@ class Machine {
   std::vector<std::string> kernel_args_;
   std::vector<arch::MmioSlot> virtio_mmio_slots_;
   std::unique_ptr<KvmVfioDevice> kvm_vfio_;
+  std::shared_ptr<vfio::VfioContainer> vfio_container_;
   std::shared_ptr<pci::PciRoot> pci_root_;
   std::unique_ptr<Console> console_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;

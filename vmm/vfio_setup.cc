@@ -51,6 +51,7 @@ absl::Status AttachVfioDevices(Machine& machine, OpenedVfioDevices opened) {
     RETURN_IF_ERROR(kvm_vfio.AddGroup(group->fd()));
   }
   machine.SetKvmVfioDevice(std::make_unique<KvmVfioDevice>(std::move(kvm_vfio)));
+  machine.KeepVfioContainer(opened.container);
 
   ASSIGN_OR_RETURN(pci::PciRoot * root, machine.GetOrCreatePciRoot());
   const arch::PciLayout layout = arch::PlatformPciLayout();

@@ -2,7 +2,10 @@
 
 #include <linux/vfio.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_format.h"
+#include "devices/vfio/teardown_log.h"
 #include "vmm/log.h"
 #include "vmm/status_macros.h"
 
@@ -22,11 +25,19 @@ absl::StatusOr<std::shared_ptr<VfioContainer>> VfioContainer::Open(
 }
 
 VfioContainer::~VfioContainer() {
-  for (const DmaRange& r : dma_) {
-    absl::Status status = kernel_->UnmapDma(fd_.get(), r.iova, r.size);
-    if (!status.ok()) LOG_WARN("vfio", "%s", status.message());
-  }
-  groups_.clear();  // closing a group detaches it from the container
+  // Devices are closed by now (each holds the container), so nothing DMAs.
+  TeardownLog log("container");
+  log.Step("guest RAM unmapped from the IOMMU", [&] {
+    for (const DmaRange& r : dma_) {
+      absl::Status status = kernel_->UnmapDma(fd_.get(), r.iova, r.size);
+      if (!status.ok()) LOG_WARN("vfio", "%s", status.message());
+    }
+    dma_.clear();
+  });
+  // Closing a group detaches it from the container (the IOMMU domain goes
+  // with the last one) once KVM has let go of it too (KvmVfioDevice).
+  log.Step("groups closed", [&] { groups_.clear(); });
+  log.Step("container closed", [&] { fd_.Reset(); });
 }
 
 absl::StatusOr<std::shared_ptr<VfioGroup>> VfioContainer::GetGroup(const HostPciDevice& host) {
@@ -100,8 +111,15 @@ absl::StatusOr<VfioDevice> VfioContainer::OpenDevice(const HostPciDevice& host) 
 
 absl::Status VfioContainer::MapGuestMemory(const GuestMemory& memory) {
   for (const GuestMemory::Region& r : memory.regions()) {
-    RETURN_IF_ERROR(kernel_->MapDma(fd_.get(), r.gpa, r.size, r.host));
-    dma_.push_back({r.gpa, r.size});
+    for (uint64_t done = 0; done < r.size;) {
+      // Pieces end on kDmaChunk boundaries of the IOVA, so 2 MiB-aligned
+      // RAM keeps its 2 MiB IOMMU pages.
+      const uint64_t iova = r.gpa + done;
+      const uint64_t size = std::min(r.size - done, kDmaChunk - iova % kDmaChunk);
+      RETURN_IF_ERROR(kernel_->MapDma(fd_.get(), iova, size, r.host + done));
+      dma_.push_back({iova, size});
+      done += size;
+    }
   }
   return absl::OkStatus();
 }

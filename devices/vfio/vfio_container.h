@@ -63,9 +63,19 @@ class VfioContainer {
   absl::StatusOr<std::shared_ptr<VfioGroup>> AttachGroup(uint32_t number,
                                                          const std::string& owner);
 
-  // VFIO_IOMMU_MAP_DMA for every RAM region, IOVA = guest-physical. Call
-  // once, after the first OpenDevice.
+  // VFIO_IOMMU_MAP_DMA for every RAM region, IOVA = guest-physical, in
+  // pieces of at most kDmaChunk. Call once, after the first OpenDevice.
+  //
+  // Why pieces: type1 unmaps (and unpins) a mapping in one ioctl, walking
+  // it page by page, and its fast path never yields the CPU (Linux 6.1
+  // vfio_unmap_unpin). In the nested test host 256 MiB takes 20-40 ms, but
+  // the walk grows with guest RAM (and an emulated IOMMU on a loaded host
+  // is slow), so a guest of many GiB could hold a CPU past the kernel's
+  // soft-lockup threshold. A piece per ioctl returns to user space, a
+  // scheduling point, every kDmaChunk. The cost is IOMMU superpages: 2 MiB
+  // ones still fit, 1 GiB ones do not.
   absl::Status MapGuestMemory(const GuestMemory& memory);
+  static constexpr uint64_t kDmaChunk = uint64_t{32} << 20;
 
   VfioKernel& kernel() const { return *kernel_; }
   int fd() const { return fd_.get(); }

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "devices/vfio/teardown_log.h"
 #include "vmm/log.h"
 #include "vmm/status_macros.h"
 
@@ -70,23 +71,66 @@ VfioPciDevice::VfioPciDevice(std::shared_ptr<VfioContainer> container, VfioDevic
       bars_config_(pci::PciIds{}) {}
 
 VfioPciDevice::~VfioPciDevice() {
+  // The order the kernel wants, each step timed (TeardownLog) so a slow or
+  // stuck exit names its step. vCPUs and the I/O thread are stopped by now.
+  // What VFIO itself does when it releases a device (vfio_pci_core_disable:
+  // bus mastering off, interrupts off, reset) comes first, while every
+  // mapping and fd it might touch still exists; then what only Skiff holds
+  // goes, each thing before what it refers to: KVM slots before the BAR
+  // mmaps they point into, irqfds before their eventfds, and the device fd
+  // last. Guest RAM leaves the IOMMU afterwards, in the container, once no
+  // device of it can DMA (docs/vfio.md, "Teardown").
   std::lock_guard lock(mutex_);
-  if (env_.event_loop != nullptr) {
+  TeardownLog log("device " + device_.name);
+  log.Step("parked vectors unwatched", [&] {
+    if (env_.event_loop == nullptr) return;
     for (const UniqueFd& fd : parked_) (void)env_.event_loop->Remove(fd.get());
-  }
-  if (!msix_fds_.empty())
-    SetIrqsLogged({VFIO_PCI_MSIX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, 0, 0, {}});
-  if (!msi_fds_.empty())
-    SetIrqsLogged({VFIO_PCI_MSI_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, 0, 0, {}});
-  if (intx_enabled_) DisableIntxLocked();
-  if (intx_trigger_ && env_.irqfds != nullptr && env_.intx_gsi) {
-    (void)env_.irqfds->RemoveIrqFd(intx_trigger_.get(), *env_.intx_gsi);
-  }
-  for (Bar& bar : bars_) UnmapBarLocked(bar);
-  if (device_.info.flags & VFIO_DEVICE_FLAGS_RESET) {
+  });
+  log.Step("bus mastering off", [&] {
+    // The function stops DMA before anything it may write to goes away.
+    uint8_t command[2];
+    if (!ReadHardware(pci::kCommand, command).ok()) return;
+    command[0] &= static_cast<uint8_t>(~pci::kCommandBusMaster);
+    WriteHardware(pci::kCommand, command);
+  });
+  log.Step("interrupts off", [&] {
+    // VFIO frees the host vectors and stops signalling our eventfds.
+    if (!msix_fds_.empty())
+      SetIrqsLogged({VFIO_PCI_MSIX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, 0, 0, {}});
+    if (!msi_fds_.empty())
+      SetIrqsLogged({VFIO_PCI_MSI_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, 0, 0, {}});
+    msix_fds_.clear();
+    msi_fds_.clear();
+    DisableIntxLocked();
+  });
+  log.Step("BAR slots removed", [&] {
+    for (Bar& bar : bars_) UnmapBarLocked(bar);
+  });
+  log.Step("reset", [&] {
+    if (!(device_.info.flags & VFIO_DEVICE_FLAGS_RESET)) return;
     absl::Status status = kernel_.Reset(device_.fd.get());
-    if (!status.ok()) LOG_WARN("vfio", "%s: %s", device_.name, status.message());
-  }
+    if (!status.ok()) LOG_WARN("vfio", "%s: reset on exit: %s", device_.name, status.message());
+  });
+  log.Step("irqfds deassigned", [&] {
+    // KVM lets go of each eventfd before it is closed: INTx here, each
+    // MSI/MSI-X vector (irqfd, then route, then eventfd) in its destructor.
+    if (intx_trigger_ && env_.irqfds != nullptr && env_.intx_gsi) {
+      (void)env_.irqfds->RemoveIrqFd(intx_trigger_.get(), *env_.intx_gsi);
+    }
+    msix_.reset();
+    msi_.reset();
+  });
+  log.Step("eventfds closed", [&] {
+    intx_trigger_.Reset();
+    intx_resample_.Reset();
+    parked_.clear();
+  });
+  log.Step("BAR mmaps unmapped", [&] {
+    for (Bar& bar : bars_) bar.mappings.clear();
+  });
+  // VFIO releases the device: it disables it once more and tries its own
+  // reset, which is where a slow function spends its time.
+  log.Step("device fd closed", [&] { device_.fd.Reset(); });
 }
 
 absl::Status VfioPciDevice::Init() {

@@ -76,7 +76,8 @@ class VfioPciDevice : public pci::PciDevice {
   // was opened through.
   static absl::StatusOr<std::shared_ptr<VfioPciDevice>> Create(
       std::shared_ptr<VfioContainer> container, VfioDevice device, VfioPciEnv env);
-  // Disables every interrupt, unmaps the BARs and resets the device.
+  // Stops the device (bus mastering, interrupts, reset) and releases what
+  // it holds in order: KVM slots, irqfds, eventfds, BAR mmaps, the fd.
   ~VfioPciDevice() override;
 
   // PciDevice.
@@ -134,7 +135,7 @@ class VfioPciDevice : public pci::PciDevice {
 
   const std::shared_ptr<VfioContainer> container_;
   VfioKernel& kernel_;
-  const VfioDevice device_;
+  VfioDevice device_;  // its fd is closed last in the destructor
   const VfioPciEnv env_;
   VfioRegionInfo config_region_;
 

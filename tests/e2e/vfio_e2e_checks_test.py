@@ -27,15 +27,24 @@ E2E-GUEST: msi modes: 3 msix
 E2E-GUEST: irq|  26:          8   PCI-MSI 16384-edge      eth0-rx-0
 E2E-GUEST: irq|  27:         11   PCI-MSI 16385-edge      eth0-tx-0
 E2E-GUEST: irq|  28:          1   PCI-MSI 16386-edge      eth0
+E2E-GUEST: msi-by-hand cap=208 control=129 vector=223 seen=[   31.0] __common_interrupt: 0.223 No irq handler for vector
+[ 60.10] skiff info vmm: stopped: guest powered off (ACPI S5) (exit code 0)
+[ 60.90] skiff info vfio: device 0000:00:01.0 released in 812 ms (parked vectors unwatched 0 ms, bus mastering off 1 ms, interrupts off 40 ms, BAR slots removed 3 ms, reset 700 ms, irqfds deassigned 60 ms, eventfds closed 0 ms, BAR mmaps unmapped 0 ms, device fd closed 8 ms)
+[ 62.90] skiff info vfio: container released in 1990 ms (guest RAM unmapped from the IOMMU 1900 ms, groups closed 90 ms, container closed 0 ms)
 E2E: SKIFF_RC=0
+E2E: teardown-seconds=3
 E2E: === intx
 E2E-GUEST: e1000e nic=eth0
 E2E-GUEST: ping ok
 E2E-GUEST: msi modes: none
 E2E-GUEST: irq|  11:         25   IO-APIC  21-fasteoi   eth0
+[ 60.90] skiff info vfio: device 0000:00:01.0 released in 812 ms (parked vectors unwatched 0 ms, bus mastering off 1 ms, interrupts off 40 ms, BAR slots removed 3 ms, reset 700 ms, irqfds deassigned 60 ms, eventfds closed 0 ms, BAR mmaps unmapped 0 ms, device fd closed 8 ms)
+[ 62.90] skiff info vfio: container released in 1990 ms (guest RAM unmapped from the IOMMU 1900 ms, groups closed 90 ms, container closed 0 ms)
 E2E: SKIFF_RC=0
+E2E: teardown-seconds=3
 E2E: === end
 E2E: after driver=vfio-pci
+E2E: l1-kernel| [   20.1] VFIO - User Level meta-driver version: 0.3
 """
 
 
@@ -96,6 +105,34 @@ class VfioChecksTest(unittest.TestCase):
         out = GOOD.replace("25   IO-APIC", "0   IO-APIC")
         self.assertEqual(self.failing(out),
                          ["INTx fallback (guest pci=nomsi): ping answered, INTx line counts"])
+
+    def test_undelivered_msi_fails(self):
+        out = GOOD.replace("seen=[   31.0] __common_interrupt: 0.223 No irq handler for vector",
+                           "seen=none")
+        self.assertEqual(self.failing(out),
+                         ["MSI: a message written into the emulated MSI capability is delivered"])
+        # An interrupt on some other vector is not ours.
+        out = GOOD.replace("0.223 No irq", "0.34 No irq")
+        self.assertEqual(self.failing(out),
+                         ["MSI: a message written into the emulated MSI capability is delivered"])
+
+    def test_hung_or_slow_teardown_fails(self):
+        name = "VFIO teardown finishes in bounded time after every boot"
+        intx = GOOD.index("E2E: === intx")
+        hung = GOOD[:intx] + GOOD[intx:].replace(
+            "E2E: SKIFF_RC=0", "E2E: HUNG intx: skiff still running\nE2E: SKIFF_RC=hung", 1)
+        self.assertIn(name, self.failing(hung))
+        self.assertIn("INTx fallback (guest pci=nomsi): ping answered, INTx line counts",
+                      self.failing(hung))
+        slow = GOOD.replace("container released in 1990 ms", "container released in 61000 ms", 1)
+        self.assertEqual(self.failing(slow), [name])
+        unlogged = GOOD.replace("skiff info vfio: device 0000:00:01.0 released", "x", 1)
+        self.assertEqual(self.failing(unlogged), [name])
+
+    def test_l1_soft_lockup_fails(self):
+        out = GOOD + "E2E: l1-kernel| [  95.2] watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [skiff:130]\n"
+        self.assertEqual(self.failing(out),
+                         ["L1 kernel: no soft lockup, hung task or DMA remapping fault"])
 
     def test_error_messages_are_checked(self):
         out = GOOD.replace("nodevice rc=2", "nodevice rc=1")

@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -201,6 +202,7 @@ class FakeVfioKernel : public VfioKernel {
     if (m == it->second.dma.end() || m->second != size) return absl::InvalidArgumentError("EINVAL");
     it->second.dma.erase(m);
     ++unmaps;
+    journal.push_back("unmap dma");
     return absl::OkStatus();
   }
   absl::StatusOr<UniqueFd> GetDeviceFd(int group_fd, const std::string& name) override {
@@ -241,6 +243,7 @@ class FakeVfioKernel : public VfioKernel {
     FakePciFunction* f = Dev(fd);
     if (!f || set.index > VFIO_PCI_MSIX_IRQ_INDEX) return absl::InvalidArgumentError("EINVAL");
     ++set_irqs_calls;
+    if (on_set_irqs) on_set_irqs(set);
     auto& st = f->irq_state;
     const uint32_t max = f->irqs[set.index].count;
     if (!set.eventfds.empty() && set.eventfds.size() != set.count) {
@@ -256,6 +259,7 @@ class FakeVfioKernel : public VfioKernel {
     if (set.action != VFIO_IRQ_SET_ACTION_TRIGGER) return absl::InvalidArgumentError("EINVAL");
     auto& mine = st[set.index];
     if (set.count == 0 && set.eventfds.empty()) {  // disable
+      journal.push_back(absl::StrFormat("irqs off %u", set.index));
       mine = {};
       return absl::OkStatus();
     }
@@ -279,6 +283,7 @@ class FakeVfioKernel : public VfioKernel {
     if (!f || !(f->device_flags & VFIO_DEVICE_FLAGS_RESET))
       return absl::InvalidArgumentError("EINVAL");
     ++f->resets;
+    journal.push_back("reset");
     return absl::OkStatus();
   }
   absl::StatusOr<size_t> Read(int fd, uint64_t offset, std::span<uint8_t> data) override {
@@ -304,6 +309,9 @@ class FakeVfioKernel : public VfioKernel {
     if (!bytes || at + data.size() > bytes->size()) return absl::InvalidArgumentError("EINVAL");
     if (index == VFIO_PCI_CONFIG_REGION_INDEX) {
       f->config_writes.push_back({at, std::vector<uint8_t>(data.begin(), data.end())});
+      if (at == 4 && data.size() >= 2) {
+        journal.push_back(absl::StrFormat("command 0x%04x", data[0] | data[1] << 8));
+      }
     }
     std::memcpy(bytes->data() + at, data.data(), data.size());
     return data.size();
@@ -337,6 +345,11 @@ class FakeVfioKernel : public VfioKernel {
   }
   int set_irqs_calls = 0;
   int unmaps = 0;
+  // What the device saw, in order: "irqs off N", "reset", "unmap dma",
+  // "command 0xNNNN" (a write of the command register).
+  std::vector<std::string> journal;
+  // Called with every SET_IRQS, before it takes effect.
+  std::function<void(const VfioIrqSet&)> on_set_irqs;
 
  private:
   static UniqueFd NewFd() { return UniqueFd(::eventfd(0, EFD_CLOEXEC)); }

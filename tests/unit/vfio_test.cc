@@ -2,6 +2,7 @@
 // viability, BAR slot splitting, the container, and the passed-through PCI
 // function's config-space virtualization, MSI/MSI-X emulation and routing.
 #include <linux/vfio.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -269,6 +270,33 @@ TEST(ContainerTest, GuestRamIsMappedOnceAndUnmappedOnDestruction) {
   EXPECT_TRUE(kernel->containers[container_fd].dma.empty());
 }
 
+// Guest RAM goes to the IOMMU in pieces that end on kDmaChunk boundaries,
+// so no single unmap ioctl walks more than kDmaChunk of pages.
+TEST(ContainerTest, GuestRamIsMappedInBoundedPieces) {
+  auto kernel = std::make_shared<FakeVfioKernel>();
+  kernel->groups[1].devices = {std::make_shared<FakePciFunction>(FakePciFunction::E1000e())};
+  constexpr uint64_t kChunk = VfioContainer::kDmaChunk;
+  const uint64_t size = 2 * kChunk + kChunk / 2;  // starts half-way into a chunk
+  void* host = ::mmap(nullptr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  ASSERT_NE(host, MAP_FAILED);
+  auto memory = GuestMemory::Create({{kChunk / 2, size, static_cast<uint8_t*>(host)}});
+  ASSERT_TRUE(memory.ok());
+  int container_fd;
+  {
+    auto container = VfioContainer::Open(kernel);
+    ASSERT_TRUE(container.ok());
+    ASSERT_TRUE((*container)->OpenDevice(Host("0000:00:01.0", 1)).ok());
+    container_fd = (*container)->fd();
+    ASSERT_TRUE((*container)->MapGuestMemory(*memory).ok());
+    std::map<uint64_t, uint64_t> want = {
+        {kChunk / 2, kChunk / 2}, {kChunk, kChunk}, {2 * kChunk, kChunk}};
+    EXPECT_EQ(kernel->containers[container_fd].dma, want);
+  }
+  EXPECT_EQ(kernel->unmaps, 3);
+  EXPECT_TRUE(kernel->containers[container_fd].dma.empty());
+  ::munmap(host, size);
+}
+
 TEST(ContainerTest, KernelSaysNotViableNamesTheGroupMembers) {
   auto kernel = std::make_shared<FakeVfioKernel>();
   kernel->groups[2].flags = 0;
@@ -317,6 +345,7 @@ class FakeSlots : public MemorySlotRegistrar, public IrqFdRegistrar {
   }
   absl::Status RemoveMemorySlot(uint32_t slot) override {
     if (slots.erase(slot) == 0) return absl::NotFoundError("no such slot");
+    if (journal) journal->push_back("slot removed");
     return absl::OkStatus();
   }
   absl::Status AddIrqFd(int eventfd, uint32_t gsi, int resample_fd) override {
@@ -325,8 +354,10 @@ class FakeSlots : public MemorySlotRegistrar, public IrqFdRegistrar {
   }
   absl::Status RemoveIrqFd(int eventfd, uint32_t) override {
     irqfds.erase(eventfd);
+    if (journal) journal->push_back("irqfd removed");
     return absl::OkStatus();
   }
+  std::vector<std::string>* journal = nullptr;  // the kernel's, when set
   std::map<uint32_t, Slot> slots;
   std::map<int, std::pair<uint32_t, int>> irqfds;
   uint32_t next = 10;
@@ -394,6 +425,36 @@ TEST_F(VfioPciDeviceTest, ResetOnStartAndOnExit) {
   EXPECT_EQ(fn_->resets, 1);
   device_.reset();
   EXPECT_EQ(fn_->resets, 2);
+}
+
+// The kernel's own release order first (bus mastering off, interrupts off,
+// reset: nothing DMAs or signals after), and KVM's slots gone before the
+// reset revokes the BAR mmaps they point into; the INTx irqfd is
+// deassigned only after VFIO stopped signalling it.
+TEST_F(VfioPciDeviceTest, TeardownStopsTheDeviceBeforeReleasingWhatItUses) {
+  Write(pci::kCommand, 2, pci::kCommandMemory | pci::kCommandBusMaster);
+  Write(pci::kBar0, 4, 0xc0000000);
+  device_->BarMapped(0, 0xc0000000);
+  ASSERT_EQ(slots_.slots.size(), 1u);
+  Write(0xa2, 2, pci::kMsixControlEnable);
+  ASSERT_EQ(Irq(VFIO_PCI_MSIX_IRQ_INDEX).enabled, 5u);
+  kernel_->journal.clear();
+  slots_.journal = &kernel_->journal;
+  device_.reset();
+  EXPECT_THAT(kernel_->journal, ElementsAre("command 0x0002", "irqs off 2", "slot removed", "reset",
+                                            "irqfd removed"));
+  EXPECT_EQ(Irq(VFIO_PCI_MSIX_IRQ_INDEX).enabled, 0u);
+  EXPECT_TRUE(slots_.slots.empty());
+  EXPECT_TRUE(slots_.irqfds.empty());
+}
+
+TEST_F(VfioPciDeviceTest, TeardownInIntxModeTurnsIntxOffBeforeItsIrqfdGoes) {
+  ASSERT_TRUE(device_->intx_enabled());
+  kernel_->journal.clear();
+  slots_.journal = &kernel_->journal;
+  device_.reset();
+  EXPECT_THAT(kernel_->journal,
+              ElementsAre("command 0x0000", "irqs off 0", "reset", "irqfd removed"));
 }
 
 TEST_F(VfioPciDeviceTest, BarsAnswerTheSizingProtocolWithVfioSizes) {
@@ -529,6 +590,62 @@ TEST_F(VfioPciDeviceTest, MsiIsEmulated) {
   Write(0xd2, 2, 0);
   EXPECT_EQ(Irq(VFIO_PCI_MSI_IRQ_INDEX).enabled, 0u);
   EXPECT_TRUE(device_->intx_enabled());
+}
+
+// What Linux 6.1 does to a 64-bit MSI function without masking (QEMU's
+// e1000e), driven by e1000e in MSI mode: enable (message first, then the
+// enable bit), rewrite the message while enabled (request_irq), then the
+// driver's self-test: disable and enable again. VFIO is only asked to
+// signal an irqfd whose route already carries the guest's message, and a
+// message change moves the route without touching VFIO.
+TEST_F(VfioPciDeviceTest, MsiFollowsLinuxEnableRewriteAndReenable) {
+  FakeMsiState& route = *msi_.states[0];
+  std::vector<size_t> routes_at_enable;
+  kernel_->on_set_irqs = [&](const VfioIrqSet& set) {
+    if (set.index == VFIO_PCI_MSI_IRQ_INDEX && set.count > 0) {
+      routes_at_enable.push_back(route.message_log().size());
+    }
+  };
+  auto enable = [&](uint32_t address, uint16_t data) {
+    Write(0xd2, 2, 0x0080);  // QSIZE = 0, still disabled
+    Write(0xd4, 4, address);
+    Write(0xd8, 4, 0);
+    Write(0xdc, 2, data);
+    Write(0xd2, 2, 0x0081);  // enable
+  };
+  enable(0xfee00000, 0x22);
+  ASSERT_EQ(Irq(VFIO_PCI_MSI_IRQ_INDEX).enabled, 1u);
+  const int irqfd = Irq(VFIO_PCI_MSI_IRQ_INDEX).fds[0];
+  EXPECT_NE(irqfd, device_->parked_fd(5));
+  EXPECT_FALSE(device_->intx_enabled());
+  ASSERT_EQ(routes_at_enable.size(), 1u);
+  EXPECT_GE(routes_at_enable[0], 1u);  // the route existed before VFIO signalled
+  EXPECT_EQ(route.message_log().back(), (FakeMsiState::Message{0xfee00000, 0x22, uint32_t{0x08}}));
+  // request_irq: new message while enabled; VFIO is not involved.
+  const int calls = kernel_->set_irqs_calls;
+  Write(0xd2, 2, 0x0081);
+  Write(0xd4, 4, 0xfee01000);
+  Write(0xd8, 4, 0);
+  Write(0xdc, 2, 0x41);
+  EXPECT_EQ(kernel_->set_irqs_calls, calls);
+  EXPECT_EQ(route.message_log().back(), (FakeMsiState::Message{0xfee01000, 0x41, uint32_t{0x08}}));
+  EXPECT_EQ(Irq(VFIO_PCI_MSI_IRQ_INDEX).fds[0], irqfd);
+  // The self-test: pci_disable_msi (INTx back), pci_enable_msi.
+  Write(0xd2, 2, 0x0080);
+  EXPECT_EQ(Irq(VFIO_PCI_MSI_IRQ_INDEX).enabled, 0u);
+  EXPECT_TRUE(device_->intx_enabled());
+  enable(0xfee00000, 0x23);
+  ASSERT_EQ(Irq(VFIO_PCI_MSI_IRQ_INDEX).enabled, 1u);
+  EXPECT_EQ(Irq(VFIO_PCI_MSI_IRQ_INDEX).fds[0], irqfd);
+  ASSERT_EQ(routes_at_enable.size(), 2u);
+  EXPECT_EQ(route.message_log().back().data, 0x23u);
+  EXPECT_GT(routes_at_enable[1], routes_at_enable[0]);
+  EXPECT_FALSE(device_->intx_enabled());
+  // No guest MSI write reached the hardware's capability.
+  for (const auto& [offset, bytes] : fn_->config_writes) {
+    EXPECT_FALSE(offset >= 0xd0 && offset < 0xde)
+        << "hardware MSI write at 0x" << std::hex << offset;
+  }
 }
 
 TEST_F(VfioPciDeviceTest, BarSlotsAreSplitAroundTheMsixTableAndFollowTheBar) {
