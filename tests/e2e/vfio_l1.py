@@ -22,12 +22,11 @@ done""" % E1000E_ID
 BIND_VFIO = r"""echo vfio-pci > /sys/bus/pci/devices/$bdf/driver_override
 echo $bdf > /sys/bus/pci/drivers_probe"""
 
-# One line saying how the binding went: driver, IOMMU group, device node.
-REPORT_BINDING = (r"""echo "%s bound driver=$(basename $(readlink /sys/bus/pci/devices/$bdf/driver)) """
-                  r"""group=$(basename $(readlink /sys/bus/pci/devices/$bdf/iommu_group)) """
-                  r"""node=$(ls /dev/vfio/$(basename $(readlink /sys/bus/pci/devices/$bdf/iommu_group)) 2>&1)" """)
-
 
 def report_binding(prefix):
-    """Shell line printing "PREFIX bound driver=D group=G node=/dev/vfio/G"."""
-    return REPORT_BINDING % prefix
+    """Shell lines printing "PREFIX bound driver=D group=G node=/dev/vfio/G"
+    for $bdf: its driver, IOMMU group and group device node."""
+    dev = "/sys/bus/pci/devices/$bdf"
+    return ('group=$(basename $(readlink %s/iommu_group))\n'
+            'echo "%s bound driver=$(basename $(readlink %s/driver)) group=$group '
+            'node=$(ls /dev/vfio/$group 2>&1)"' % (dev, prefix, dev))
