@@ -30,6 +30,7 @@ See docs/benchmarks.md for what limits each.
 import argparse
 import dataclasses
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -68,20 +69,29 @@ CONFIGS = [
     Config("skiff-vhost", "skiff", "vhost", "Skiff virtio vhost"),
     Config("qemu-tap", "qemu", "tap", "QEMU virtio tap"),
     Config("qemu-vhost", "qemu", "vhost", "QEMU virtio vhost"),
+    # No guest: iperf3 client and server both in L1, over the tap's address
+    # (loopback): what L1 alone can push, the ceiling of the virtio peer.
+    Config("l1-alone", "none", "l1", "L1 alone (virtio peer)"),
 ]
 
-# (test, unit, label) in table order.
+# (test, unit, label) in table order.  <test>_ppi: the NIC's packets (both
+# directions) per interrupt over the test, from the guest's BENCH-INFO lines.
 TESTS = [
     ("tcp_tx", "Mbit/s", "TCP guest→peer"),
-    ("tcp_tx_irq", "irq/s", "  interrupts during it"),
+    ("tcp_tx_irq", "irq/s", "  NIC interrupts"),
+    ("tcp_tx_ppi", "pkt/irq", "  packets per interrupt"),
     ("tcp_rx", "Mbit/s", "TCP peer→guest"),
-    ("tcp_rx_irq", "irq/s", "  interrupts during it"),
+    ("tcp_rx_irq", "irq/s", "  NIC interrupts"),
+    ("tcp_rx_ppi", "pkt/irq", "  packets per interrupt"),
     ("udp_tx", "pps", "64-byte UDP guest→peer"),
-    ("udp_tx_irq", "irq/s", "  interrupts during it"),
+    ("udp_tx_irq", "irq/s", "  NIC interrupts"),
+    ("udp_tx_ppi", "pkt/irq", "  packets per interrupt"),
     ("ping_rate", "rt/s", "ping -A round trips"),
     ("ping_rtt", "us", "  average round trip"),
-    ("ping_irq", "irq/s", "  interrupts during it"),
+    ("ping_irq", "irq/s", "  NIC interrupts"),
 ]
+PPI_RE = re.compile(r"^BENCH-INFO config=(\S+) round=(\S+) test=(\S+) irqs=\d+ packets=\d+ "
+                    r"secs=\S+ pkts_per_irq=([\d.]+)", re.M)
 
 
 def cmdline(cfg, secs, port):
@@ -115,6 +125,30 @@ def vmm_command(cfg, secs, port):
     return line
 
 
+# The "l1-alone" configuration: iperf3 against itself inside L1.
+L1_ALONE = r"""
+l1_alone() {{  # round
+    echo "BENCH-BOOT config=l1-alone round=$1"
+    $IPERF -s -B {host_ip} -p {port} >/dev/null 2>&1 &
+    server=$!
+    sleep 1
+    for t in tcp_tx:  udp_tx:-u_-l_64_-b_0; do
+        name=${{t%%:*}}; opts=$(echo "${{t#*:}}" | tr _ ' ')
+        $IPERF -c {host_ip} -p {port} -t {secs} --omit 1 -f m $opts >/tmp/l1-iperf.out 2>&1
+        grep 'receiver$' /tmp/l1-iperf.out | tail -1 | awk -v n=$name -v r=$1 '{{
+            for (i = 1; i <= NF; i++) {{
+                if ($i == "Mbits/sec") v = $(i - 1)
+                if ($i ~ /^[0-9]+\/[0-9]+$/) lt = $i
+            }}
+            if (n == "udp_tx") {{ split(lt, a, "/"); split($3, t, "-"); v = (a[2] - a[1]) / (t[2] - t[1]) }}
+            printf "BENCH-RESULT config=l1-alone round=%s test=%s value=%.1f unit=%s\n", r, n, v,
+                   (n == "udp_tx" ? "pps" : "Mbit/s") }}'
+    done
+    kill $server; wait $server 2>/dev/null
+    echo "BENCH-BOOT-END config=l1-alone round=$1 rc=0 done=1 secs=0"
+}}
+"""
+
 L1_PROLOGUE = r"""
 cat /bench/guest-bench.cpio /guest/initramfs.cpio.gz > {initrd}
 {find}
@@ -130,9 +164,13 @@ def l1_command(configs, rounds, secs, port):
     lines = [L1_PROLOGUE.format(initrd=L1_INITRD, find=vfio_l1.FIND_E1000E,
                                 bind=vfio_l1.BIND_VFIO, report=vfio_l1.report_binding("BENCH-INFO"),
                                 tap=TAP, host_ip=TAP_HOST_IP, prefix=vfio_l1.PREFIX),
-             io_bench.L1_BOOT.format(host_ip=TAP_HOST_IP, port=port, timeout=BOOT_TIMEOUT)]
+             io_bench.L1_BOOT.format(host_ip=TAP_HOST_IP, port=port, timeout=BOOT_TIMEOUT),
+             L1_ALONE.format(host_ip=TAP_HOST_IP, port=port, secs=secs)]
     for r in range(1, rounds + 1):
         for cfg in configs:
+            if cfg.nic == "l1":
+                lines.append("l1_alone %d" % r)
+                continue
             # kind "net" starts L1's iperf3 server on the tap; the VFIO
             # configurations use the one on this machine.
             kind = "vfio" if cfg.nic == "vfio" else "net"
@@ -173,7 +211,10 @@ def report(outs, configs):
     """OUTS: the raw output of one run or more (pooled; rounds become A1, B1...)."""
     values, errors, boots = {}, [], {}
     for i, out in enumerate(outs):
-        v, e, b = io_bench.parse(out, chr(ord("A") + i) if len(outs) > 1 else "")
+        run = chr(ord("A") + i) if len(outs) > 1 else ""
+        v, e, b = io_bench.parse(out, run)
+        for cfg, rnd, test, ppi in PPI_RE.findall(out):
+            v.setdefault((cfg, test + "_ppi"), {})[run + rnd] = float(ppi)
         for k, rounds in v.items():
             values.setdefault(k, {}).update(rounds)
         errors += e
