@@ -207,6 +207,33 @@ def raw_table(values, boots, configs):
     return "\n".join(out)
 
 
+# Skiff's configuration and the QEMU one it is compared with, round by round.
+PAIRS = [("skiff-vfio", "qemu-vfio"), ("skiff-tap", "qemu-tap"), ("skiff-vhost", "qemu-vhost")]
+LOWER_IS_BETTER = {"ping_rtt"}
+
+
+def ahead(values, configs):
+    """Lines "skiff-x/qemu-x test n/m": the rounds (of m measured by both) in
+    which Skiff did better; interrupt figures are left out (neither more
+    nor fewer is better in itself)."""
+    names = {c.name for c in configs}
+    out = []
+    for s, q in PAIRS:
+        if s not in names or q not in names:
+            continue
+        for test, _, _ in TESTS:
+            if test.endswith(("_irq", "_ppi")):
+                continue
+            sv, qv = values.get((s, test), {}), values.get((q, test), {})
+            rounds = [r for r in sv if r in qv]
+            if test in LOWER_IS_BETTER:
+                n = sum(sv[r] < qv[r] for r in rounds)
+            else:
+                n = sum(sv[r] > qv[r] for r in rounds)
+            out.append("%-24s %-10s %d/%d" % (s + "/" + q, test, n, len(rounds)))
+    return "\n".join(out)
+
+
 def report(outs, configs):
     """OUTS: the raw output of one run or more (pooled; rounds become A1, B1...)."""
     values, errors, boots = {}, [], {}
@@ -223,6 +250,8 @@ def report(outs, configs):
     out = "\n".join(outs)
     print("\nPer round (config, test, unit, value of each round rN; vmm-run: seconds per boot):")
     print(raw_table(values, boots, configs))
+    print("\nSkiff ahead of QEMU in n of m rounds:")
+    print(ahead(values, configs))
     print("\nMedians (in brackets: rounds measured):\n")
     print(table(values, configs))
     print()
