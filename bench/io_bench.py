@@ -153,7 +153,7 @@ boot() {{  # config round kind argv...
     echo "BENCH-BOOT-END config=$name round=$round rc=$rc done=$done secs=$(awk "BEGIN {{print $end - $start}}")"
     if [ $rc != 0 ] || [ $done = 0 ] || grep -aq 'BENCH-RESULT.* error=' /tmp/vmm.out; then
         # The first lines of a guest oops, then the end of the VMM's output.
-        tr -d '\r' </tmp/vmm.out | grep -a -m 4 -E 'BUG:|Oops|Kernel panic|double fault|general protection' \
+        tr -d '\r' </tmp/vmm.out | grep -a -m 6 -E 'WARNING:|BUG:|Oops|Kernel panic|double fault|general protection' \
             | sed "s/^/BENCH-LOG config=$name round=$round: /"
         tr -d '\r' </tmp/vmm.out | tail -n 30 | sed "s/^/BENCH-LOG config=$name round=$round: /"
     fi

@@ -313,7 +313,10 @@ def main():
     server = None
     if any(c.nic == "vfio" for c in configs):
         # The passed-through NIC's peer, behind slirp; one test at a time.
-        server = subprocess.Popen(["iperf3", "-s", "-B", "127.0.0.1", "-p", str(port)],
+        # The timeouts end a test whose guest died mid-way (slirp keeps its
+        # end of the connection open), so the next guest finds it free.
+        server = subprocess.Popen(["iperf3", "-s", "-B", "127.0.0.1", "-p", str(port),
+                                   "--rcv-timeout", "10000", "--snd-timeout", "10000"],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         with tempfile.TemporaryDirectory() as tmp:
