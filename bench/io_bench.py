@@ -115,7 +115,6 @@ def machine(cfg, secs):
 # ------------------------------------------------------------------ L1 ---
 
 L1_PROLOGUE = r"""
-IPERF="/bench/lib/ld-linux-x86-64.so.2 --library-path /bench/lib /bench/bin/iperf3"
 # The plain cpio goes first: the kernel reads an uncompressed archive only at
 # a 4-byte aligned offset of the initrd, and the gzip'd guest image's length
 # is arbitrary.
@@ -123,12 +122,20 @@ cat /bench/guest-bench.cpio /guest/initramfs.cpio.gz > {initrd}
 dd if=/dev/zero of={disk} bs=1M count={disk_mib} 2>/dev/null
 tunctl -t {tap} >/dev/null && ip addr add {host_ip}/{prefix} dev {tap} && ip link set {tap} up \
     || echo "BENCH-LOG tap setup failed"
+"""
+
+# `boot CONFIG ROUND KIND VMM-ARGV...` in L1: runs one VMM (killed after
+# {timeout} s), with an iperf3 server on {host_ip}:{port} when KIND is net,
+# and prints the guest's BENCH lines tagged with the config and round, then
+# "BENCH-BOOT-END ... rc= done= secs=" (parse() reads them).
+L1_BOOT = r"""
+IPERF="/bench/lib/ld-linux-x86-64.so.2 --library-path /bench/lib /bench/bin/iperf3"
 now() {{ cut -d' ' -f1 /proc/uptime; }}
 boot() {{  # config round kind argv...
     name=$1; round=$2; kind=$3; shift 3
     echo "BENCH-BOOT config=$name round=$round"
     if [ "$kind" = net ]; then
-        $IPERF -s -B {host_ip} >/tmp/iperf-server.log 2>&1 &
+        $IPERF -s -B {host_ip} -p {port} >/tmp/iperf-server.log 2>&1 &
         server=$!
     fi
     start=$(now)
@@ -146,7 +153,7 @@ boot() {{  # config round kind argv...
     echo "BENCH-BOOT-END config=$name round=$round rc=$rc done=$done secs=$(awk "BEGIN {{print $end - $start}}")"
     if [ $rc != 0 ] || [ $done = 0 ] || grep -aq 'BENCH-RESULT.* error=' /tmp/vmm.out; then
         # The first lines of a guest oops, then the end of the VMM's output.
-        tr -d '\r' </tmp/vmm.out | grep -a -m 4 -E 'BUG:|Oops|Kernel panic|double fault|general protection' \
+        tr -d '\r' </tmp/vmm.out | grep -a -m 6 -E 'WARNING:|BUG:|Oops|Kernel panic|double fault|general protection' \
             | sed "s/^/BENCH-LOG config=$name round=$round: /"
         tr -d '\r' </tmp/vmm.out | tail -n 30 | sed "s/^/BENCH-LOG config=$name round=$round: /"
     fi
@@ -156,8 +163,8 @@ boot() {{  # config round kind argv...
 
 def l1_command(configs, rounds, secs):
     lines = [L1_PROLOGUE.format(initrd=L1_INITRD, disk=DISK, disk_mib=DISK_MIB, tap=TAP,
-                                host_ip=HOST_IP, prefix=vmspec.prefix_len(MASK),
-                                timeout=BOOT_TIMEOUT)]
+                                host_ip=HOST_IP, prefix=vmspec.prefix_len(MASK)),
+             L1_BOOT.format(host_ip=HOST_IP, port=5201, timeout=BOOT_TIMEOUT)]
     for r in range(1, rounds + 1):
         for cfg in configs:
             spec = machine(cfg, secs)
@@ -169,11 +176,11 @@ def l1_command(configs, rounds, secs):
 
 # --------------------------------------------------------------- images ---
 
-def guest_cpio(out):
-    """fio, iperf3 (with their libraries, at the host's paths) and /autorun,
-    as a plain cpio to put before the guest image."""
+def guest_cpio(out, tools=GUEST_TOOLS):
+    """TOOLS (fio, iperf3, with their libraries, at the host's paths) and
+    /autorun, as a plain cpio to put before the guest image."""
     cp = skiffimg.Cpio()
-    for tool in GUEST_TOOLS:
+    for tool in tools:
         path = shutil.which(tool)
         if not path:
             sys.exit("io_bench: %s not found; apt-get install $(cat bench/deps-x86_64.txt)" % tool)
@@ -231,7 +238,7 @@ def parse(out, run=""):
 def fmt(v, unit):
     if v is None:
         return "—"
-    if unit in ("IOPS", "pps"):
+    if unit in ("IOPS", "pps", "irq/s", "rt/s", "us"):
         return "%.0f" % v
     return "%.1f" % v if v < 1000 else "%.0f" % v
 

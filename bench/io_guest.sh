@@ -4,6 +4,10 @@
 # iperf3).  What to run comes from the kernel command line:
 #   bench.mode=blk|net   bench.secs=N (seconds per test)
 #   bench.host=IP bench.guest=IP bench.prefix=N   (net)
+#   bench.driver=D    the NIC to use, by driver (net; virtio_net unless given,
+#                     e1000e for the passed-through NIC of bench/net_bench.py)
+#   bench.port=N      iperf3's server port (net; 5201 unless given)
+#   bench.ping=1      also ping the server as fast as it answers (net)
 # Every figure is one "BENCH-RESULT test=<name> value=<number> unit=<unit>"
 # line on the console; a failure is a "BENCH-RESULT test=<name> error=<why>"
 # line.  io_bench.py collects them.
@@ -58,11 +62,49 @@ iperf_line() {  # the receiver's summary line of the last test
     grep 'receiver$' /tmp/iperf.out | tail -1
 }
 
+# Interrupts of the NIC under test, summed over CPUs and vectors: the lines
+# of /proc/interrupts named after the interface (e1000e: eth0, eth0-rx-0,
+# eth0-tx-0) or its virtio device (virtio0-input.0, virtio0-output.0, ...).
+nic_irqs() {
+    awk -v a="$NIC" -v b="$VDEV" 'NR == 1 { ncpu = NF; next }
+        $NF ~ ("^(" a "|" b ")([-.]|$)") { for (i = 2; i <= ncpu + 1; i++) s += $i }
+        END { print s + 0 }' /proc/interrupts
+}
+nic_packets() {
+    echo $(($(cat /sys/class/net/$NIC/statistics/rx_packets) + \
+            $(cat /sys/class/net/$NIC/statistics/tx_packets)))
+}
+now() { cut -d' ' -f1 /proc/uptime; }
+
+# The NIC's interrupts per second over the whole of a test (connection set-up
+# included), and packets (both directions) per interrupt.
+irq_start() { irq0=$(nic_irqs); pkt0=$(nic_packets); t0=$(now); }
+irq_end() {  # $1 = test name
+    irq1=$(nic_irqs); pkt1=$(nic_packets); t1=$(now)
+    awk -v n="$1" -v i="$((irq1 - irq0))" -v p="$((pkt1 - pkt0))" -v t0="$t0" -v t1="$t1" \
+        'BEGIN { d = t1 - t0; if (d <= 0) d = 0.01
+                 printf "BENCH-RESULT test=%s_irq value=%.0f unit=irq/s\n", n, i / d
+                 printf "BENCH-INFO test=%s irqs=%d packets=%d secs=%.2f pkts_per_irq=%.1f\n",
+                        n, i, p, d, (i ? p / i : 0) }'
+}
+
 run_iperf() {  # $1 = name, rest = iperf3 options
     name=$1
     shift
-    iperf3 -c "$HOST_IP" -t "$SECS" --omit 1 -f m "$@" >/tmp/iperf.out 2>&1
-    rc=$?
+    # A server still busy with a test whose guest died (its peer keeps the
+    # connection until a timeout) says so at once: wait and ask again.
+    tries=0
+    while :; do
+        irq_start
+        iperf3 -c "$HOST_IP" -p "$PORT" -t "$SECS" --omit 1 -f m "$@" >/tmp/iperf.out 2>&1
+        rc=$?
+        irq_end "$name" >/tmp/irq.out
+        grep -q 'server is busy' /tmp/iperf.out && [ $tries -lt 6 ] || break
+        tries=$((tries + 1))
+        echo "BENCH-INFO test=$name server-busy-retry=$tries"
+        sleep 5
+    done
+    cat /tmp/irq.out
     line=$(iperf_line)
     if [ $rc != 0 ] || [ -z "$line" ]; then
         failed "$name" "iperf3-rc=$rc:$(tail -c 200 /tmp/iperf.out | tr ' \n' '_ ')"
@@ -83,20 +125,51 @@ run_iperf() {  # $1 = name, rest = iperf3 options
     esac
 }
 
-bench_net() {
-    HOST_IP=$(arg bench.host)
-    nic=""
-    for n in /sys/class/net/*; do
-        case "$(readlink "$n/device/driver" 2>/dev/null)" in
-            */virtio_net) nic=${n##*/}; break ;;
-        esac
-    done
-    if [ -z "$nic" ]; then
-        failed net no-virtio-nic
+# Round trips: busybox ping -A sends the next echo request as soon as the
+# reply is in (one in flight), for SECS seconds.
+run_ping() {
+    irq_start
+    ping -A -q -w "$SECS" "$HOST_IP" >/tmp/ping.out 2>&1
+    irq_end ping
+    # "N packets transmitted, M packets received"; "round-trip min/avg/max = a/b/c ms"
+    line=$(grep 'round-trip' /tmp/ping.out)
+    got=$(sed -n 's/.* \([0-9]*\) packets received.*/\1/p' /tmp/ping.out)
+    if [ -z "$line" ] || [ -z "$got" ]; then
+        failed ping "$(tail -c 200 /tmp/ping.out | tr ' \n' '_ ')"
         return
     fi
-    ip link set "$nic" up
-    ip addr add "$(arg bench.guest)/$(arg bench.prefix)" dev "$nic"
+    result ping_rate "$(awk -v n="$got" -v s="$SECS" 'BEGIN { printf "%.0f", n / s }')" "rt/s"
+    result ping_rtt "$(echo "$line" | awk -F'[/ =]+' '{ printf "%.0f", $(NF - 2) * 1000 }')" "us"
+}
+
+bench_net() {
+    HOST_IP=$(arg bench.host)
+    PORT=$(arg bench.port)
+    PORT=${PORT:-5201}
+    DRIVER=$(arg bench.driver)
+    DRIVER=${DRIVER:-virtio_net}
+    NIC=""
+    for n in /sys/class/net/*; do
+        case "$(readlink "$n/device/driver" 2>/dev/null)" in
+            */$DRIVER) NIC=${n##*/}; break ;;
+        esac
+    done
+    if [ -z "$NIC" ]; then
+        failed net "no-$DRIVER-nic"
+        return
+    fi
+    # The virtio device (virtio0) names a virtio NIC's interrupts.
+    VDEV=$(basename "$(readlink /sys/class/net/$NIC/device)")
+    ip link set "$NIC" up
+    ip addr add "$(arg bench.guest)/$(arg bench.prefix)" dev "$NIC"
+    # A physical-style NIC (e1000e) needs its link to come up first.
+    i=0
+    while [ "$(cat /sys/class/net/$NIC/carrier 2>/dev/null)" != 1 ] && [ $i -lt 100 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    echo "BENCH-INFO nic=$NIC driver=$DRIVER device=$VDEV carrier=$(cat /sys/class/net/$NIC/carrier)" \
+        "modes=$(cat /sys/class/net/$NIC/device/msi_irqs/* 2>/dev/null | sort | uniq -c | tr -s ' \n' ' ')"
     if ! ping -c 1 -w 20 "$HOST_IP" >/dev/null 2>&1; then
         failed net "no-ping-reply-from-$HOST_IP"
         return
@@ -106,6 +179,7 @@ bench_net() {
     # 64-byte UDP payloads as fast as the guest can send them; the figure is
     # what the host side received per second.
     run_iperf udp_tx -u -l 64 -b 0
+    [ "$(arg bench.ping)" = 1 ] && run_ping
 }
 
 # Guest clock at the start, to tell boot time from benchmark time.
@@ -118,7 +192,8 @@ case $MODE in
     net) bench_net ;;
     *) failed mode "unknown-bench.mode=$MODE" ;;
 esac
-# Interrupts the virtio devices raised (name, count, kind): MSI-X or not, and
+# Interrupts the devices raised (name, count, kind): MSI-X or not, and
 # how well notifications were suppressed.
-grep -a virtio /proc/interrupts | awk '{ printf "BENCH-INFO irq=%s count=%s type=%s\n", $NF, $2, $3 }'
+grep -aE "virtio${NIC:+|$NIC}" /proc/interrupts |
+    awk '{ printf "BENCH-INFO irq=%s count=%s type=%s\n", $NF, $2, $3 }'
 echo "BENCH-DONE"

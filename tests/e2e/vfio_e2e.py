@@ -19,12 +19,14 @@ import subprocess
 import sys
 import tempfile
 
+import vfio_l1
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TESTHOST = os.path.join(ROOT, "tests", "testhost", "testhost.py")
 AUTORUN = os.path.join(ROOT, "images", "make-autorun-cpio.sh")
 GUEST_SCRIPT = os.path.join(ROOT, "tests", "e2e", "vfio_guest.sh")
-GUEST_IP = "10.0.2.15"
-GATEWAY = "10.0.2.2"
+GUEST_IP = vfio_l1.GUEST_IP
+GATEWAY = vfio_l1.GATEWAY
 CMDLINE = "console=ttyS0 reboot=k panic=-1 quiet"
 # A device or container release slower than this fails the teardown check.
 TEARDOWN_LIMIT_MS = 60000
@@ -82,25 +84,22 @@ bounded_boot() {
     [ -n "$stopped" ] && echo "E2E: teardown-seconds=$(($(now) - stopped))"
 }
 cat /guest/initramfs.cpio.gz /e2e/autorun.cpio.gz > /tmp/initrd
-bdf=""
-for d in /sys/bus/pci/devices/*; do
-    [ "$(cat $d/vendor):$(cat $d/device)" = 0x8086:0x10d3 ] && bdf=${d##*/}
-done
+%(find_e1000e)s
 echo "E2E: e1000e=${bdf:-none}"
 skiff_run --cmdline '%(cmdline)s' --device vfio=$bdf > /tmp/err1 2>&1
 echo "E2E: unbound rc=$? msg=$(head -c 600 /tmp/err1 | tr '\n' ' ')"
 skiff_run --cmdline '%(cmdline)s' --device vfio=/sys/bus/pci/devices/0000:00:1e.0 > /tmp/err2 2>&1
 echo "E2E: nodevice rc=$? msg=$(head -c 300 /tmp/err2 | tr '\n' ' ')"
-echo vfio-pci > /sys/bus/pci/devices/$bdf/driver_override
-echo $bdf > /sys/bus/pci/drivers_probe
-group=$(basename $(readlink /sys/bus/pci/devices/$bdf/iommu_group))
-echo "E2E: bound driver=$(basename $(readlink /sys/bus/pci/devices/$bdf/driver)) group=$group node=$(ls /dev/vfio/$group 2>&1)"
+%(bind_vfio)s
+%(report_binding)s
 bounded_boot msix --cmdline '%(cmdline)s' --device vfio=/sys/bus/pci/devices/$bdf
 bounded_boot intx --cmdline '%(cmdline)s pci=nomsi' --device vfio=$bdf
 echo "E2E: === end"
 echo "E2E: after driver=$(basename $(readlink /sys/bus/pci/devices/$bdf/driver))"
 dmesg | grep -iE "soft lockup|hung task|blocked for more|BUG:|DMAR:.*fault|vfio" | tail -20 | sed 's/^/E2E: l1-kernel| /'
-""" % {"cmdline": CMDLINE, "guest_limit": 400, "teardown_limit": 120}
+""" % {"cmdline": CMDLINE, "guest_limit": 400, "teardown_limit": 120,
+       "find_e1000e": vfio_l1.FIND_E1000E, "bind_vfio": vfio_l1.BIND_VFIO,
+       "report_binding": vfio_l1.report_binding("E2E:")}
 
 
 def icmp_packets(pcap_path):

@@ -38,6 +38,10 @@ Mapping (Skiff option -> QEMU):
   --console virtio  -> virtio-serial + virtconsole on stdio, the UART on null
                        (everything the guest prints must come through hvc0);
                        --console serial -> -serial stdio
+  --device vfio=/sys/bus/pci/devices/BDF
+                    -> -device vfio-pci,host=BDF,rombar=0 (the ROM hidden, as
+                       Skiff hides it); a passed-through device is on PCI, so
+                       QEMU's machine is -M pc
 """
 
 import argparse
@@ -80,11 +84,14 @@ class VmSpec:
     disks: List[Disk] = dataclasses.field(default_factory=list)
     nets: List[Net] = dataclasses.field(default_factory=list)
     console: str = "serial"           # serial | virtio
+    # Host PCI devices passed through (sysfs paths, bound to vfio-pci).
+    vfio: List[str] = dataclasses.field(default_factory=list)
 
     def transports(self):
-        """The transport of every device, in order."""
+        """The transport of every device, in order (passed-through devices
+        are PCI functions)."""
         devs = list(self.disks) + list(self.nets)
-        used = [d.transport or self.transport for d in devs]
+        used = [d.transport or self.transport for d in devs] + ["pci"] * len(self.vfio)
         if self.console == "virtio":
             used.append(self.transport)
         return used
@@ -122,6 +129,8 @@ def skiff_argv(spec, skiff="skiff", log_level="info"):
         if n.transport:
             opt += ",transport=" + n.transport
         argv += ["--net", opt]
+    for path in spec.vfio:
+        argv += ["--device", "vfio=" + path]
     argv += ["--console", spec.console]
     if log_level:
         argv += ["--log-level", log_level]
@@ -181,6 +190,8 @@ def qemu_argv(spec, qemu="qemu-system-x86_64"):
         if n.mac:
             dev += ",mac=" + n.mac
         argv += ["-netdev", netdev, "-device", dev]
+    for path in spec.vfio:
+        argv += ["-device", "vfio-pci,host=%s,rombar=0" % path.rstrip("/").rsplit("/", 1)[-1]]
     return argv
 
 
@@ -266,6 +277,13 @@ def parse_net(text):
                transport=o.get("transport"))
 
 
+def parse_vfio(text):
+    """`vfio=/sys/bus/pci/devices/BDF` -> the sysfs path."""
+    if not text.startswith("vfio=") or not text[len("vfio="):]:
+        raise ValueError("--device %s: expected vfio=/sys/bus/pci/devices/BDF" % text)
+    return text[len("vfio="):]
+
+
 def main(argv):
     ap = argparse.ArgumentParser(
         description="Print the Skiff or QEMU command line of one machine "
@@ -280,11 +298,14 @@ def main(argv):
     ap.add_argument("--disk", action="append", default=[])
     ap.add_argument("--net", action="append", default=[])
     ap.add_argument("--console", choices=["serial", "virtio"], default="serial")
+    ap.add_argument("--device", action="append", default=[],
+                    help="vfio=/sys/bus/pci/devices/BDF (passthrough)")
     a = ap.parse_args(argv)
     try:
         spec = VmSpec(a.kernel, a.initramfs, a.cmdline, cpus=a.cpus, memory_mib=a.memory,
                       transport=a.transport, disks=[parse_disk(d) for d in a.disk],
-                      nets=[parse_net(n) for n in a.net], console=a.console)
+                      nets=[parse_net(n) for n in a.net], console=a.console,
+                      vfio=[parse_vfio(d) for d in a.device])
     except ValueError as e:
         ap.error(str(e))
     for line in tap_setup_commands(spec, a.vmm):

@@ -32,6 +32,24 @@ FAIL_RC = 125
 # gzip level for cached layers; 0 = plain cpio (faster L1 boot, more disk).
 COMPRESS_LEVEL = int(os.environ.get("SKIFF_TESTHOST_GZIP", "0"))
 
+# What --with-qemu packs beside qemu-system-x86_64: SeaBIOS and the option
+# ROMs its -M pc / -M microvm machines and NICs load.
+X86_QEMU_FIRMWARE = [
+    "/usr/share/seabios",
+    "/usr/lib/ipxe/qemu/efi-virtio.rom",
+    "/usr/lib/ipxe/qemu/efi-e1000.rom",
+    "/usr/lib/ipxe/qemu/efi-e1000e.rom",
+    "/usr/share/qemu/kvmvapic.bin",
+    "/usr/share/qemu/linuxboot.bin",
+    "/usr/share/qemu/linuxboot_dma.bin",
+    "/usr/share/qemu/multiboot.bin",
+    "/usr/share/qemu/multiboot_dma.bin",
+    "/usr/share/qemu/pvh.bin",
+    "/usr/share/qemu/qboot.rom",
+    "/usr/share/qemu/bios-microvm.bin",
+    "/usr/share/qemu/sgabios.bin",
+]
+
 # One row per test-host profile.  Only "x86_64" is implemented; the others
 # record what is known (DESIGN.md section 5) so they can be filled in.
 PROFILES = {
@@ -55,21 +73,7 @@ PROFILES = {
         # What --with-qemu packs to run QEMU inside L1.
         "l1_qemu": "qemu-system-x86_64",
         "apt_qemu": "qemu-system-x86",
-        "l1_qemu_firmware": [
-            "/usr/share/seabios",
-            "/usr/lib/ipxe/qemu/efi-virtio.rom",
-            "/usr/lib/ipxe/qemu/efi-e1000.rom",
-            "/usr/lib/ipxe/qemu/efi-e1000e.rom",
-            "/usr/share/qemu/kvmvapic.bin",
-            "/usr/share/qemu/linuxboot.bin",
-            "/usr/share/qemu/linuxboot_dma.bin",
-            "/usr/share/qemu/multiboot.bin",
-            "/usr/share/qemu/multiboot_dma.bin",
-            "/usr/share/qemu/pvh.bin",
-            "/usr/share/qemu/qboot.rom",
-            "/usr/share/qemu/bios-microvm.bin",
-            "/usr/share/qemu/sgabios.bin",
-        ],
+        "l1_qemu_firmware": X86_QEMU_FIRMWARE,
     },
     "arm64": {
         "implemented": True,
@@ -123,10 +127,14 @@ PROFILES = {
         "kvm_modules": ["irqbypass", "kvm", "kvm_amd"],
         "kvm_builtin": False,
         "extra_modules": ["vfio", "vfio_iommu_type1", "vfio_virqfd",
-                          "vfio_pci_core", "vfio_pci", "tun", "loop"],
+                          "vfio_pci_core", "vfio_pci", "tun", "loop",
+                          # virtio-net beside the passed-through NIC
+                          # (bench/net_bench.py): vhost-net.
+                          "vhost", "vhost_net"],
         "l1_tools": {"/usr/bin/ip": "ip"},
         "l1_qemu": "qemu-system-x86_64",
-        "l1_qemu_firmware": [],
+        # QEMU in L1 (bench/net_bench.py compares its vfio-pci with Skiff's).
+        "l1_qemu_firmware": X86_QEMU_FIRMWARE,
     },
     # The same on ARM64: QEMU's virt machine with an emulated SMMUv3 (DMA
     # remapping; MSIs are isolated by the GICv3 ITS, so vfio's type1 takes
