@@ -339,6 +339,15 @@ def host_load():
         return "/".join(f.read().split()[:3])
 
 
+def run_summary(name, rc, t0, load_before):
+    """The closing line of a benchmark run. Other work on the machine slows
+    the TCG-run L1 down, so it says how busy the machine was."""
+    return ("%s: %s test host exit %d after %.0f s; host load average %s before, "
+            "%s after (%d CPUs)\n" % (name, time.strftime("%Y-%m-%d %H:%M %Z"), rc,
+                                       time.time() - t0, load_before, host_load(),
+                                       os.cpu_count()))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--skiff", default=os.path.join(ROOT, "build", "skiff"))
@@ -386,11 +395,7 @@ def main():
                 sys.stdout.write(line)
                 sys.stdout.flush()
         proc.wait()
-    # Other work on the machine slows the TCG-run L1 down: say how busy it was.
-    summary = ("io_bench: %s test host exit %d after %.0f s; host load average %s before, "
-               "%s after (%d CPUs)\n" % (time.strftime("%Y-%m-%d %H:%M %Z"), proc.returncode,
-                                          time.time() - t0, load_before, host_load(),
-                                          os.cpu_count()))
+    summary = run_summary("io_bench", proc.returncode, t0, load_before)
     out.append(summary)
     out = "".join(out)
     if a.log:

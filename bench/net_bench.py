@@ -350,10 +350,7 @@ def main():
         if server:
             server.terminate()
             server.wait()
-    summary = ("net_bench: %s test host exit %d after %.0f s; host load average %s before, "
-               "%s after (%d CPUs)\n" % (time.strftime("%Y-%m-%d %H:%M %Z"), proc.returncode,
-                                          time.time() - t0, load_before, io_bench.host_load(),
-                                          os.cpu_count()))
+    summary = io_bench.run_summary("net_bench", proc.returncode, t0, load_before)
     out.append(summary)
     out = "".join(out)
     if a.log:

@@ -158,13 +158,7 @@ def checks(out, pcap, intx=True):
     m = re.search(r"E2E-GUEST: e1000e nic=(\S+)", msix_out)
     results.append(("guest e1000e driver binds", bool(m) and m.group(1) != "none",
                     m.group(0) if m else "guest never reported"))
-    parts = re.findall(r"vfio: \S+ BAR (\d): [^\n]*?(\d+) part\(s\) \((0x[0-9a-f]+) bytes\) mapped "
-                       r"directly(, MSI-X)?", msix_out)
-    direct = [p for p in parts if int(p[1]) > 0]
-    msix_bar = [p for p in parts if p[3]]
-    results.append(("BARs mapped into the guest as KVM slots, MSI-X table trapped",
-                    bool(direct) and len(msix_bar) == 1,
-                    "; ".join("BAR %s: %s part(s) %s%s" % p for p in parts) or "no BAR report"))
+    results.append(vfio_e2e.bar_slots(msix_out))
     counts = vfio_e2e.irq_counts(msix_out)
     msix = {k: v for k, (v, is_msi) in counts.items() if is_msi}
     rx = sum(v for k, v in msix.items() if "rx" in k)

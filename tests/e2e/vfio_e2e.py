@@ -102,6 +102,18 @@ dmesg | grep -iE "soft lockup|hung task|blocked for more|BUG:|DMAR:.*fault|vfio"
        "report_binding": vfio_l1.report_binding("E2E:")}
 
 
+def bar_slots(out):
+    """The check that Skiff mapped the BARs straight into the guest as KVM
+    slots, with the MSI-X table's page trapped (its info log lines)."""
+    parts = re.findall(r"vfio: \S+ BAR (\d): [^\n]*?(\d+) part\(s\) \((0x[0-9a-f]+) bytes\) mapped "
+                       r"directly(, MSI-X)?", out)
+    direct = [p for p in parts if int(p[1]) > 0]
+    msix_bar = [p for p in parts if p[3]]
+    return ("BARs mapped into the guest as KVM slots, MSI-X table trapped",
+            bool(direct) and len(msix_bar) == 1,
+            "; ".join("BAR %s: %s part(s) %s%s" % p for p in parts) or "no BAR report")
+
+
 def icmp_packets(pcap_path):
     """(echo requests GUEST->GATEWAY, echo replies GATEWAY->GUEST) in a
     libpcap file of Ethernet frames."""
@@ -187,13 +199,7 @@ def checks(out, pcap):
     msix = {k: v for k, (v, is_msi) in counts.items() if is_msi}
     rx = sum(v for k, v in msix.items() if "rx" in k)
     tx = sum(v for k, v in msix.items() if "tx" in k)
-    parts = re.findall(r"vfio: \S+ BAR (\d): [^\n]*?(\d+) part\(s\) \((0x[0-9a-f]+) bytes\) mapped "
-                       r"directly(, MSI-X)?", msix_out)
-    direct = [p for p in parts if int(p[1]) > 0]
-    msix_bar = [p for p in parts if p[3]]
-    results.append(("BARs mapped into the guest as KVM slots, MSI-X table trapped",
-                    bool(direct) and len(msix_bar) == 1,
-                    "; ".join("BAR %s: %s part(s) %s%s" % p for p in parts) or "no BAR report"))
+    results.append(bar_slots(msix_out))
     m = re.search(r"E2E-GUEST: msi modes: *(.*)", msix_out)
     modes = m.group(1).split() if m else []
     results.append(("guest MSI-X rx/tx vectors fire",
