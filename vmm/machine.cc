@@ -150,7 +150,10 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(const VmConfig& config)
 Machine::~Machine() {
   StopThreads();
   // Devices go first, while the VM, the routing table and the event loop
-  // they unregister from still exist.
+  // they unregister from still exist. fsl-mc containers before the buses:
+  // each takes its own portals off the MMIO bus, its QBMan slots out of the
+  // VM and its VFIO triggers off before closing its objects (DPRC last).
+  fsl_mc_.clear();
   mmio_bus_.Clear();
   pio_bus_.Clear();
   pci_root_.reset();

@@ -18,6 +18,7 @@ std::vector<MemoryRegion> MemoryMap(uint64_t ram_size) {
       {"exit device", kExitDeviceBase, kExitDeviceSize},
       {"pvpanic", kPvpanicBase, kPvpanicSize},
       {"virtio-mmio slots", kVirtioMmioBase, kVirtioMmioSlotSize * kVirtioMmioSlots},
+      {"fsl-mc portal window", kFslMcBase, kFslMcSize},
       {"PCI MMIO32 window", kPciMmio32Base, kPciMmio32Size},
       {"PCIe ECAM", kPciEcamBase, kPciEcamSize},
       {"RAM", kRamBase, ram_size},
