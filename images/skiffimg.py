@@ -59,6 +59,15 @@ ARCHES = {
         # Debian's arm64 vmlinuz is a gzip'd Image (Image.gz).
         "busybox": None,            # busybox-static:arm64, see busybox_path()
     },
+    # Debian's generic arm64 kernel, for the L2 guest of the aarch64-vfio
+    # test host: the cloud kernel has no e1000e driver. Like x86_64-generic.
+    "arm64-generic": {
+        "deb_arch": "arm64",
+        "elf_machine": 183,         # EM_AARCH64
+        "kernel_meta": "linux-image-arm64",
+        "busybox": None,
+        "extra_modules": ["e1000e"],
+    },
 }
 
 # Modules the guest loads, in this order (dependencies are added first

@@ -52,6 +52,14 @@ absl::StatusOr<OpenedVfioDevices> OpenVfioDevices(const VmConfig& config,
   return opened;
 }
 
+PassthroughWiring WiringForSlot(const arch::PciLayout& layout, const pci::PciRoot::Slot& slot) {
+  PassthroughWiring wiring;
+  wiring.devid = slot.bdf;
+  wiring.intx_gsi = layout.intx_gsi_base +
+                    static_cast<uint32_t>(pci::IntxSwizzle(slot.device, pci::kInterruptPinA));
+  return wiring;
+}
+
 absl::Status AttachVfioDevices(Machine& machine, OpenedVfioDevices opened) {
   if (opened.container == nullptr) return absl::OkStatus();
   RETURN_IF_ERROR(opened.container->MapGuestMemory(machine.memory()));
@@ -68,15 +76,16 @@ absl::Status AttachVfioDevices(Machine& machine, OpenedVfioDevices opened) {
   const long page = ::sysconf(_SC_PAGESIZE);
   for (vfio::VfioDevice& device : opened.devices) {
     ASSIGN_OR_RETURN(pci::PciRoot::Slot slot, root->ReserveSlot());
+    const PassthroughWiring wiring = WiringForSlot(layout, slot);
     vfio::VfioPciEnv env;
     env.msi = &machine.msi_allocator();
     env.slots = &machine.vm();
     if (machine.irqfd_resample()) {
       env.irqfds = &machine.vm();
-      env.intx_gsi = layout.intx_gsi_base + pci::IntxSwizzle(slot.device, pci::kInterruptPinA);
+      env.intx_gsi = wiring.intx_gsi;
     }
     env.event_loop = &machine.event_loop();
-    env.bdf = slot.bdf;
+    env.bdf = wiring.devid;
     env.page_size = page > 0 ? static_cast<uint64_t>(page) : 4096;
     const std::string name = device.name;
     auto dev = vfio::VfioPciDevice::Create(opened.container, std::move(device), env);

@@ -6,10 +6,13 @@
 // arm64 platform code places them (arch/arm64/fsl_mc_wiring.h).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "arch/arch.h"
+#include "devices/pci/pci_root.h"
 #include "devices/vfio/fsl_mc/fsl_mc_container.h"
 #include "devices/vfio/vfio_container.h"
 #include "devices/vfio/vfio_kernel.h"
@@ -29,6 +32,18 @@ struct OpenedVfioDevices {
 // the groups and the devices through `kernel`.
 absl::StatusOr<OpenedVfioDevices> OpenVfioDevices(const VmConfig& config,
                                                   std::shared_ptr<vfio::VfioKernel> kernel);
+
+// How a passed-through function in `slot` of the platform's PCI root reaches
+// the guest's interrupt controller: its requester ID, which every MSI route
+// carries as the DeviceID (what a GICv3 ITS matches; the arm64 device
+// tree's identity msi-map has the guest's ITS driver use the same), and the
+// GSI of its INTA, the root's swizzle onto its four lines (what the arm64
+// interrupt-map and the x86 ACPI tables describe).
+struct PassthroughWiring {
+  uint16_t devid = 0;
+  uint32_t intx_gsi = 0;
+};
+PassthroughWiring WiringForSlot(const arch::PciLayout& layout, const pci::PciRoot::Slot& slot);
 
 // Maps guest RAM for DMA, registers the groups with the KVM-VFIO device,
 // attaches one VfioPciDevice per device to the machine's PCI root and hands

@@ -188,7 +188,7 @@ absl::Status PciRoot::AssignBarsLocked(uint8_t device, PciDevice& dev) {
   return absl::OkStatus();
 }
 
-absl::Status PciRoot::SyncMappingsLocked(uint8_t device) {
+absl::Status PciRoot::SyncMappingsLocked(uint8_t device, bool retrying, bool* released) {
   SlotState& slot = slots_[device];
   PciDevice& dev = *slot.device;
   const uint16_t command = dev.ReadConfig(kCommand, 2);
@@ -216,17 +216,27 @@ absl::Status PciRoot::SyncMappingsLocked(uint8_t device) {
       (void)old_bus->Unregister(current.address);
       current.mapped = false;
       dev.BarMapped(i, std::nullopt);
+      if (released != nullptr) *released = true;
     }
     if (!want) continue;
     absl::Status status =
         bus->Register(*want, bar->size, std::make_shared<BarWindow>(slot.device, i),
                       absl::StrFormat("%s BAR %d", dev.name(), i));
     if (!status.ok()) {
-      LOG_WARN("pci", "00:%02x.0 %s: BAR %d left unmapped: %s", device, dev.name(), i,
-               status.message());
+      if (retrying) {
+        LOG_DEBUG("pci", "00:%02x.0 %s: BAR %d still unmapped: %s", device, dev.name(), i,
+                  status.message());
+      } else {
+        LOG_WARN("pci", "00:%02x.0 %s: BAR %d left unmapped: %s", device, dev.name(), i,
+                 status.message());
+      }
       current.refused_address = want;
       if (first_error.ok()) first_error = status;
       continue;
+    }
+    if (retrying) {
+      LOG_INFO("pci", "00:%02x.0 %s: BAR %d mapped at 0x%x now that the overlap is gone", device,
+               dev.name(), i, *want);
     }
     current = Mapping{};
     current.mapped = true;
@@ -236,6 +246,22 @@ absl::Status PciRoot::SyncMappingsLocked(uint8_t device) {
     dev.BarMapped(i, *want);
   }
   return first_error;
+}
+
+void PciRoot::RetryRefusedLocked() {
+  for (uint8_t device = 0; device < kDevicesPerBus; ++device) {
+    SlotState& slot = slots_[device];
+    if (slot.device == nullptr) continue;
+    bool refused = false;
+    for (Mapping& m : slot.bars) {
+      if (!m.mapped && m.refused_address) {
+        m.refused_address.reset();
+        refused = true;
+      }
+    }
+    // A retry only adds registrations, so it cannot free room for another.
+    if (refused) (void)SyncMappingsLocked(device, /*retrying=*/true);
+  }
 }
 
 std::shared_ptr<PciDevice> PciRoot::DeviceAt(uint8_t bus, uint8_t device, uint8_t function) const {
@@ -261,7 +287,15 @@ void PciRoot::WriteConfig(uint8_t bus, uint8_t device, uint8_t function, uint32_
   std::lock_guard lock(mutex_);
   // Re-read the decode state after any write: cheap (six BARs), and it
   // covers writes that reach the command register or a BAR indirectly.
-  if (slots_[device].device == dev) (void)SyncMappingsLocked(device);
+  if (slots_[device].device != dev) return;
+  bool released = false;
+  (void)SyncMappingsLocked(device, /*retrying=*/false, &released);
+  // The guest moves BARs one register at a time with decoding on, so it
+  // may put one onto another device's BAR that is about to move (Linux
+  // reassigns every BAR on arm64, largest first). Real hardware lives with
+  // the overlap for those few writes; here the refused BAR gets its
+  // registration once the other one leaves.
+  if (released) RetryRefusedLocked();
 }
 
 std::optional<uint64_t> PciRoot::MappedAddress(uint8_t device, int bar) const {

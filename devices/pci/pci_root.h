@@ -110,8 +110,13 @@ class PciRoot {
 
   std::shared_ptr<PciDevice> DeviceAt(uint8_t bus, uint8_t device, uint8_t function) const;
   // Brings slot `device`'s registrations in line with what it decodes now.
-  // Caller holds mutex_. Returns the first refusal (also logged).
-  absl::Status SyncMappingsLocked(uint8_t device);
+  // Caller holds mutex_. Returns the first refusal (logged; at debug level
+  // when `retrying`). Sets *released when a registration went away.
+  absl::Status SyncMappingsLocked(uint8_t device, bool retrying = false,
+                                  bool* released = nullptr);
+  // Tries again every BAR refused for overlapping another, now that a
+  // registration went away. Caller holds mutex_.
+  void RetryRefusedLocked();
   absl::Status AssignBarsLocked(uint8_t device, PciDevice& dev);
 
   const PciRootConfig config_;

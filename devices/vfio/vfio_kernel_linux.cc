@@ -57,18 +57,19 @@ void ParseRegionCaps(const std::vector<uint8_t>& buffer, uint32_t first, VfioReg
   }
 }
 
-// type1 refuses to attach a group whose interrupts the IOMMU cannot remap
-// (VFIO_SET_IOMMU for the first group, VFIO_GROUP_SET_CONTAINER after).
-absl::Status NoInterruptRemapping(const char* ioctl) {
+}  // namespace
+
+absl::Status UnremappedInterruptsError(const std::string& ioctl) {
   return absl::FailedPreconditionError(absl::StrFormat(
-      "%s: EPERM: this host's IOMMU does not remap interrupts; enable interrupt remapping "
-      "(intel_iommu=on with a remapping-capable IOMMU; on ARM64 an SMMU with a GICv3 ITS), or "
-      "accept the risk with vfio_iommu_type1.allow_unsafe_interrupts=1 (the device could then "
-      "inject arbitrary interrupts into the host)",
+      "%s: EPERM: this host's IOMMU does not remap (isolate) the device's interrupts, so VFIO "
+      "refuses it; enable interrupt remapping (x86: intel_iommu=on with a remapping-capable "
+      "IOMMU; ARM64: an SMMU with a GICv3 ITS - a GICv2m cannot tell devices apart), or accept "
+      "the risk with vfio_iommu_type1.allow_unsafe_interrupts=1 (modprobe vfio_iommu_type1 "
+      "allow_unsafe_interrupts=1, or echo 1 > "
+      "/sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts; the device could then "
+      "forge interrupts to the host)",
       ioctl));
 }
-
-}  // namespace
 
 absl::StatusOr<UniqueFd> LinuxVfioKernel::OpenContainer() {
   const std::string path = dev_dir_ + "/vfio";
@@ -118,7 +119,7 @@ absl::StatusOr<uint32_t> LinuxVfioKernel::GroupFlags(int group_fd) {
 
 absl::Status LinuxVfioKernel::SetContainer(int group_fd, int container_fd) {
   if (::ioctl(group_fd, VFIO_GROUP_SET_CONTAINER, &container_fd) < 0) {
-    if (errno == EPERM) return NoInterruptRemapping("VFIO_GROUP_SET_CONTAINER");
+    if (errno == EPERM) return UnremappedInterruptsError("VFIO_GROUP_SET_CONTAINER");
     return Errno("VFIO_GROUP_SET_CONTAINER");
   }
   return absl::OkStatus();
@@ -126,7 +127,7 @@ absl::Status LinuxVfioKernel::SetContainer(int group_fd, int container_fd) {
 
 absl::Status LinuxVfioKernel::SetIommuType1v2(int container_fd) {
   if (::ioctl(container_fd, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU) < 0) {
-    if (errno == EPERM) return NoInterruptRemapping("VFIO_SET_IOMMU");
+    if (errno == EPERM) return UnremappedInterruptsError("VFIO_SET_IOMMU");
     return Errno("VFIO_SET_IOMMU (type1v2)");
   }
   return absl::OkStatus();

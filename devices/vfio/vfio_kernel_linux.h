@@ -8,6 +8,12 @@
 
 namespace skiff::vfio {
 
+// What `ioctl` (VFIO_SET_IOMMU for the first group, VFIO_GROUP_SET_CONTAINER
+// after) failing with EPERM means: type1 refuses a group whose MSIs the
+// host cannot isolate (no interrupt remapping on x86; on ARM64 no GICv3 ITS
+// behind the SMMU, e.g. a GICv2m), unless allow_unsafe_interrupts is set.
+absl::Status UnremappedInterruptsError(const std::string& ioctl);
+
 class LinuxVfioKernel : public VfioKernel {
  public:
   // `dev_dir`: where the vfio nodes live ("/dev/vfio"; tests may differ).

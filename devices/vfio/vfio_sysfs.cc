@@ -80,25 +80,36 @@ absl::StatusOr<HostPciDevice> InspectHostPciDevice(const std::string& sysfs_root
   }
   HostPciDevice out;
   out.name = name;
+  const std::string driver = LinkBasename(dev / "driver");
+  const std::string bind_fix = absl::StrFormat(
+      "echo vfio-pci > %s/driver_override; %secho %s > %s/drivers_probe (or echo VENDOR DEVICE "
+      "> /sys/bus/pci/drivers/vfio-pci/new_id)",
+      dev.string(),
+      driver.empty() ? "" : absl::StrFormat("echo %s > %s/driver/unbind; ", name, dev.string()),
+      name, (fs::path(sysfs_root) / "bus/pci").string());
   const std::optional<uint32_t> group = IommuGroupOf(dev.string());
+  if (!group && driver.empty()) {
+    // Device-tree hosts (ARM64 with an SMMU) put a device in its IOMMU
+    // group only when a driver probes it: an unbound device there has no
+    // group yet, and binding it to vfio-pci is the next step either way.
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "vfio device %s: bound to no driver, not vfio-pci, and in no IOMMU group yet (device-tree "
+        "hosts such as ARM64 with an SMMU give it one when a driver binds): %s; if vfio-pci then "
+        "refuses it, the host has no IOMMU for it (enable the IOMMU: intel_iommu=on / amd_iommu "
+        "on x86; an SMMU described to the ARM64 host kernel)",
+        name, bind_fix));
+  }
   if (!group) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "vfio device %s: it has no IOMMU group (no IOMMU?): enable the IOMMU (intel_iommu=on / "
-        "iommu=pt on the host kernel command line; amd_iommu on AMD)",
+        "iommu=pt on the host kernel command line; amd_iommu on AMD; an SMMU on ARM64)",
         name));
   }
   out.group = *group;
-  const std::string driver = LinkBasename(dev / "driver");
   if (driver != "vfio-pci") {
-    const std::string fix = absl::StrFormat(
-        "echo vfio-pci > %s/driver_override; %secho %s > %s/drivers_probe (or echo VENDOR DEVICE "
-        "> /sys/bus/pci/drivers/vfio-pci/new_id)",
-        dev.string(),
-        driver.empty() ? "" : absl::StrFormat("echo %s > %s/driver/unbind; ", name, dev.string()),
-        name, (fs::path(sysfs_root) / "bus/pci").string());
     return absl::FailedPreconditionError(
         absl::StrFormat("vfio device %s: bound to %s, not vfio-pci: %s", name,
-                        driver.empty() ? "no driver" : "driver " + driver, fix));
+                        driver.empty() ? "no driver" : "driver " + driver, bind_fix));
   }
   const fs::path members = fs::path(sysfs_root) / "kernel/iommu_groups" / std::to_string(out.group) / "devices";
   for (const auto& entry : fs::directory_iterator(members, ec)) {

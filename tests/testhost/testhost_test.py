@@ -218,6 +218,27 @@ class ProfilesTest(unittest.TestCase):
         self.assertTrue(p["kvm_builtin"])
         self.assertEqual(skiffimg.ARCHES["arm64"]["elf_machine"], EM_AARCH64)
 
+    def test_vfio_profiles_pair_l1_and_guest_rows(self):
+        # L1 runs the cloud kernel of the machine's architecture; L2 gets the
+        # generic kernel of the same architecture (it has e1000e), and the
+        # netdev the e1000e sits on can be recorded.
+        for name, l1, guest in (("x86_64-vfio", "x86_64", "x86_64-generic"),
+                                ("aarch64-vfio", "arm64", "arm64-generic")):
+            p = testhost.PROFILES[name]
+            self.assertTrue(p["implemented"], name)
+            self.assertEqual(p["image_arch"], l1, name)
+            self.assertEqual(p["guest_arch"], guest, name)
+            self.assertEqual(skiffimg.ARCHES[guest]["deb_arch"], skiffimg.ARCHES[l1]["deb_arch"])
+            self.assertEqual(skiffimg.ARCHES[guest]["elf_machine"],
+                             skiffimg.ARCHES[l1]["elf_machine"])
+            self.assertIn("e1000e", skiffimg.ARCHES[guest]["extra_modules"])
+            self.assertIn("e1000e,netdev=%s" % p["pcap_netdev"], p["qemu_args"])
+            self.assertIn("vfio_pci", p["extra_modules"])
+        p = testhost.PROFILES["aarch64-vfio"]
+        self.assertIn("virt,virtualization=on,gic-version=3,iommu=smmuv3", p["qemu_args"])
+        self.assertTrue(p["kvm_builtin"])
+        self.assertEqual(skiffimg.ARCHES["arm64-generic"]["kernel_meta"], "linux-image-arm64")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -25,6 +25,7 @@
 
 #include "absl/strings/str_format.h"
 #include "devices/vfio/vfio_kernel.h"
+#include "devices/vfio/vfio_kernel_linux.h"  // UnremappedInterruptsError
 
 namespace skiff::vfio {
 
@@ -177,8 +178,7 @@ class FakeVfioKernel : public VfioKernel {
       return absl::InvalidArgumentError("VFIO_SET_IOMMU: EINVAL");
     }
     if (unsafe_interrupts_refused) {
-      return absl::FailedPreconditionError(
-          "VFIO_SET_IOMMU: no interrupt remapping; vfio_iommu_type1.allow_unsafe_interrupts=1");
+      return UnremappedInterruptsError("VFIO_SET_IOMMU");  // the real kernel's EPERM
     }
     it->second.iommu = true;
     return absl::OkStatus();

@@ -357,6 +357,39 @@ TEST_F(PciRootTest, OverlappingMoveIsRefusedAndLeavesTheBarUnmapped) {
   EXPECT_EQ(root_->MappedAddress(slot_b, 0), 0xca000000u);
 }
 
+// Linux on arm64 reassigns every BAR, largest first, with decoding on: a
+// BAR can land on one another device still decodes, for a few writes. Once
+// that one moves away (or stops decoding) the refused BAR is mapped.
+TEST_F(PciRootTest, RefusedBarIsMappedOnceTheOverlapIsGone) {
+  uint8_t slot_a = 0, slot_b = 0, slot_c = 0;
+  auto a = AddDevice({{0, {BarType::kMemory32, 0x1000, false}}}, &slot_a);
+  auto b = AddDevice({{0, {BarType::kMemory32, 0x20000, false}}}, &slot_b);
+  auto c = AddDevice({{0, {BarType::kMemory32, 0x1000, false}}}, &slot_c);
+  const uint64_t a_address = a->GetBar(0)->address;
+  CfgWrite(slot_b, kBar0, 4, static_cast<uint32_t>(a_address));
+  EXPECT_EQ(root_->MappedAddress(slot_b, 0), std::nullopt);
+  // c moving frees room elsewhere: b is tried again, still overlaps a.
+  CfgWrite(slot_c, kBar0, 4, 0xcb000000);
+  EXPECT_EQ(root_->MappedAddress(slot_b, 0), std::nullopt);
+  // a leaves: b gets the place it was given, and hears about it.
+  CfgWrite(slot_a, kBar0, 4, 0xca000000);
+  EXPECT_EQ(root_->MappedAddress(slot_a, 0), 0xca000000u);
+  EXPECT_EQ(root_->MappedAddress(slot_b, 0), a_address);
+  {
+    std::lock_guard lock(b->mutex_);
+    ASSERT_FALSE(b->mapped_log.empty());
+    EXPECT_EQ(b->mapped_log.back(), (std::pair<int, std::optional<uint64_t>>{0, a_address}));
+  }
+  MmioRead(a_address + 0x10, 4);
+  EXPECT_EQ(b->last_access, (std::pair<int, uint64_t>{0, 0x10}));
+  // The same when the blocker stops decoding instead of moving.
+  CfgWrite(slot_c, kBar0, 4, 0xca000000);  // onto a: refused
+  EXPECT_EQ(root_->MappedAddress(slot_c, 0), std::nullopt);
+  CfgWrite(slot_a, kCommand, 2, 0);
+  EXPECT_EQ(root_->MappedAddress(slot_a, 0), std::nullopt);
+  EXPECT_EQ(root_->MappedAddress(slot_c, 0), 0xca000000u);
+}
+
 TEST_F(PciRootTest, AttachFailures) {
   MakeRoot(PciRootConfig{.mmio32 = {kWindowBase, 0x2000}});
   AddDevice({{0, {BarType::kMemory32, 0x2000, false}}});

@@ -90,10 +90,26 @@ TEST_F(SysfsTest, MissingDeviceIsNotAPciDevice) {
 }
 
 TEST_F(SysfsTest, NoIommuGroupSaysEnableTheIommu) {
-  AddDevice("0000:00:01.0", "vfio-pci", -1);
+  AddDevice("0000:00:01.0", "e1000e", -1);
   auto host = InspectHostPciDevice(root(), "0000:00:01.0");
   ASSERT_FALSE(host.ok());
+  EXPECT_THAT(std::string(host.status().message()), HasSubstr("no IOMMU group"));
   EXPECT_THAT(std::string(host.status().message()), HasSubstr("intel_iommu=on"));
+}
+
+// ARM64 device-tree hosts (SMMUv3) give a device its IOMMU group only when a
+// driver binds: an unbound device must get the bind fix, not "no IOMMU".
+TEST_F(SysfsTest, UnboundDeviceWithoutAGroupYetIsToldToBindFirst) {
+  AddDevice("0000:00:01.0", "", -1);
+  auto host = InspectHostPciDevice(root(), "0000:00:01.0");
+  ASSERT_FALSE(host.ok());
+  const std::string msg(host.status().message());
+  EXPECT_THAT(msg, HasSubstr("bound to no driver, not vfio-pci"));
+  EXPECT_THAT(msg,
+              HasSubstr("echo vfio-pci > " + (root() / "bus/pci/devices/0000:00:01.0").string() +
+                        "/driver_override"));
+  EXPECT_THAT(msg, HasSubstr("drivers_probe"));
+  EXPECT_THAT(msg, HasSubstr("when a driver binds"));
 }
 
 TEST_F(SysfsTest, WrongDriverIsNamedWithTheFix) {
@@ -278,7 +294,13 @@ TEST(ContainerTest, MissingDevVfioAndUnsafeInterruptsAreExplained) {
   ASSERT_TRUE(container.ok());
   auto device = (*container)->OpenDevice(Host("0000:00:01.0", 1));
   ASSERT_FALSE(device.ok());
-  EXPECT_THAT(std::string(device.status().message()), HasSubstr("allow_unsafe_interrupts"));
+  const std::string message(device.status().message());
+  EXPECT_THAT(message, HasSubstr("vfio device 0000:00:01.0: VFIO_SET_IOMMU: EPERM"));
+  EXPECT_THAT(message, HasSubstr("vfio_iommu_type1.allow_unsafe_interrupts=1"));
+  // Both ways a host gets there: x86 without remapping, ARM64 with a GICv2m.
+  EXPECT_THAT(message, HasSubstr("intel_iommu=on"));
+  EXPECT_THAT(message, HasSubstr("GICv3 ITS"));
+  EXPECT_THAT(message, HasSubstr("GICv2m"));
 }
 
 // ----------------------------------------------------- the PCI function ---
