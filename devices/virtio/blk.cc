@@ -71,9 +71,10 @@ VirtioBlk::VirtioBlk(std::unique_ptr<block::BlockBackend> backend,
                      std::array<uint8_t, kBlkIdBytes> id)
     : backend_(std::move(backend)), id_(id) {
   const bool readonly = backend_->readonly();
-  device_features_ = Bit(VIRTIO_F_VERSION_1) | Bit(kRingEventIdx) | Bit(kRingIndirectDesc) |
-                     Bit(VIRTIO_BLK_F_SIZE_MAX) | Bit(VIRTIO_BLK_F_SEG_MAX) |
-                     Bit(VIRTIO_BLK_F_BLK_SIZE) | Bit(VIRTIO_BLK_F_FLUSH);
+  device_features_ = Bit(VIRTIO_F_VERSION_1) | Bit(VIRTIO_F_RING_PACKED) | Bit(kRingEventIdx) |
+                     Bit(kRingIndirectDesc) | Bit(VIRTIO_BLK_F_SIZE_MAX) |
+                     Bit(VIRTIO_BLK_F_SEG_MAX) | Bit(VIRTIO_BLK_F_BLK_SIZE) |
+                     Bit(VIRTIO_BLK_F_FLUSH);
   device_features_ |=
       readonly ? Bit(VIRTIO_BLK_F_RO) : Bit(VIRTIO_BLK_F_DISCARD) | Bit(VIRTIO_BLK_F_WRITE_ZEROES);
 
@@ -140,6 +141,7 @@ absl::Status VirtioBlk::Activate(ActivationContext context) {
   QueueFeatures queue_features;
   queue_features.indirect = (context.features & Bit(kRingIndirectDesc)) != 0;
   queue_features.event_idx = (context.features & Bit(kRingEventIdx)) != 0;
+  queue_features.packed = (context.features & Bit(VIRTIO_F_RING_PACKED)) != 0;
   auto queue = Virtqueue::Create(requests.config, kQueueSize, queue_features, context.memory);
   if (!queue.ok()) {
     return absl::Status(queue.status().code(),

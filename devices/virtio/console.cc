@@ -59,8 +59,8 @@ VirtioConsole::~VirtioConsole() {
 uint32_t VirtioConsole::device_id() const { return VIRTIO_ID_CONSOLE; }
 
 uint64_t VirtioConsole::device_features() const {
-  return (1ull << VIRTIO_F_VERSION_1) | kFeatureIndirectDesc | kFeatureEventIdx | kFeatureSize |
-         kFeatureEmergWrite;
+  return (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_RING_PACKED) | kFeatureIndirectDesc |
+         kFeatureEventIdx | kFeatureSize | kFeatureEmergWrite;
 }
 
 void VirtioConsole::ReadConfig(uint32_t offset, std::span<uint8_t> data) {
@@ -103,8 +103,10 @@ absl::Status VirtioConsole::Activate(ActivationContext context) {
       return absl::InvalidArgumentError(
           "virtio-console: activation without an event loop or interrupt");
     }
-    const QueueFeatures features{.indirect = (context.features & kFeatureIndirectDesc) != 0,
-                                 .event_idx = (context.features & kFeatureEventIdx) != 0};
+    const QueueFeatures features{
+        .indirect = (context.features & kFeatureIndirectDesc) != 0,
+        .event_idx = (context.features & kFeatureEventIdx) != 0,
+        .packed = (context.features & (1ull << VIRTIO_F_RING_PACKED)) != 0};
     Active active;
     active.memory = context.memory;
     active.interrupt = context.interrupt;

@@ -432,9 +432,13 @@ absl::StatusOr<ActivationContext> MmioTransport::BuildActivationLocked() {
     ActivatedQueue& out = context.queues[q];
     out.notify_fd = notify_fds_[q].get();
     if (!queue.ready) continue;  // handed over as all-zero, not ready
-    if (!IsPowerOfTwo(queue.num) || queue.num > max_queue_size_) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "queue %u: size %u is not a power of two in [1, %u]", q, queue.num, max_queue_size_));
+    // Packed rings may have any size (virtio 1.2 §2.8); split ones need a
+    // power of two (§2.7). The device's Virtqueue checks again.
+    const bool packed = (s.driver_features & Bit(VIRTIO_F_RING_PACKED)) != 0;
+    if (queue.num == 0 || queue.num > max_queue_size_ || (!packed && !IsPowerOfTwo(queue.num))) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("queue %u: size %u is not %s in [1, %u]", q, queue.num,
+                          packed ? "a packed ring size" : "a power of two", max_queue_size_));
     }
     out.config.size = static_cast<uint16_t>(queue.num);
     out.config.desc_table = queue.desc;

@@ -1,6 +1,9 @@
-// A split virtqueue (virtio 1.2 §2.7) as plain data; guest memory is passed
-// in on every call, so a queue can move between threads at activation and be
-// driven over fake memory in tests.
+// A virtqueue (virtio 1.2 §2.6) as plain data; guest memory is passed in on
+// every call, so a queue can move between threads at activation and be
+// driven over fake memory in tests. Two layouts sit behind one interface,
+// chosen at activation by VIRTIO_F_RING_PACKED: the split ring (§2.7,
+// split_queue.h) and the packed ring (§2.8, packed_queue.h). Devices see
+// only Virtqueue and DescriptorChain.
 //
 // The guest is hostile. Every ring field is read exactly once into a local
 // copy which is then validated; descriptor chains are walked with a budget of
@@ -9,47 +12,31 @@
 // precede device-writable ones and total lengths must fit in 32 bits. A
 // malformed ring yields an error: the device then reports NEEDS_RESET.
 // Zero-length descriptors are legal and dropped: a chain's buffers are never
-// empty. Only the split ring is implemented (no VIRTIO_F_RING_PACKED).
+// empty.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <variant>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "devices/virtio/descriptor_chain.h"
+#include "devices/virtio/packed_queue.h"
 #include "devices/virtio/queue_config.h"
+#include "devices/virtio/split_queue.h"
 #include "vmm/guest_memory.h"
 
 namespace skiff::virtio {
 
-// One buffer of a validated chain: [addr, addr+len) lies in guest RAM.
-struct Buffer {
-  uint64_t addr = 0;
-  uint32_t len = 0;
-};
-
-// A descriptor chain, fully walked and validated before any device sees it.
-struct DescriptorChain {
-  uint16_t head = 0;               // what goes back in the used ring
-  std::vector<Buffer> readable;    // driver -> device, in chain order
-  std::vector<Buffer> writable;    // device -> driver, in chain order
-  uint32_t readable_bytes = 0;
-  uint32_t writable_bytes = 0;
-};
-
-// Feature-dependent behaviour, fixed at activation.
-struct QueueFeatures {
-  bool indirect = false;   // VIRTIO_F_INDIRECT_DESC negotiated
-  bool event_idx = false;  // VIRTIO_F_EVENT_IDX negotiated
-};
-
 class Virtqueue {
  public:
-  // Checks what the driver programmed: size a power of two in
-  // [1, max_size], rings aligned (desc 16, avail 2, used 4) and wholly in
-  // guest RAM.
+  // Checks what the driver programmed. Split: size a power of two in
+  // [1, max_size], rings aligned (desc 16, avail 2, used 4). Packed: size in
+  // [1, max_size], descriptor ring aligned 16, the two 4-byte event
+  // suppression areas aligned 4. Every part wholly in guest RAM.
   static absl::StatusOr<Virtqueue> Create(const QueueConfig& config,
                                           uint16_t max_size,
                                           QueueFeatures features,
@@ -63,38 +50,41 @@ class Virtqueue {
   // newest first, but never one already given to PushUsed. A no-op when
   // nothing popped is left to hand back.
   void UndoPop();
-  // Puts `head` in the used ring with `written` bytes written by the device.
+  // Returns chain `head` (DescriptorChain::head) to the driver with
+  // `written` bytes written by the device: a used ring element (split) or
+  // a used descriptor (packed).
   absl::Status PushUsed(const GuestMemory& memory, uint16_t head,
                         uint32_t written);
   // After one or more PushUsed: must the driver be interrupted now?
-  // Honours VRING_AVAIL_F_NO_INTERRUPT, or used_event with EVENT_IDX.
+  // Split: VRING_AVAIL_F_NO_INTERRUPT, or used_event with EVENT_IDX.
+  // Packed: the driver event suppression flags (and offset/wrap with
+  // EVENT_IDX).
   absl::StatusOr<bool> ShouldNotify(const GuestMemory& memory);
-  // Asks the driver to (not) kick us: VRING_USED_F_NO_NOTIFY, or avail_event
-  // with EVENT_IDX. After enabling, callers re-check for work (a kick may
-  // have been suppressed meanwhile).
+  // Asks the driver to (not) kick us. Split: VRING_USED_F_NO_NOTIFY, or
+  // avail_event with EVENT_IDX. Packed: the device event suppression
+  // flags (and offset/wrap with EVENT_IDX). After enabling, callers
+  // re-check for work (a kick may have been suppressed meanwhile).
   absl::Status SetNotification(const GuestMemory& memory, bool enabled);
-  // How many chains the driver has made available beyond what was popped.
+  // How many chains the driver has made available beyond what was popped
+  // (packed: the chains that end within a scan of at most `size`
+  // descriptors). Zero whenever Pop would return nothing; non-zero means
+  // Pop returns a chain or an error (unless the guest changes the ring).
   absl::StatusOr<uint16_t> AvailableCount(const GuestMemory& memory) const;
 
-  uint16_t size() const { return config_.size; }
-  const QueueConfig& config() const { return config_; }
-  uint16_t next_avail() const { return next_avail_; }
-  uint16_t next_used() const { return next_used_; }
+  uint16_t size() const { return config().size; }
+  const QueueConfig& config() const;
+  bool packed() const { return std::holds_alternative<PackedRing>(ring_); }
+  // Where the device reads next and writes the next used entry: split,
+  // free-running 16-bit indices; packed, positions in [0, size) in the
+  // descriptor ring.
+  uint16_t next_avail() const;
+  uint16_t next_used() const;
 
  private:
-  Virtqueue(const QueueConfig& config, QueueFeatures features)
-      : config_(config), features_(features) {}
+  explicit Virtqueue(SplitRing ring) : ring_(std::move(ring)) {}
+  explicit Virtqueue(PackedRing ring) : ring_(std::move(ring)) {}
 
-  QueueConfig config_;
-  QueueFeatures features_;
-  uint16_t next_avail_ = 0;
-  uint16_t next_used_ = 0;
-  // Used idx when ShouldNotify last decided (EVENT_IDX): the next decision
-  // covers the used entries added since. The ring starts at used idx 0,
-  // which the driver knows too, so no "unknown" state is needed.
-  uint16_t signalled_used_ = 0;
-  // Pops UndoPop may still hand back (at most `size`).
-  uint16_t undoable_ = 0;
+  std::variant<SplitRing, PackedRing> ring_;
 };
 
 // Copies bytes out of a chain's readable buffers, in order.

@@ -7,7 +7,7 @@
 namespace skiff::virtio {
 
 struct QueueConfig {
-  uint16_t size = 0;        // entries; a power of two
+  uint16_t size = 0;        // entries; a power of two unless the ring is packed
   uint64_t desc_table = 0;  // guest-physical
   uint64_t avail_ring = 0;  // "driver area"
   uint64_t used_ring = 0;   // "device area"

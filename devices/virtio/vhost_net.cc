@@ -135,6 +135,12 @@ absl::Status VhostNet::StartRing(const GuestMemory& memory, unsigned index, cons
 
 absl::Status VhostNet::Start(const GuestMemory& memory, uint64_t negotiated_features,
                              const VhostRing& rx, const VhostRing& tx, int tap_fd) {
+  // vhost-net reads the rings as split ones (StartRing hands it a desc
+  // table, an avail and a used ring); a packed layout would be misread.
+  if (negotiated_features & (1ull << VIRTIO_F_RING_PACKED)) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s: vhost-net cannot run packed rings (VIRTIO_F_RING_PACKED negotiated)", label_));
+  }
   Stop();
   started_ = true;  // from here on, a failure unwinds through Stop()
   absl::Status status = Configure(memory, negotiated_features, rx, tx, tap_fd);

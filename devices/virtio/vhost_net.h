@@ -84,7 +84,9 @@ class VhostNet {
 
   // Starts the data path: VHOST_SET_FEATURES (negotiated & supported),
   // VHOST_SET_MEM_TABLE, then per ring NUM, BASE 0, ADDR, KICK, CALL, and
-  // last VHOST_NET_SET_BACKEND with `tap_fd` on both rings.
+  // last VHOST_NET_SET_BACKEND with `tap_fd` on both rings. Refused, with
+  // nothing sent, when VIRTIO_F_RING_PACKED was negotiated: vhost-net knows
+  // only split rings.
   absl::Status Start(const GuestMemory& memory, uint64_t negotiated_features, const VhostRing& rx,
                      const VhostRing& tx, int tap_fd);
   // Detaches the tap (VHOST_NET_SET_BACKEND -1) and unbinds kick and call,

@@ -1,23 +1,31 @@
-// The split virtqueue over guest memory the fuzzer writes: descriptor
-// table, available ring, indirect tables and buffers all come from the
-// input, and so does the sequence of device operations (pop, hand back,
-// consume, complete, notification changes, the driver rewriting a byte).
+// A virtqueue, split or packed, over guest memory the fuzzer writes: the
+// rings (descriptor table and available ring, or the packed descriptor
+// ring and driver event area), indirect tables and buffers all come from
+// the input, and so does the sequence of device operations (pop, hand
+// back, consume, complete, notification changes, the driver rewriting a
+// byte, e.g. to make a packed slot available for the next lap).
 //
-// Input: [flags] [ring addresses when flags ask] [16 op bytes] [RAM image].
+// Input: [flags] [packed: size byte] [ring addresses when flags ask]
+//        [16 op bytes] [RAM image].
 //
 // Invariants beyond "no crash, no hang, no sanitizer report":
 //  - every popped chain lies in guest RAM, has no empty buffer, adds up to
-//    its byte counts, is no longer than the queue and names a head < size;
+//    its byte counts, is no longer than the queue and names a head (split)
+//    or buffer ID (packed) < size;
 //  - popping again after UndoPop gives the same chain;
 //  - ChainReader returns exactly the readable buffers' bytes;
 //  - the device writes guest memory only inside the chain's writable
-//    buffers and the used ring, and never more than the writable bytes.
+//    buffers and the used ring (split) or the descriptor ring (packed) when
+//    completing, the used ring (split) or device event area (packed) when
+//    changing notifications, and never more than the writable bytes;
+//  - a packed ring's positions stay below its size.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <optional>
 #include <vector>
 
+#include "devices/virtio/packed_ring.h"
 #include "devices/virtio/queue.h"
 #include "tests/fuzz/fuzz_support.h"
 #include "tests/unit/fake_guest_memory.h"
@@ -39,7 +47,8 @@ enum Flags : uint8_t {
   kSizeMask = 0x07,  // size = 1 << (flags & 7), at most kMaxSize
   kIndirect = 0x08,
   kEventIdx = 0x10,
-  kRawRings = 0x20,  // ring addresses from the input instead of packed at 0
+  kRawRings = 0x20,  // ring addresses from the input instead of laid out from 0
+  kPacked = 0x40,    // the packed layout; its size (any, 1-64) from the next byte
 };
 
 // A byte-for-byte copy of guest RAM, to see what an operation wrote.
@@ -115,7 +124,13 @@ class Harness {
   Harness(FakeGuestMemory& mem, Virtqueue& queue, FuzzInput& ops)
       : mem_(mem), queue_(queue), ops_(ops) {
     const QueueConfig& c = queue.config();
-    used_ring_ = {c.used_ring, c.used_ring + 6 + 8ull * c.size};
+    if (queue.packed()) {
+      completion_writes_ = {c.desc_table, c.desc_table + kPackedDescSize * c.size};
+      notification_writes_ = {c.used_ring, c.used_ring + kEventSuppressSize};
+    } else {
+      completion_writes_ = {c.used_ring, c.used_ring + 6 + 8ull * c.size};
+      notification_writes_ = completion_writes_;
+    }
   }
 
   // False once the ring is found malformed (a device would stop here).
@@ -149,6 +164,7 @@ class Harness {
       malformed_ = true;
       return std::nullopt;
     }
+    CheckPositions();
     if (!chain->has_value()) return std::nullopt;
     CheckChain(mem_.memory(), **chain, queue_.size());
     return std::move(**chain);
@@ -237,15 +253,24 @@ class Harness {
     FUZZ_CHECK(pushed.ok(), "PushUsed: %s", pushed.message());
     auto notify = queue_.ShouldNotify(mem_.memory());
     FUZZ_CHECK(notify.ok(), "ShouldNotify: %s", notify.status().message());
-    CheckWritesWithin(mem_, before, {used_ring_}, "PushUsed/ShouldNotify");
+    CheckWritesWithin(mem_, before, {completion_writes_}, "PushUsed/ShouldNotify");
+    CheckPositions();
     return true;
+  }
+
+  // Packed positions index the descriptor ring: they must stay inside it.
+  void CheckPositions() {
+    if (!queue_.packed()) return;
+    FUZZ_CHECK(queue_.next_avail() < queue_.size() && queue_.next_used() < queue_.size(),
+               "packed positions %u/%u in a ring of %u", queue_.next_avail(), queue_.next_used(),
+               queue_.size());
   }
 
   bool Notifications() {
     const Snapshot before = Take(mem_);
     absl::Status s = queue_.SetNotification(mem_.memory(), ops_.TakeBool());
     FUZZ_CHECK(s.ok(), "SetNotification: %s", s.message());
-    CheckWritesWithin(mem_, before, {used_ring_}, "SetNotification");
+    CheckWritesWithin(mem_, before, {notification_writes_}, "SetNotification");
     auto count = queue_.AvailableCount(mem_.memory());
     if (count.ok())
       FUZZ_CHECK(*count <= queue_.size(), "%u available in a queue of %u", *count, queue_.size());
@@ -263,7 +288,8 @@ class Harness {
   FakeGuestMemory& mem_;
   Virtqueue& queue_;
   FuzzInput& ops_;
-  Range used_ring_;
+  Range completion_writes_;    // what PushUsed and ShouldNotify may write
+  Range notification_writes_;  // what SetNotification may write
   std::vector<DescriptorChain> held_;
   uint32_t written_ = 0;
   bool malformed_ = false;
@@ -277,13 +303,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   skiff::fuzz::QuietLogs();
   FuzzInput input(data, size);
   const uint8_t flags = input.Take<uint8_t>();
+  const bool packed = (flags & kPacked) != 0;
+  // Split rings need a power of two; packed ones take any size.
   const uint16_t queue_size =
-      static_cast<uint16_t>(std::min<unsigned>(1u << (flags & kSizeMask), kMaxSize));
+      packed ? static_cast<uint16_t>(1 + input.Below(kMaxSize))
+             : static_cast<uint16_t>(std::min<unsigned>(1u << (flags & kSizeMask), kMaxSize));
   QueueConfig config{.size = queue_size, .ready = true};
   if (flags & kRawRings) {
     config.desc_table = input.Below(kHighEnd + 0x100);
     config.avail_ring = input.Below(kHighEnd + 0x100);
     config.used_ring = input.Below(kHighEnd + 0x100);
+  } else if (packed) {
+    config.desc_table = 0;
+    config.avail_ring = kPackedDescSize * queue_size;           // driver event suppression
+    config.used_ring = config.avail_ring + kEventSuppressSize;  // device event suppression
   } else {
     config.desc_table = 0;
     config.avail_ring = 16ull * queue_size;
@@ -301,7 +334,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::memcpy(mem.host(kHighBase), image.data() + low, high);
 
   const QueueFeatures features{.indirect = (flags & kIndirect) != 0,
-                               .event_idx = (flags & kEventIdx) != 0};
+                               .event_idx = (flags & kEventIdx) != 0,
+                               .packed = packed};
   auto queue = Virtqueue::Create(config, kMaxSize, features, mem.memory());
   if (!queue.ok()) return 0;
   Harness harness(mem, *queue, ops);

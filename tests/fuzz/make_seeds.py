@@ -108,6 +108,53 @@ def virtqueue_seeds():
     write("virtqueue", "raw-rings", e.bytes() + bytes(16) + bytes(0x400))
 
 
+def pdesc(addr, length, buffer_id, flags):
+    """A packed ring descriptor (struct pvirtq_desc)."""
+    return struct.pack("<QIHH", addr, length, buffer_id, flags)
+
+
+AVAIL, USED = 1 << 7, 1 << 15
+PACKED = 0x40
+
+
+def packed_virtqueue_seeds():
+    """Packed rings: flags | PACKED, then Below(64) for size - 1."""
+    def image(size, slots, driver_event=(0, 0)):
+        ram = bytearray(0x2000)
+        for index, d in slots.items():
+            ram[16 * index:16 * index + 16] = d
+        struct.pack_into("<HH", ram, 16 * size, *driver_event)  # off_wrap, flags
+        return ram
+
+    # Size 8, INDIRECT + EVENT_IDX: a readable+writable chain, an indirect
+    # table, a buffer in the high region; the driver asks for an interrupt
+    # at slot 2 of the first lap.
+    ram = image(8, {0: pdesc(0x800, 16, 0, AVAIL | NEXT), 1: pdesc(0x900, 64, 0, AVAIL | WRITE),
+                    2: pdesc(0x1000, 32, 1, AVAIL | INDIRECT), 3: pdesc(0x3000, 100, 2, AVAIL)},
+                driver_event=(0x8000 | 2, 2))
+    ram[0x1000:0x1020] = pdesc(0x1100, 8, 0, 0) + pdesc(0x1200, 8, 0, WRITE)
+    ops = bytes([0, 1, 2, 3, 4, 6, 0, 5, 0x10, 0, 0x42, 0, 0, 0, 0, 0])
+    write("virtqueue", "packed-mixed", bytes([PACKED | 0x18, 7]) + ops + bytes(ram[:0x1300]))
+    # Size 5: a 4-slot chain, completed; the driver rewrites slot 0 (now a
+    # used descriptor) as available for lap 2, so the next chain runs from
+    # slot 4 across the end of the ring into slot 0.
+    ram = image(5, {0: pdesc(0x800, 16, 0, AVAIL | NEXT), 1: pdesc(0x900, 16, 0, AVAIL | NEXT),
+                    2: pdesc(0xa00, 16, 0, AVAIL | NEXT), 3: pdesc(0xb00, 64, 0, AVAIL | WRITE),
+                    4: pdesc(0xc00, 8, 1, AVAIL | NEXT)})
+    # Pop+complete; driver writes 0x02 (WRITE, AVAIL clear) at 0x000e, slot
+    # 0's flags low byte (USED is already set); then pop+complete again.
+    ops = bytes([0, 5, 0x0e, 0x00, 0x02, 0, 4, 1, 2, 3, 0, 0, 0, 0, 0, 0])
+    write("virtqueue", "packed-wrap", bytes([PACKED, 4]) + ops + bytes(ram[:0x1000]))
+    # Size 3: a chain whose second descriptor was never made available
+    # (must be refused).
+    ram = image(3, {0: pdesc(0x800, 8, 0, AVAIL | NEXT), 1: pdesc(0x900, 8, 0, 0)})
+    write("virtqueue", "packed-tail", bytes([PACKED, 2]) + bytes(16) + bytes(ram[:0x100]))
+    # Raw addresses: a driver area that is not 4-byte aligned (refused).
+    e = Enc().u8(PACKED | 0x20).below(64, 15).below(0x4100, 0x100).below(0x4100, 0x202)
+    e.below(0x4100, 0x300)
+    write("virtqueue", "packed-raw-rings", e.bytes() + bytes(16) + bytes(0x400))
+
+
 # --- virtio_blk ------------------------------------------------------------
 
 T_IN, T_OUT, T_FLUSH, T_GET_ID, T_DISCARD, T_WRITE_ZEROES = 0, 1, 4, 8, 11, 13
@@ -657,6 +704,7 @@ def fsl_mc_portal_seeds():
 
 def main():
     virtqueue_seeds()
+    packed_virtqueue_seeds()
     virtio_blk_seeds()
     virtio_net_seeds()
     virtio_mmio_seeds()

@@ -159,6 +159,23 @@ TEST(VhostNetTest, StartProgramsMemoryRingsAndBackendInOrder) {
   EXPECT_TRUE(ioctl->calls().empty());
 }
 
+TEST(VhostNetTest, StartRefusesPackedRingsWithoutTouchingTheDevice) {
+  FakeGuestMemory mem(0x100000);
+  VirtqueueBuilder rx_ring(mem, 16, 0x1000);
+  VirtqueueBuilder tx_ring(mem, 16, 0x2000);
+  // Even a kernel that claimed the feature gets split rings only.
+  auto ioctl = std::make_shared<FakeIoctl>(VhostNet::kRingFeatures | Bit(VIRTIO_F_RING_PACKED));
+  auto vhost = VhostNet::Create(AnyFd(), ioctl, "tap t0");
+  ASSERT_TRUE(vhost.ok());
+  ioctl->Clear();
+  absl::Status status =
+      (*vhost)->Start(mem.memory(), kV1 | Bit(VIRTIO_F_RING_PACKED),
+                      VhostRing{rx_ring.config(), 1, 2}, VhostRing{tx_ring.config(), 3, 4}, 5);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(status.message(), HasSubstr("packed"));
+  EXPECT_TRUE(ioctl->calls().empty());
+}
+
 TEST(VhostNetTest, FailedStartUnwindsTheBackend) {
   FakeGuestMemory mem(0x100000);
   VirtqueueBuilder rx_ring(mem, 16, 0x1000);
@@ -199,7 +216,8 @@ TEST(VirtioNetVhostTest, DeviceOffersOnlyRingFeaturesVhostHas) {
   EXPECT_TRUE(features & Bit(vnet::kFRingIndirectDesc));
   EXPECT_FALSE(features & Bit(vnet::kFRingEventIdx));
   EXPECT_FALSE(features & Bit(vnet::kFMrgRxbuf));
-  EXPECT_TRUE(features & Bit(vnet::kFGuestTso4));  // the tap's business, not vhost's
+  EXPECT_TRUE(features & Bit(vnet::kFGuestTso4));      // the tap's business, not vhost's
+  EXPECT_FALSE(features & Bit(VIRTIO_F_RING_PACKED));  // vhost-net has split rings only
 
   auto old_ioctl = std::make_shared<FakeIoctl>(Bit(vnet::kFMrgRxbuf));
   NetBackends old;
@@ -208,6 +226,44 @@ TEST(VirtioNetVhostTest, DeviceOffersOnlyRingFeaturesVhostHas) {
   auto refused = VirtioNet::CreateWithBackends("t", {2, 0, 0, 0, 0, 1}, std::move(old));
   ASSERT_FALSE(refused.ok());
   EXPECT_THAT(refused.status().message(), HasSubstr("VIRTIO_F_VERSION_1"));
+}
+
+TEST(VirtioNetVhostTest, NeverOffersPackedRingsWithVhost) {
+  auto ioctl = std::make_shared<FakeIoctl>(VhostNet::kRingFeatures | Bit(VIRTIO_F_RING_PACKED));
+  NetBackends backends;
+  backends.ports.push_back(std::make_unique<FakePacketPort>());
+  backends.vhost.push_back(std::move(VhostNet::Create(AnyFd(), ioctl, "t").value()));
+  auto net = VirtioNet::CreateWithBackends("t", {2, 0, 0, 0, 0, 1}, std::move(backends));
+  ASSERT_TRUE(net.ok()) << net.status();
+  EXPECT_FALSE((*net)->device_features() & Bit(VIRTIO_F_RING_PACKED));
+  // Without vhost the same device offers it.
+  NetBackends plain;
+  plain.ports.push_back(std::make_unique<FakePacketPort>());
+  auto user = VirtioNet::CreateWithBackends("t", {2, 0, 0, 0, 0, 1}, std::move(plain));
+  ASSERT_TRUE(user.ok()) << user.status();
+  EXPECT_TRUE((*user)->device_features() & Bit(VIRTIO_F_RING_PACKED));
+
+  // An activation that claims packed rings anyway is refused, and vhost is
+  // never started.
+  FakeGuestMemory mem(1 << 20);
+  auto loop = std::move(EventLoop::Create()).value();
+  VirtqueueBuilder rx_ring(mem, 16, 0x1000);
+  VirtqueueBuilder tx_ring(mem, 16, 0x2000);
+  UniqueFd rx_kick(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  UniqueFd tx_kick(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  ActivationContext context;
+  context.memory = mem.memory();
+  context.features = kV1 | Bit(VIRTIO_F_RING_PACKED);
+  context.interrupt = std::make_shared<FakeNetInterrupt>();
+  context.event_loop = loop.get();
+  context.queues = {{rx_ring.config(), rx_kick.get()}, {tx_ring.config(), tx_kick.get()}};
+  ioctl->Clear();
+  absl::Status status = (*net)->Activate(std::move(context));
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(status.message(), HasSubstr("packed"));
+  for (const auto& call : ioctl->calls()) {
+    EXPECT_NE(call.request, static_cast<unsigned long>(VHOST_SET_VRING_ADDR));
+  }
 }
 
 TEST(VirtioNetVhostTest, ActivationHandsRingsToVhostWithIrqfdOrRelay) {

@@ -41,6 +41,7 @@ constexpr uint16_t kQueueSize = 16;
 
 constexpr uint64_t kIndirect = 1ull << 28;
 constexpr uint64_t kEventIdx = 1ull << 29;
+constexpr uint64_t kPacked = 1ull << VIRTIO_F_RING_PACKED;
 constexpr uint64_t kVersion1 = 1ull << VIRTIO_F_VERSION_1;
 constexpr uint64_t kSize = 1ull << VIRTIO_CONSOLE_F_SIZE;
 constexpr uint64_t kEmergWrite = 1ull << VIRTIO_CONSOLE_F_EMERG_WRITE;
@@ -197,7 +198,8 @@ class VirtioConsoleTest : public ::testing::Test {
 TEST_F(VirtioConsoleTest, IsAConsoleWithTwoQueuesAndTheOfferedFeatures) {
   EXPECT_EQ(device_->device_id(), 3u);  // VIRTIO_ID_CONSOLE
   EXPECT_EQ(device_->num_queues(), 2);
-  EXPECT_EQ(device_->device_features(), kVersion1 | kIndirect | kEventIdx | kSize | kEmergWrite);
+  EXPECT_EQ(device_->device_features(),
+            kVersion1 | kPacked | kIndirect | kEventIdx | kSize | kEmergWrite);
   EXPECT_EQ(device_->device_features() & (1ull << VIRTIO_CONSOLE_F_MULTIPORT), 0u);
   EXPECT_EQ(device_->config_size(), 12u);
 }

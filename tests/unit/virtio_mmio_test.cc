@@ -460,6 +460,37 @@ TEST_F(VirtioMmioTest, BadQueueSizeNeedsResetWithoutActivating) {
   }
 }
 
+TEST_F(VirtioMmioTest, PackedQueuesMayHaveAnySizeUpToTheMaximum) {
+  const uint64_t packed = uint64_t{1} << VIRTIO_F_RING_PACKED;
+  device_->features = kVersion1 | packed;
+  MakeTransport(nullptr);
+  for (uint32_t num : {1u, 3u, 100u, 255u, 256u}) {
+    SetStatus(0);
+    Negotiate(kVersion1 | packed);
+    SetUpQueue(0, num, 0x1000, 0x2000, 0x3000);
+    SetStatus(kAck | kDriver | kFeaturesOk | kDriverOk);
+    ASSERT_TRUE(device_->activated.has_value()) << num;
+    EXPECT_EQ(device_->activated->queues[0].config.size, num);
+    EXPECT_EQ(device_->activated->features, kVersion1 | packed);
+  }
+  // Zero and sizes past QUEUE_NUM_MAX are still refused.
+  for (uint32_t num : {0u, 257u}) {
+    SetStatus(0);
+    const int before = device_->activations;
+    Negotiate(kVersion1 | packed);
+    SetUpQueue(0, num, 0x1000, 0x2000, 0x3000);
+    SetStatus(kAck | kDriver | kFeaturesOk | kDriverOk);
+    EXPECT_EQ(device_->activations, before) << num;
+    EXPECT_TRUE(Status() & kNeedsReset) << num;
+  }
+  // Without the packed ring, a split queue still needs a power of two.
+  SetStatus(0);
+  Negotiate(kVersion1);
+  SetUpQueue(0, 100, 0x1000, 0x2000, 0x3000);
+  SetStatus(kAck | kDriver | kFeaturesOk | kDriverOk);
+  EXPECT_TRUE(Status() & kNeedsReset);
+}
+
 TEST_F(VirtioMmioTest, ActivationErrorNeedsReset) {
   device_->activate_result = absl::InvalidArgumentError("queue 0: ring outside RAM");
   Negotiate(kVersion1);

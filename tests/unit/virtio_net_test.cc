@@ -185,7 +185,8 @@ TEST_F(VirtioNetTest, OffersNetFeaturesAndTwoQueuesForOnePair) {
   EXPECT_EQ(net_->device_id(), static_cast<uint32_t>(VIRTIO_ID_NET));
   EXPECT_EQ(net_->num_queues(), 2);
   const uint64_t features = net_->device_features();
-  for (int bit : {VIRTIO_F_VERSION_1, vnet::kFRingEventIdx, vnet::kFRingIndirectDesc, vnet::kFMac,
+  for (int bit : {VIRTIO_F_VERSION_1, VIRTIO_F_RING_PACKED, vnet::kFRingEventIdx,
+                  vnet::kFRingIndirectDesc, vnet::kFMac,
                   vnet::kFStatus, vnet::kFMrgRxbuf, vnet::kFCsum, vnet::kFGuestCsum,
                   vnet::kFGuestTso4, vnet::kFGuestTso6, vnet::kFGuestEcn, vnet::kFGuestUfo,
                   vnet::kFHostTso4, vnet::kFHostTso6, vnet::kFHostEcn, vnet::kFHostUfo}) {

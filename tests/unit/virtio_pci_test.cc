@@ -406,6 +406,35 @@ TEST_F(VirtioPciTest, ActivationContext) {
   EXPECT_EQ(device_->activations, 1);
 }
 
+TEST_F(VirtioPciTest, PackedRingsPassThroughWithAnyQueueSize) {
+  // The transport hands the device what was negotiated and the size the
+  // driver chose; a packed ring's size need not be a power of two.
+  const uint64_t packed = uint64_t{1} << VIRTIO_F_RING_PACKED;
+  transport_.reset();
+  device_->features = kOffered | packed;
+  VirtioPciEnv env;
+  env.event_loop = reinterpret_cast<EventLoop*>(0x1000);
+  env.ioevents = &ioevents_;
+  env.msi = &msi_;
+  env.intx = intx_;
+  env.bdf = 0x18;
+  auto transport = VirtioPciTransport::Create(device_, env);
+  ASSERT_TRUE(transport.ok()) << transport.status();
+  transport_ = *transport;
+  SetCommon(layout::kDeviceFeatureSelect, 4, 1);
+  EXPECT_EQ(Common(layout::kDeviceFeature, 4), (kOffered | packed) >> 32);
+  Negotiate(kFeatureVersion1 | packed);
+  EXPECT_EQ(Status(), kFeat);
+  SetUpQueue(0, 100, 0x10000, 0x11000, 0x11004, 0);
+  SetStatus(kLive);
+  ASSERT_EQ(device_->activations, 1);
+  const ActivationContext& context = *device_->last_context;
+  EXPECT_EQ(context.features, kFeatureVersion1 | packed);
+  EXPECT_EQ(context.queues[0].config.size, 100);
+  EXPECT_EQ(context.queues[0].config.avail_ring, 0x11000u);  // driver event area
+  EXPECT_EQ(context.queues[0].config.used_ring, 0x11004u);   // device event area
+}
+
 TEST_F(VirtioPciTest, FailedActivationNeedsResetAndSaysSo) {
   device_->activate_result = absl::InvalidArgumentError("queue 0: ring outside RAM");
   Negotiate();
