@@ -159,7 +159,11 @@ Machine::~Machine() {
   stage("threads stopped");
   // Devices go first, while the VM, the routing table and the event loop
   // they unregister from still exist. A passed-through device stops (no
-  // DMA, no interrupts, reset) and closes here.
+  // DMA, no interrupts, reset) and closes here. fsl-mc containers go
+  // before the buses: each takes its own portals off the MMIO bus, its
+  // QBMan slots out of the VM and its VFIO triggers off before closing its
+  // objects (DPRC last).
+  fsl_mc_.clear();
   mmio_bus_.Clear();
   pio_bus_.Clear();
   pci_root_.reset();

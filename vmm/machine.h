@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "arch/arch.h"
+#include "devices/vfio/fsl_mc/fsl_mc_container.h"
 #include "vmm/bus.h"
 #include "vmm/config.h"
 #include "vmm/console.h"
@@ -95,6 +96,16 @@ class Machine {
     vfio_container_ = std::move(container);
   }
 
+  // fsl-mc containers passed through (ARM64), opened before KVM set-up;
+  // the arm64 platform code attaches them and describes them in the
+  // device tree. Destroyed before the buses, the VM and the VFIO container.
+  void AddFslMcContainer(std::unique_ptr<vfio::fsl_mc::FslMcContainer> mc) {
+    fsl_mc_.push_back(std::move(mc));
+  }
+  const std::vector<std::unique_ptr<vfio::fsl_mc::FslMcContainer>>& fsl_mc_containers() const {
+    return fsl_mc_;
+  }
+
   // Kernel command-line words Skiff itself needs (device announcements);
   // they go before the user's --cmdline so arguments after "--" stay last.
   void AddKernelArg(std::string arg) { kernel_args_.push_back(std::move(arg)); }
@@ -136,6 +147,7 @@ class Machine {
   std::vector<arch::MmioSlot> virtio_mmio_slots_;
   std::unique_ptr<KvmVfioDevice> kvm_vfio_;
   std::shared_ptr<vfio::VfioContainer> vfio_container_;
+  std::vector<std::unique_ptr<vfio::fsl_mc::FslMcContainer>> fsl_mc_;
   std::shared_ptr<pci::PciRoot> pci_root_;
   std::unique_ptr<Console> console_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;

@@ -3,7 +3,8 @@
 // device models do on a register write: move a virtio-pci BAR's notify
 // ioeventfds, program an MSI-X route, start or stop a device (which adds
 // its eventfds to the I/O thread's epoll, sets the tap's offloads, or hands
-// the rings to vhost-net), raise a level interrupt, and report a crash.
+// the rings to vhost-net), raise a level interrupt, forward a command on a
+// trapped fsl-mc portal to the MC, and report a crash.
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
@@ -29,7 +30,9 @@ std::vector<Rule> VcpuThreadRules() {
                  "MSI-X: the guest programmed a vector's message"),
       SKIFF_SECCOMP_IOCTL(KVM_IRQ_LINE, "a level interrupt where KVM has no irqfd resample"),
       Allow("epoll_ctl", "a device started or reset: its eventfds join or leave the I/O thread"),
-      Allow("eventfd2", "virtio-net over virtio-mmio with vhost: the call relay"),
+      Allow("eventfd2",
+            "virtio-net over virtio-mmio with vhost: the call relay; fsl-mc: the irqfd of an "
+            "interrupt the guest programs through the MC portal"),
       Allow("read", "a reset device drains its notify eventfds"),
       Rule{"fcntl",
            {ArgMatch{1, ~uint64_t{0}, F_GETFL}},
@@ -50,9 +53,15 @@ std::vector<Rule> VcpuThreadRules() {
       SKIFF_SECCOMP_IOCTL(VHOST_SET_VRING_KICK, "vhost-net start and stop"),
       SKIFF_SECCOMP_IOCTL(VHOST_SET_VRING_CALL, "vhost-net start and stop"),
       SKIFF_SECCOMP_IOCTL(VHOST_NET_SET_BACKEND, "vhost-net start and stop"),
-      Allow("pread64", "VFIO: config space and trapped BAR reads forwarded to the device"),
-      Allow("pwrite64", "VFIO: config space and trapped BAR writes forwarded to the device"),
-      SKIFF_SECCOMP_IOCTL(VFIO_DEVICE_SET_IRQS, "VFIO: the guest enabled, masked or moved MSI/MSI-X"),
+      Allow("pread64",
+            "VFIO: config space and trapped BAR reads forwarded to the device; fsl-mc: the MC's "
+            "response to a guest command"),
+      Allow("pwrite64",
+            "VFIO: config space and trapped BAR writes forwarded to the device; fsl-mc: a guest "
+            "command forwarded to the MC portal"),
+      SKIFF_SECCOMP_IOCTL(VFIO_DEVICE_SET_IRQS,
+                          "VFIO: the guest enabled, masked or moved MSI/MSI-X; fsl-mc: the guest "
+                          "programmed an object's MSI (DPRC_SET_OBJ_IRQ)"),
       SKIFF_SECCOMP_IOCTL(KVM_IRQFD, "VFIO: a vector's eventfd becomes an irqfd"),
       SKIFF_SECCOMP_IOCTL(KVM_SET_USER_MEMORY_REGION, "VFIO: the guest moved or disabled a BAR"),
   };

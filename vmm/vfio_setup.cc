@@ -18,7 +18,13 @@ namespace skiff {
 absl::StatusOr<OpenedVfioDevices> OpenVfioDevices(const VmConfig& config,
                                                   std::shared_ptr<vfio::VfioKernel> kernel) {
   OpenedVfioDevices opened;
-  if (config.vfio_devices.empty()) return opened;
+  if (config.vfio_devices.empty() && config.fsl_mc_devices.empty()) return opened;
+  if (config.fsl_mc_devices.size() > 1) {
+    // One MC, one fsl-mc bus in the guest: its root is the one container.
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--device fsl-mc=%s: only one fsl-mc container per guest (%s was given first)",
+        config.fsl_mc_devices[1].dprc, config.fsl_mc_devices[0].dprc));
+  }
   // sysfs first: it names the problem (driver, IOMMU, group) best.
   std::vector<vfio::HostPciDevice> hosts;
   for (const VfioDeviceConfig& device : config.vfio_devices) {
@@ -27,10 +33,21 @@ absl::StatusOr<OpenedVfioDevices> OpenVfioDevices(const VmConfig& config,
     RETURN_IF_ERROR(vfio::CheckGroupViable(host));
     hosts.push_back(std::move(host));
   }
+  std::vector<vfio::fsl_mc::HostDprc> dprcs;
+  for (const FslMcDeviceConfig& device : config.fsl_mc_devices) {
+    ASSIGN_OR_RETURN(vfio::fsl_mc::HostDprc dprc,
+                     vfio::fsl_mc::InspectHostDprc(config.sysfs_root, device.dprc));
+    dprcs.push_back(std::move(dprc));
+  }
   ASSIGN_OR_RETURN(opened.container, vfio::VfioContainer::Open(std::move(kernel)));
   for (const vfio::HostPciDevice& host : hosts) {
     ASSIGN_OR_RETURN(vfio::VfioDevice device, opened.container->OpenDevice(host));
     opened.devices.push_back(std::move(device));
+  }
+  for (const vfio::fsl_mc::HostDprc& dprc : dprcs) {
+    ASSIGN_OR_RETURN(std::unique_ptr<vfio::fsl_mc::FslMcContainer> mc,
+                     vfio::fsl_mc::FslMcContainer::Open(opened.container, dprc));
+    opened.fsl_mc.push_back(std::move(mc));
   }
   return opened;
 }
@@ -52,6 +69,8 @@ absl::Status AttachVfioDevices(Machine& machine, OpenedVfioDevices opened) {
   }
   machine.SetKvmVfioDevice(std::make_unique<KvmVfioDevice>(std::move(kvm_vfio)));
   machine.KeepVfioContainer(opened.container);
+  for (auto& mc : opened.fsl_mc) machine.AddFslMcContainer(std::move(mc));
+  if (opened.devices.empty()) return absl::OkStatus();  // no PCI root for fsl-mc alone
 
   ASSIGN_OR_RETURN(pci::PciRoot * root, machine.GetOrCreatePciRoot());
   const arch::PciLayout layout = arch::PlatformPciLayout();

@@ -1,7 +1,9 @@
 // Builds the devices passed through with VFIO (--device vfio=...): opened
 // and checked before any KVM set-up (so a device not bound to vfio-pci, a
 // group that is not viable or a missing /dev/vfio is one clear line), then
-// placed on the PCI root once the VM exists.
+// placed on the PCI root once the VM exists. fsl-mc containers (--device
+// fsl-mc=..., ARM64) are opened here too, in the same VFIO container; the
+// arm64 platform code places them (arch/arm64/fsl_mc_wiring.h).
 #pragma once
 
 #include <cstdint>
@@ -11,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "arch/arch.h"
 #include "devices/pci/pci_root.h"
+#include "devices/vfio/fsl_mc/fsl_mc_container.h"
 #include "devices/vfio/vfio_container.h"
 #include "devices/vfio/vfio_kernel.h"
 
@@ -22,6 +25,7 @@ struct VmConfig;
 struct OpenedVfioDevices {
   std::shared_ptr<vfio::VfioContainer> container;  // null: no device asked for
   std::vector<vfio::VfioDevice> devices;
+  std::vector<std::unique_ptr<vfio::fsl_mc::FslMcContainer>> fsl_mc;
 };
 
 // Checks each device in sysfs (config.sysfs_root), opens the container,
@@ -41,8 +45,9 @@ struct PassthroughWiring {
 };
 PassthroughWiring WiringForSlot(const arch::PciLayout& layout, const pci::PciRoot::Slot& slot);
 
-// Maps guest RAM for DMA, registers the groups with the KVM-VFIO device and
-// attaches one VfioPciDevice per device to the machine's PCI root.
+// Maps guest RAM for DMA, registers the groups with the KVM-VFIO device,
+// attaches one VfioPciDevice per device to the machine's PCI root and hands
+// the fsl-mc containers to the machine.
 absl::Status AttachVfioDevices(Machine& machine, OpenedVfioDevices opened);
 
 }  // namespace skiff

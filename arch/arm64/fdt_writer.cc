@@ -77,6 +77,12 @@ void FdtWriter::PropertyCells(const std::string& name, std::span<const uint32_t>
   Property(name, bytes);
 }
 
+void FdtWriter::Raw(const std::function<absl::Status(void* fdt)>& write) {
+  if (failed()) return;
+  absl::Status status = write(buffer_.data());
+  if (!status.ok()) status_ = std::move(status);
+}
+
 absl::StatusOr<std::vector<uint8_t>> FdtWriter::Finish() {
   if (failed()) return status_;
   if (finished_) return absl::InternalError("device tree: Finish called twice");

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <span>
 #include <string>
@@ -40,6 +41,12 @@ class FdtWriter {
   void PropertyCells(const std::string& name, std::initializer_list<uint32_t> cells) {
     PropertyCells(name, std::span<const uint32_t>(cells.begin(), cells.size()));
   }
+
+  // Hands the tree under construction to code that writes its own nodes
+  // with libfdt's sequential-write calls (a node kept beside the device it
+  // describes, e.g. devices/vfio/fsl_mc/fsl_mc_fdt.h); it must leave as
+  // many nodes open as it found. Its error sticks like any other.
+  void Raw(const std::function<absl::Status(void* fdt)>& write);
 
   // Closes the tree and returns it, trimmed to its size; or the first error.
   absl::StatusOr<std::vector<uint8_t>> Finish();

@@ -19,6 +19,7 @@ std::vector<MemoryRegion> MemoryMap(uint64_t ram_size) {
       {"pvpanic", kPvpanicBase, kPvpanicSize},
       {"GPIO (PL061)", kGpioBase, kGpioSize},
       {"virtio-mmio slots", kVirtioMmioBase, kVirtioMmioSlotSize * kVirtioMmioSlots},
+      {"fsl-mc portal window", kFslMcBase, kFslMcSize},
       {"PCI MMIO32 window", kPciMmio32Base, kPciMmio32Size},
       {"PCIe ECAM", kPciEcamBase, kPciEcamSize},
       {"RAM", kRamBase, ram_size},

@@ -13,6 +13,7 @@
 //   0x0b03_0000  pvpanic (MMIO)              4 KiB
 //   0x0b04_0000  GPIO (PL061), power key     4 KiB
 //   0x0c00_0000  virtio-mmio slots           4 KiB each, 32 slots
+//   0x0d00_0000  fsl-mc (DPAA2) portals     16 MiB (--device fsl-mc=dprc.N)
 //   0x1000_0000  PCI BAR window (MMIO32)   512 MiB
 //   0x3000_0000  PCIe ECAM                 256 MiB (buses 0-255)
 //   0x4000_0000  RAM, up to the 40-bit IPA limit (1 TiB)
@@ -65,6 +66,12 @@ static_assert(kPowerKeyGpioLine < kGpioLines);
 inline constexpr uint64_t kVirtioMmioBase = 0x0c000000;
 inline constexpr uint64_t kVirtioMmioSlotSize = 0x1000;
 inline constexpr uint32_t kVirtioMmioSlots = 32;
+
+// An assigned fsl-mc container's MC command portals (trapped) and QBMan
+// portals (mapped), docs/fsl-mc.md. 64 KiB-aligned (the portal slot and a
+// 64 KiB-page host's page); 16 MiB holds 256 portal slots.
+inline constexpr uint64_t kFslMcBase = 0x0d000000;
+inline constexpr uint64_t kFslMcSize = 0x01000000;
 
 inline constexpr uint64_t kPciMmio32Base = 0x10000000;
 inline constexpr uint64_t kPciMmio32Size = 0x20000000;

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "arch/arch.h"
+#include "arch/arm64/fsl_mc_wiring.h"
 #include "arch/arm64/gic.h"
 #include "arch/arm64/layout.h"
 #include "arch/arm64/platform_devices.h"
@@ -45,10 +46,15 @@ absl::StatusOr<boot::Arm64Image> ReadKernel(const std::string& path, uint64_t ra
   return image;
 }
 
-absl::StatusOr<std::vector<uint8_t>> DeviceTree(Machine& machine, const VmConfig& config,
-                                                const std::string& bootargs,
-                                                std::optional<arm64::InitrdRange> initrd) {
+absl::StatusOr<std::vector<uint8_t>> DeviceTree(
+    Machine& machine, const VmConfig& config, const std::string& bootargs,
+    std::optional<arm64::InitrdRange> initrd,
+    std::vector<vfio::fsl_mc::FslMcNodeParams> fsl_mc) {
   if (config.dtb_path) {
+    if (!fsl_mc.empty()) {
+      LOG_WARN("fdt", "--dtb: the operator's tree must describe the fsl-mc container itself "
+               "(see --dtb-out of a run without --dtb)");
+    }
     const std::string what = "--dtb " + *config.dtb_path;
     ASSIGN_OR_RETURN(Mapping file, MapWholeFile(*config.dtb_path, "--dtb"));
     std::span<const uint8_t> blob(file.data(), file.size());
@@ -66,6 +72,7 @@ absl::StatusOr<std::vector<uint8_t>> DeviceTree(Machine& machine, const VmConfig
     platform.virtio_mmio.push_back({slot.base, slot.size, slot.gsi});
   }
   platform.pci = machine.pci_root() != nullptr;
+  platform.fsl_mc = std::move(fsl_mc);
   platform.bootargs = bootargs;
   platform.initrd = initrd;
   return arm64::BuildPlatformFdt(platform);
@@ -98,6 +105,8 @@ absl::Status SetupVm(const Kvm& /*kvm*/, Vm& vm) { return arm64::CreateGic(vm); 
 absl::StatusOr<BootState> SetupPlatform(Machine& machine, const VmConfig& config) {
   RETURN_IF_ERROR(
       arm64::AddPlatformDevices(machine, config.console == ConsoleDevice::kSerial));
+  ASSIGN_OR_RETURN(std::vector<vfio::fsl_mc::FslMcNodeParams> fsl_mc,
+                   arm64::AttachFslMcContainers(machine));
 
   const GuestMemory& memory = machine.memory();
   const uint64_t ram_size = memory.TotalSize();
@@ -121,7 +130,8 @@ absl::StatusOr<BootState> SetupPlatform(Machine& machine, const VmConfig& config
   }
 
   const std::string bootargs = machine.KernelCmdline(config.cmdline);
-  ASSIGN_OR_RETURN(std::vector<uint8_t> dtb, DeviceTree(machine, config, bootargs, initrd));
+  ASSIGN_OR_RETURN(std::vector<uint8_t> dtb,
+                   DeviceTree(machine, config, bootargs, initrd, std::move(fsl_mc)));
   if (dtb.size() > boot::kArm64DtbMaxSize) {
     return absl::InvalidArgumentError("the device tree is larger than the 2 MiB arm64 allows");
   }

@@ -274,6 +274,14 @@ void AddPci(FdtWriter& w, const PlatformDescription& p) {
   w.EndNode();
 }
 
+// fsl-mc containers: the node is written by the fsl-mc code, which knows
+// the binding (devices/vfio/fsl_mc/fsl_mc_fdt.h).
+void AddFslMc(FdtWriter& w, const PlatformDescription& p) {
+  for (const vfio::fsl_mc::FslMcNodeParams& mc : p.fsl_mc) {
+    w.Raw([&mc](void* fdt) { return vfio::fsl_mc::WriteFslMcNode(fdt, mc); });
+  }
+}
+
 absl::StatusOr<std::vector<uint8_t>> BuildOnce(const PlatformDescription& p, size_t capacity) {
   FdtWriter w(capacity);
   w.BeginNode("");
@@ -290,6 +298,7 @@ absl::StatusOr<std::vector<uint8_t>> BuildOnce(const PlatformDescription& p, siz
   AddPlatformDevices(w);
   AddVirtioMmio(w, p);
   AddPci(w, p);
+  AddFslMc(w, p);
   w.EndNode();
   return w.Finish();
 }
@@ -363,6 +372,12 @@ absl::StatusOr<std::vector<uint8_t>> BuildPlatformFdt(const PlatformDescription&
     return absl::InvalidArgumentError(
         absl::StrFormat("%u vCPUs: the arm64 platform holds 1 to %u", platform.num_cpus,
                         kMaxVcpus));
+  }
+  if (!platform.fsl_mc.empty() &&
+      (platform.gic != GicKind::kV3 || !platform.msi_controller)) {
+    // The guest's fsl-mc bus takes its MSI domain from an ITS only.
+    return absl::FailedPreconditionError(
+        "fsl-mc containers need a GICv3 ITS in the guest; this host's vGIC has none");
   }
   // A long command line or many CPUs may need more room: grow and retry.
   for (size_t capacity = kInitialCapacity; capacity <= boot::kArm64DtbMaxSize; capacity *= 2) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "devices/vfio/fsl_mc/fsl_mc_fdt.h"
 
 namespace skiff::arm64 {
 
@@ -35,6 +36,9 @@ struct PlatformDescription {
   bool msi_controller = true;
   std::vector<VirtioMmioNode> virtio_mmio;
   bool pci = false;  // a PCIe host bridge exists
+  // Assigned fsl-mc containers (--device fsl-mc), each an `fsl,qoriq-mc`
+  // node whose msi-map points at the ITS: needs GICv3 with an ITS.
+  std::vector<vfio::fsl_mc::FslMcNodeParams> fsl_mc;
   std::string bootargs;
   std::optional<InitrdRange> initrd;
 };

@@ -64,5 +64,34 @@ TEST(FdtWriterTest, UnbalancedNodesAreAnError) {
   EXPECT_FALSE(extra.Finish().ok());
 }
 
+// Code that writes its own node with libfdt (the fsl-mc node) goes in
+// between; its error sticks, and nothing after it is written.
+TEST(FdtWriterTest, RawWritersShareTheTreeAndItsErrors) {
+  FdtWriter w(1024);
+  w.BeginNode("");
+  w.Raw([](void* fdt) {
+    EXPECT_EQ(fdt_begin_node(fdt, "raw@1"), 0);
+    EXPECT_EQ(fdt_property_u32(fdt, "value", 7), 0);
+    EXPECT_EQ(fdt_end_node(fdt), 0);
+    return absl::OkStatus();
+  });
+  w.EndNode();
+  auto blob = w.Finish();
+  ASSERT_TRUE(blob.ok()) << blob.status();
+  EXPECT_THAT(FdtCells(*blob, "/raw@1", "value"), ElementsAre(7u));
+
+  FdtWriter failing(1024);
+  failing.BeginNode("");
+  failing.Raw([](void*) { return absl::InternalError("raw: FDT_ERR_NOSPACE"); });
+  bool called = false;
+  failing.Raw([&called](void*) {
+    called = true;
+    return absl::OkStatus();
+  });
+  failing.EndNode();
+  EXPECT_EQ(failing.Finish().status().message(), "raw: FDT_ERR_NOSPACE");
+  EXPECT_FALSE(called);
+}
+
 }  // namespace
 }  // namespace skiff::fdt

@@ -23,6 +23,7 @@ extern "C" {
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/unit/fake_fsl_mc_kernel.h"
+#include "tests/unit/fsl_mc_test_util.h"
 #include "tests/unit/pci_test_fakes.h"
 #include "tests/unit/temp_dir.h"
 #include "vmm/bus.h"
@@ -39,32 +40,12 @@ constexpr uint32_t kGroup = 12;
 constexpr FslMcWindow kWindow{0x20000000, 0x10000000};
 constexpr FslMcGuestIds kIds{7, 0x1234};
 
-// /sys/bus/fsl-mc/devices/<dprc> with driver and IOMMU-group links and a
-// directory per child (with its own driver link when given).
 void MakeSysfs(const std::string& root, const std::string& dprc, const std::string& driver,
                bool with_group, const std::map<std::string, std::string>& children) {
-  const fs::path dev = fs::path(root) / "bus/fsl-mc/devices" / dprc;
-  fs::create_directories(dev);
-  fs::create_directories(fs::path(root) / "bus/fsl-mc/drivers" / driver);
-  if (!driver.empty()) fs::create_directory_symlink("../../drivers/" + driver, dev / "driver");
-  if (with_group) {
-    fs::create_directories(fs::path(root) / "kernel/iommu_groups" / std::to_string(kGroup));
-    fs::create_directory_symlink("../../../kernel/iommu_groups/" + std::to_string(kGroup),
-                                 dev / "iommu_group");
-  }
-  for (const auto& [name, child_driver] : children) {
-    fs::create_directories(dev / name);
-    if (!child_driver.empty()) {
-      fs::create_directory_symlink("../../../drivers/" + child_driver, dev / name / "driver");
-    }
-  }
-  std::ofstream(dev / "driver_override") << "vfio-fsl-mc\n";
+  MakeFslMcSysfs(root, dprc, driver, with_group, kGroup, children);
 }
 
-std::map<std::string, std::string> TypicalChildren() {
-  return {{"dpbp.1", "vfio-fsl-mc"},  {"dpcon.4", "vfio-fsl-mc"}, {"dpio.7", "vfio-fsl-mc"},
-          {"dpmac.6", "vfio-fsl-mc"}, {"dpmcp.5", "vfio-fsl-mc"}, {"dpni.3", ""}};
-}
+std::map<std::string, std::string> TypicalChildren() { return TypicalFslMcChildren(); }
 
 TEST(FslMcSysfsTest, WalksTheContainer) {
   skiff::testing::TempDir sys;
@@ -185,26 +166,6 @@ TEST(FslMcLayoutTest, RefusesWhatCannotWork) {
 }
 
 // --- container ------------------------------------------------------------
-
-class RecordingSlots : public MemorySlotRegistrar {
- public:
-  struct Slot {
-    uint64_t gpa, size;
-    void* host;
-  };
-  absl::StatusOr<uint32_t> AddMemorySlot(uint64_t gpa, uint64_t size, void* host) override {
-    slots[next] = {gpa, size, host};
-    return next++;
-  }
-  absl::Status RemoveMemorySlot(uint32_t slot) override {
-    if (!slots.erase(slot)) return absl::NotFoundError("no slot");
-    ++removed;
-    return absl::OkStatus();
-  }
-  std::map<uint32_t, Slot> slots;
-  uint32_t next = 0;
-  int removed = 0;
-};
 
 class FslMcContainerTest : public ::testing::Test {
  protected:
