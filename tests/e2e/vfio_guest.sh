@@ -35,8 +35,14 @@ echo "E2E-GUEST: msi modes:${modes:- none}"
 grep -E "$nic|e1000e" /proc/interrupts | sed 's/^/E2E-GUEST: irq| /'
 dmesg | grep -iE "e1000e|msi" | tail -6 | sed 's/^/E2E-GUEST: dmesg| /'
 echo "E2E-GUEST: stats rx=$(cat /sys/class/net/$nic/statistics/rx_packets) tx=$(cat /sys/class/net/$nic/statistics/tx_packets)"
+# Where the guest found the NIC (on ARM64 its requester ID, which the ITS
+# DeviceID must match) and which interrupt controller delivers its vectors.
+echo "E2E-GUEST: pci=$(basename "$dev")"
+echo "E2E-GUEST: irqchips=$(grep -E "$nic|e1000e" /proc/interrupts | grep -oE 'GICv3|ITS-MSI|IR-PCI-MSI|PCI-MSI|IO-APIC' | sort -u | tr '\n' ' ')"
 
 grep -qw pci=nomsi /proc/cmdline && exit 0
+# The message below is an x86 one (0xfee00000 + APIC ID, vector in the data).
+[ "$(uname -m)" = x86_64 ] || exit 0
 
 # MSI by hand. With no driver bound, the guest writes the function's MSI
 # capability through sysfs (Skiff emulates it: the message becomes a KVM
