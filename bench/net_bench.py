@@ -155,6 +155,8 @@ cat /bench/guest-bench.cpio /guest/initramfs.cpio.gz > {initrd}
 [ -n "$bdf" ] || echo "BENCH-LOG no e1000e in the test host"
 {bind}
 {report}
+# Which resets VFIO can do between guests (docs/vfio.md, the crashes).
+echo "BENCH-INFO reset_method=$(cat /sys/bus/pci/devices/$bdf/reset_method 2>&1 | tr ' ' ,)"
 tunctl -t {tap} >/dev/null && ip addr add {host_ip}/{prefix} dev {tap} && ip link set {tap} up \
     || echo "BENCH-LOG tap setup failed"
 """

@@ -110,7 +110,14 @@ void MsixTable::WriteDwordLocked(uint64_t offset, uint32_t value) {
 void MsixTable::RefreshLocked(uint32_t index) {
   Entry& entry = entries_[index];
   if (entry.masked) return;
-  if (entry.programmed != entry.message) {
+  if (entry.message.address == 0) {
+    // Not an interrupt: no interrupt controller Skiff models decodes
+    // address 0 (x86 wants 0xfeexxxxx, ARM a GIC doorbell). It is the
+    // message of an entry never programmed, or one Linux deactivated
+    // (msi_domain_deactivate writes zeros); KVM would turn it into vector
+    // 0 on vCPU 0. Nothing is routed and nothing delivered.
+    entry.programmed.reset();
+  } else if (entry.programmed != entry.message) {
     absl::Status status =
         entry.vector->SetMessage(entry.message.address, entry.message.data, devid_);
     if (status.ok()) {

@@ -6,7 +6,8 @@
 // effect, i.e. when the entry is unmasked (Linux always rewrites a message
 // with the entry masked, so this never programs a half-written one) or
 // rewritten while unmasked. The devid passed along is the function's BDF,
-// which ARM's GICv3 ITS needs.
+// which ARM's GICv3 ITS needs. A message with address 0 (never programmed,
+// or zeroed by Linux's deactivation) is no interrupt and is never routed.
 //
 // Trigger() on a masked vector (entry or function mask) sets its pending
 // bit instead; unmasking delivers and clears it. Table accesses must be

@@ -116,6 +116,11 @@ void MsiCapability::Commit() {
       continue;
     }
     if (Masked(i)) continue;  // programmed when unmasked, like MSI-X
+    if (address == 0) {
+      // Not an interrupt (see MsixTable): enabled before it was written.
+      programmed_[i] = false;
+      continue;
+    }
     const uint32_t vector_data = (data & ~(n - 1)) | i;
     absl::Status status = vectors_[i]->SetMessage(address, vector_data, devid_);
     programmed_[i] = status.ok();
@@ -136,9 +141,12 @@ void MsiCapability::Park(uint32_t vector) {
   if (vector >= enabled_vectors()) return;
   if (IrqFd(vector) >= 0) {
     vectors_[vector]->Trigger();
-  } else {
+  } else if (Masked(vector)) {
     pending_ |= 1u << vector;
   }
+  // Unmasked but unrouted (no message yet, or KVM refused it): a device
+  // would have written it to a non-interrupt address. Keeping it pending
+  // would deliver it later through whatever half of a message comes first.
 }
 
 bool MsiCapability::pending(uint32_t vector) const {

@@ -48,7 +48,7 @@ class MsiCapability {
   // the interrupt and calls Park).
   int IrqFd(uint32_t vector) const;
   // An interrupt arrived for `vector` while it was parked: deliver it if it
-  // is deliverable now, otherwise mark it pending.
+  // is deliverable now, mark it pending if masked, drop it otherwise.
   void Park(uint32_t vector);
   bool pending(uint32_t vector) const;
 

@@ -166,6 +166,24 @@ TEST_F(MsiCapabilityTest, ParkWhileDeliverableTriggersAtOnce) {
   cap_->Park(5);  // past the enabled vectors: ignored
 }
 
+// Enabled before the guest wrote an address: no interrupt controller
+// decodes address 0, so nothing is routed (KVM would make it vector 0)
+// and an interrupt from the device waits instead.
+TEST_F(MsiCapabilityTest, UnwrittenMessageIsNeverRouted) {
+  Build(k64Bit);
+  Write(2, 2, k64Bit | kEnable);
+  EXPECT_TRUE(Vector(0).message_log().empty());
+  EXPECT_EQ(cap_->IrqFd(0), -1);
+  cap_->Park(0);  // lost, as the device's write to address 0 would be
+  EXPECT_FALSE(cap_->pending(0));
+  Write(4, 4, 0xfee00000);
+  Write(0x0c, 2, 0x0023);
+  EXPECT_GE(cap_->IrqFd(0), 0);
+  EXPECT_EQ(Vector(0).message_log().back().data, 0x23u);
+  // Not delivered through the half-written message (data 0 = vector 0).
+  EXPECT_EQ(Vector(0).trigger_count(), 0);
+}
+
 TEST_F(MsiCapabilityTest, FailedRouteIsNotSignalled) {
   Build(k64Bit);
   Vector(0).fail_set_message = true;

@@ -690,6 +690,99 @@ TEST_F(VfioPciDeviceTest, SparseMmapAreasAreHonoured) {
   EXPECT_THAT(device_->direct_pieces(0), ElementsAre(BarPiece{0x8000, 0x8000}));
 }
 
+// Issue 5's crashes (an interrupt taken where IF is 0) could come from a
+// bogus message reaching KVM. Whenever VFIO is pointed at a vector's irqfd,
+// that vector's route must already hold the message the guest finished
+// writing, and it must be an interrupt: never a half-written one, never
+// one written while the entry or the whole function was masked, never the
+// all-zero message of an entry the guest never programmed or deactivated.
+TEST_F(VfioPciDeviceTest, MsixNeverRoutesAnUnfinishedOrUnprogrammedMessage) {
+  struct Live {
+    uint32_t vector;
+    std::optional<FakeMsiState::Message> route;  // when VFIO got the irqfd
+    bool operator==(const Live&) const = default;
+  };
+  std::vector<Live> live;
+  kernel_->on_set_irqs = [&](const VfioIrqSet& set) {
+    if (set.index != VFIO_PCI_MSIX_IRQ_INDEX) return;
+    for (uint32_t k = 0; k < set.eventfds.size(); ++k) {
+      const uint32_t v = set.start + k;
+      if (set.eventfds[k] == device_->parked_fd(v)) continue;
+      auto log = MsixState(v).message_log();
+      live.push_back({v, log.empty() ? std::nullopt : std::optional(log.back())});
+    }
+  };
+  auto message = [&](uint32_t entry, uint32_t address, uint32_t data) {
+    WriteTable(entry, 0, address);
+    WriteTable(entry, 4, 0);
+    WriteTable(entry, 8, data);
+  };
+  // Linux 6.1 msix_capability_init: enable with the function masked, write
+  // each entry's (early-activation) message with the entry masked, mask
+  // every entry, clear the function mask.
+  Write(0xa2, 2, pci::kMsixControlEnable | pci::kMsixControlFunctionMask);
+  for (uint32_t i = 0; i < 3; ++i) message(i, 0xfee00000, 0xef);
+  for (uint32_t i = 0; i < 5; ++i) WriteTable(i, 12, 1);
+  Write(0xa2, 2, pci::kMsixControlEnable);
+  EXPECT_TRUE(live.empty());
+  // request_irq: the real message, masked, then unmask (__pci_write_msi_msg
+  // and pci_msix_unmask).
+  for (uint32_t i = 0; i < 3; ++i) {
+    message(i, 0xfee00000, 0x22 + i);
+    WriteTable(i, 12, 0);
+  }
+  // An affinity change: mask, three dwords, unmask.
+  WriteTable(0, 12, 1);
+  WriteTable(0, 0, 0xfee01000);
+  WriteTable(0, 8, 0x25);
+  WriteTable(0, 12, 0);
+  const uint32_t id = 0x08;
+  EXPECT_EQ(live, (std::vector<Live>{{0, FakeMsiState::Message{0xfee00000, 0x22, id}},
+                                     {1, FakeMsiState::Message{0xfee00000, 0x23, id}},
+                                     {2, FakeMsiState::Message{0xfee00000, 0x24, id}},
+                                     {0, FakeMsiState::Message{0xfee01000, 0x25, id}}}));
+  for (uint32_t i = 0; i < 3; ++i) EXPECT_EQ(MsixState(i).message_log().size(), i == 0 ? 2u : 1u);
+  live.clear();
+
+  // The function mask parks every vector; an interrupt then waits in the
+  // PBA and is delivered once when the mask clears.
+  Write(0xa2, 2, pci::kMsixControlEnable | pci::kMsixControlFunctionMask);
+  for (uint32_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(Irq(VFIO_PCI_MSIX_IRQ_INDEX).fds[i], device_->parked_fd(i)) << i;
+  }
+  uint64_t one = 1;
+  ASSERT_EQ(::write(device_->parked_fd(1), &one, 8), 8);
+  device_->DrainParked();
+  EXPECT_EQ(MsixState(1).trigger_count(), 0);
+  Write(0xa2, 2, pci::kMsixControlEnable);
+  EXPECT_EQ(MsixState(1).trigger_count(), 1);
+  live.clear();
+
+  // free_irq (msi_domain_deactivate) leaves entry 2 masked with an all-zero
+  // message. Unmasking it then, or unmasking entry 3 that was never
+  // written, is not something Linux does; a guest that does must not get
+  // vector 0 from the device: address 0 is no interrupt controller.
+  WriteTable(2, 12, 1);
+  message(2, 0, 0);
+  WriteTable(2, 12, 0);
+  WriteTable(3, 12, 0);
+  EXPECT_TRUE(live.empty());
+  EXPECT_EQ(MsixState(2).message_log().size(), 1u);
+  EXPECT_TRUE(MsixState(3).message_log().empty());
+  EXPECT_EQ(Irq(VFIO_PCI_MSIX_IRQ_INDEX).fds[2], device_->parked_fd(2));
+  EXPECT_EQ(Irq(VFIO_PCI_MSIX_IRQ_INDEX).fds[3], device_->parked_fd(3));
+  ASSERT_EQ(::write(device_->parked_fd(2), &one, 8), 8);
+  ASSERT_EQ(::write(device_->parked_fd(3), &one, 8), 8);
+  device_->DrainParked();
+  EXPECT_EQ(MsixState(2).trigger_count(), 0);
+  EXPECT_EQ(MsixState(3).trigger_count(), 0);
+  // Reprogrammed properly, entry 2 delivers again.
+  WriteTable(2, 12, 1);
+  message(2, 0xfee00000, 0x24);
+  WriteTable(2, 12, 0);
+  EXPECT_EQ(live, (std::vector<Live>{{2, FakeMsiState::Message{0xfee00000, 0x24, id}}}));
+}
+
 TEST_F(VfioPciDeviceTest, BadAccessesAreHarmless) {
   EXPECT_EQ(Read(4095, 4), 0xffffffffu);
   EXPECT_EQ(Read(2, 3), 0xffffffu);
