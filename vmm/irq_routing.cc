@@ -51,14 +51,31 @@ absl::Status IrqRouting::SetMsiRoute(uint32_t gsi, uint64_t address, uint32_t da
   if (it != msi_routes_.end() && std::memcmp(&it->second, &entry, sizeof(entry)) == 0) {
     return absl::OkStatus();  // the guest rewrote the same message
   }
+  // KVM takes the whole table or none of it: a route it refuses must not
+  // stay in ours, or every later commit would carry it and fail too.
+  std::optional<kvm_irq_routing_entry> previous;
+  if (it != msi_routes_.end()) previous = it->second;
   msi_routes_[gsi] = entry;
-  return CommitLocked();
+  absl::Status status = CommitLocked();
+  if (!status.ok()) {
+    if (previous) {
+      msi_routes_[gsi] = *previous;
+    } else {
+      msi_routes_.erase(gsi);
+    }
+  }
+  return status;
 }
 
 absl::Status IrqRouting::ClearRoute(uint32_t gsi) {
   std::lock_guard lock(mutex_);
-  if (msi_routes_.erase(gsi) == 0) return absl::OkStatus();
-  return CommitLocked();
+  auto it = msi_routes_.find(gsi);
+  if (it == msi_routes_.end()) return absl::OkStatus();
+  const kvm_irq_routing_entry removed = it->second;
+  msi_routes_.erase(it);
+  absl::Status status = CommitLocked();
+  if (!status.ok()) msi_routes_[gsi] = removed;  // KVM still has it
+  return status;
 }
 
 std::vector<kvm_irq_routing_entry> IrqRouting::Table() const {

@@ -83,6 +83,21 @@ TEST(IrqPlumbingTest, KvmAcceptsTheRoutingTableAndMsiVectors) {
   EXPECT_EQ(routing.Table().size(), base.routes.size() + 1);
 }
 
+TEST(IrqPlumbingTest, ARouteKvmRefusesDoesNotPoisonLaterUpdates) {
+  auto guest = TinyGuest::Create({0xf4}, /*irqchip=*/true);
+  ASSERT_NE(guest, nullptr);
+  arch::IrqRoutingBase base = arch::DefaultIrqRouting();
+  IrqRouting routing(guest->vm().fd(), base.routes, base.first_msi_gsi, 1024);
+  const uint32_t good = base.first_msi_gsi;
+  ASSERT_TRUE(routing.SetMsiRoute(good, 0xfee00000, 0x4021, std::nullopt).ok());
+  // KVM takes GSIs below KVM_MAX_IRQ_ROUTES (4096) only.
+  EXPECT_FALSE(routing.SetMsiRoute(5000, 0xfee00000, 0x4022, std::nullopt).ok());
+  EXPECT_EQ(routing.Table().size(), base.routes.size() + 1);
+  // The next update goes through, and the first route is still there.
+  ASSERT_TRUE(routing.SetMsiRoute(good + 1, 0xfee00000, 0x4023, std::nullopt).ok());
+  EXPECT_EQ(routing.Table().size(), base.routes.size() + 2);
+}
+
 TEST(IrqPlumbingTest, LevelLineOverIrqfdRegistersWithResample) {
   auto guest = TinyGuest::Create({0xf4}, /*irqchip=*/true);
   ASSERT_NE(guest, nullptr);

@@ -1,6 +1,9 @@
 #include "vmm/irq_routing.h"
 
+#include <fcntl.h>
+
 #include "gtest/gtest.h"
+#include "vmm/unique_fd.h"
 
 namespace skiff {
 namespace {
@@ -29,6 +32,18 @@ TEST(IrqRoutingTest, KeepsBaseRoutesAndAddsMsi) {
   EXPECT_EQ(table[2].u.msi.address_hi, 0u);
   EXPECT_EQ(table[2].u.msi.data, 0x4041u);
   EXPECT_EQ(table[2].flags, 0u);
+}
+
+TEST(IrqRoutingTest, ARouteTheKernelRefusesIsNotKept) {
+  // /dev/null answers KVM_SET_GSI_ROUTING with ENOTTY, as KVM answers a bad
+  // table with EINVAL: the table must stay what the kernel last took.
+  UniqueFd null_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(null_fd.valid());
+  IrqRouting routing(null_fd.get(), {IrqchipRoute(0)}, 24, 26);
+  EXPECT_FALSE(routing.SetMsiRoute(24, 0xfee01000, 0x4041, std::nullopt).ok());
+  auto table = routing.Table();
+  ASSERT_EQ(table.size(), 1u);
+  EXPECT_EQ(table[0].type, static_cast<uint32_t>(KVM_IRQ_ROUTING_IRQCHIP));
 }
 
 TEST(IrqRoutingTest, DevidIsPassedForInterruptTranslation) {
