@@ -339,6 +339,19 @@ def host_load():
         return "/".join(f.read().split()[:3])
 
 
+def finish_run(name, rc, t0, load_before, out, log_path, report, configs):
+    """Ends a benchmark run: its summary line after the test host's output,
+    all of it saved to LOG_PATH (if given), then REPORT's tables. The exit
+    status is REPORT's, or 1 if the test host failed."""
+    summary = run_summary(name, rc, t0, load_before)
+    text = "".join(out) + summary
+    if log_path:
+        with open(log_path, "w") as f:
+            f.write(text)
+    sys.stdout.write(summary)
+    return report([text], configs) or (1 if rc else 0)
+
+
 def run_summary(name, rc, t0, load_before):
     """The closing line of a benchmark run. Other work on the machine slows
     the TCG-run L1 down, so it says how busy the machine was."""
@@ -395,15 +408,7 @@ def main():
                 sys.stdout.write(line)
                 sys.stdout.flush()
         proc.wait()
-    summary = run_summary("io_bench", proc.returncode, t0, load_before)
-    out.append(summary)
-    out = "".join(out)
-    if a.log:
-        with open(a.log, "w") as f:
-            f.write(out)
-    sys.stdout.write(summary)
-    rc = report([out], configs)
-    return rc or (1 if proc.returncode else 0)
+    return finish_run("io_bench", proc.returncode, t0, load_before, out, a.log, report, configs)
 
 
 if __name__ == "__main__":

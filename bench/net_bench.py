@@ -352,15 +352,8 @@ def main():
         if server:
             server.terminate()
             server.wait()
-    summary = io_bench.run_summary("net_bench", proc.returncode, t0, load_before)
-    out.append(summary)
-    out = "".join(out)
-    if a.log:
-        with open(a.log, "w") as f:
-            f.write(out)
-    sys.stdout.write(summary)
-    rc = report([out], configs)
-    return rc or (1 if proc.returncode else 0)
+    return io_bench.finish_run("net_bench", proc.returncode, t0, load_before, out, a.log, report,
+                               configs)
 
 
 if __name__ == "__main__":
