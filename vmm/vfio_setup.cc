@@ -1,11 +1,13 @@
 #include "vmm/vfio_setup.h"
 
+#include <linux/vfio.h>
 #include <unistd.h>
 
 #include "absl/strings/str_format.h"
 #include "arch/arch.h"
 #include "devices/pci/intx_router.h"
 #include "devices/pci/pci_root.h"
+#include "devices/vfio/reset_report.h"
 #include "devices/vfio/vfio_pci_device.h"
 #include "devices/vfio/vfio_sysfs.h"
 #include "vmm/config.h"
@@ -42,6 +44,14 @@ absl::StatusOr<OpenedVfioDevices> OpenVfioDevices(const VmConfig& config,
   ASSIGN_OR_RETURN(opened.container, vfio::VfioContainer::Open(std::move(kernel)));
   for (const vfio::HostPciDevice& host : hosts) {
     ASSIGN_OR_RETURN(vfio::VfioDevice device, opened.container->OpenDevice(host));
+    const vfio::ResetReport reset =
+        vfio::DescribeReset(host.name, vfio::ReadResetMethod(config.sysfs_root, host.name),
+                            (device.info.flags & VFIO_DEVICE_FLAGS_RESET) != 0);
+    if (reset.warn) {
+      LOG_WARN("vfio", "%s", reset.message);
+    } else {
+      LOG_INFO("vfio", "%s", reset.message);
+    }
     opened.devices.push_back(std::move(device));
   }
   for (const vfio::fsl_mc::HostDprc& dprc : dprcs) {
