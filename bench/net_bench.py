@@ -157,13 +157,18 @@ cat /bench/guest-bench.cpio /guest/initramfs.cpio.gz > {initrd}
 {report}
 # Which resets VFIO can do between guests (docs/vfio.md, the crashes).
 echo "BENCH-INFO reset_method=$(cat /sys/bus/pci/devices/$bdf/reset_method 2>&1 | tr ' ' ,)"
+{quiesce}
 tunctl -t {tap} >/dev/null && ip addr add {host_ip}/{prefix} dev {tap} && ip link set {tap} up \
     || echo "BENCH-LOG tap setup failed"
 """
 
 
-def l1_command(configs, rounds, secs, port):
+def l1_command(configs, rounds, secs, port, quiesce=True):
+    """QUIESCE: stop the e1000e's receive and transmit units in L1 before
+    each VFIO boot (vfio_l1.QUIESCE_E1000E); without it each guest inherits
+    the previous one's live receive ring (docs/vfio.md)."""
     lines = [L1_PROLOGUE.format(initrd=L1_INITRD, find=vfio_l1.FIND_E1000E,
+                                quiesce=vfio_l1.QUIESCE_E1000E,
                                 bind=vfio_l1.BIND_VFIO, report=vfio_l1.report_binding("BENCH-INFO"),
                                 tap=TAP, host_ip=TAP_HOST_IP, prefix=vfio_l1.PREFIX),
              io_bench.L1_BOOT.format(host_ip=TAP_HOST_IP, port=port, timeout=BOOT_TIMEOUT),
@@ -176,6 +181,8 @@ def l1_command(configs, rounds, secs, port):
             # kind "net" starts L1's iperf3 server on the tap; the VFIO
             # configurations use the one on this machine.
             kind = "vfio" if cfg.nic == "vfio" else "net"
+            if kind == "vfio" and quiesce:
+                lines.append('quiesce_e1000e "BENCH-INFO config=%s round=%d"' % (cfg.name, r))
             lines.append("boot %s %d %s %s" % (cfg.name, r, kind, vmm_command(cfg, secs, port)))
     return "\n".join(lines)
 
@@ -293,6 +300,8 @@ def main():
     ap.add_argument("--timeout", type=int, default=3000, help="whole test-host run, s")
     ap.add_argument("--print-command", action="store_true")
     ap.add_argument("--verbose", action="store_true", help="show L1's console (testhost -v)")
+    ap.add_argument("--no-quiesce", action="store_true",
+                    help="leave the e1000e as the previous guest left it (the crashes in docs/vfio.md)")
     a = ap.parse_args()
 
     names = a.configs.split(",")
@@ -307,7 +316,7 @@ def main():
                 outs.append(f.read())
         return report(outs, configs)
     port = free_port()
-    command = l1_command(configs, a.rounds, a.secs, port)
+    command = l1_command(configs, a.rounds, a.secs, port, quiesce=not a.no_quiesce)
     if a.print_command:
         print(command)
         return 0

@@ -31,6 +31,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import vfio_e2e  # noqa: E402  (pcap and /proc/interrupts readers)
+import vfio_l1  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
 TESTHOST = os.path.join(ROOT, "tests", "testhost", "testhost.py")
@@ -64,11 +65,14 @@ echo vfio-pci > /sys/bus/pci/devices/$bdf/driver_override
 echo $bdf > /sys/bus/pci/drivers_probe
 group=$(basename $(readlink /sys/bus/pci/devices/$bdf/iommu_group))
 echo "E2E: bound driver=$(basename $(readlink /sys/bus/pci/devices/$bdf/driver)) group=$group node=$(ls /dev/vfio/$group 2>&1)"
+%(quiesce)s
+quiesce_e1000e E2E:
 echo "E2E: === msix"
 skiff_run --cmdline '%(cmdline)s' --device vfio=/sys/bus/pci/devices/$bdf --log-level info \
     --timeout 600s
 echo "E2E: SKIFF_RC=$?"
 if [ "%(intx)s" = yes ]; then
+    quiesce_e1000e E2E:
     echo "E2E: === intx"
     skiff_run --cmdline '%(cmdline)s pci=nomsi' --device vfio=$bdf --log-level info \
         --timeout 600s
@@ -261,7 +265,8 @@ def main():
         if args.gicv2m:
             l1, profile = L1_SCRIPT_GICV2M % {"cmdline": CMDLINE}, "aarch64-vfio-gicv2m"
         else:
-            l1 = L1_SCRIPT % {"cmdline": CMDLINE, "intx": "yes" if intx else "no"}
+            l1 = L1_SCRIPT % {"cmdline": CMDLINE, "intx": "yes" if intx else "no",
+                              "quiesce": vfio_l1.QUIESCE_E1000E}
             profile = "aarch64-vfio"
         proc = subprocess.run(
             [sys.executable, TESTHOST, "run", "--arch", profile, "--skiff", args.skiff,

@@ -92,14 +92,17 @@ skiff_run --cmdline '%(cmdline)s' --device vfio=/sys/bus/pci/devices/0000:00:1e.
 echo "E2E: nodevice rc=$? msg=$(head -c 300 /tmp/err2 | tr '\n' ' ')"
 %(bind_vfio)s
 %(report_binding)s
+%(quiesce)s
+quiesce_e1000e E2E:
 bounded_boot msix --cmdline '%(cmdline)s' --device vfio=/sys/bus/pci/devices/$bdf
+quiesce_e1000e E2E:
 bounded_boot intx --cmdline '%(cmdline)s pci=nomsi' --device vfio=$bdf
 echo "E2E: === end"
 echo "E2E: after driver=$(basename $(readlink /sys/bus/pci/devices/$bdf/driver))"
 dmesg | grep -iE "soft lockup|hung task|blocked for more|BUG:|DMAR:.*fault|vfio" | tail -20 | sed 's/^/E2E: l1-kernel| /'
 """ % {"cmdline": CMDLINE, "guest_limit": 400, "teardown_limit": 120,
        "find_e1000e": vfio_l1.FIND_E1000E, "bind_vfio": vfio_l1.BIND_VFIO,
-       "report_binding": vfio_l1.report_binding("E2E:")}
+       "report_binding": vfio_l1.report_binding("E2E:"), "quiesce": vfio_l1.QUIESCE_E1000E}
 
 
 def bar_slots(out):
