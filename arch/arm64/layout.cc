@@ -58,11 +58,13 @@ absl::Status ValidateRamSize(uint64_t ram_size) {
         absl::StrFormat("%d bytes is too little; an arm64 guest needs at least 16M", ram_size));
   }
   if (ram_size > kMaxRamSize) {
-    // In MiB when not whole GiB, so 511.5 GiB does not read as "511 GiB is
-    // too large ... at most 511 GiB".
+    // In the largest unit that is exact, so 511.5 GiB does not read as
+    // "511 GiB is too large ... at most 511 GiB".
     const std::string size = ram_size % (1ull << 30) == 0
                                  ? absl::StrFormat("%d GiB", ram_size >> 30)
-                                 : absl::StrFormat("%d MiB", ram_size >> 20);
+                             : ram_size % (1ull << 20) == 0
+                                 ? absl::StrFormat("%d MiB", ram_size >> 20)
+                                 : absl::StrFormat("%d bytes", ram_size);
     return absl::InvalidArgumentError(absl::StrFormat(
         "%s is too large for the arm64 memory map: RAM starts at 0x%x and must end at the "
         "64-bit PCI window (0x%x), so at most %d GiB",

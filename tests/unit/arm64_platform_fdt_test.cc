@@ -398,6 +398,8 @@ TEST(Arm64LayoutTest, RamSizeLimits) {
             "end at the 64-bit PCI window (0x8000000000), so at most 511 GiB");
   EXPECT_THAT(ValidateRamSize(kMaxRamSize + (1 << 20)).message(),
               HasSubstr("523265 MiB is too large"));
+  EXPECT_THAT(ValidateRamSize(kMaxRamSize + 1).message(),
+              HasSubstr("548682072065 bytes is too large"));
 }
 
 TEST(Arm64LayoutTest, SpisFitTheirRanges) {
