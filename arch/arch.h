@@ -84,6 +84,10 @@ struct PciLayout {
   uint64_t ecam_size = 0;
   uint64_t mmio32_base = 0;  // window for BARs, below 4 GiB
   uint64_t mmio32_size = 0;
+  // Window for 64-bit BARs, above 4 GiB; size 0 where there is none (then
+  // 64-bit BARs share the 32-bit window).
+  uint64_t mmio64_base = 0;
+  uint64_t mmio64_size = 0;
   uint32_t intx_gsi_base = 0;  // INTA-INTD of the root: four GSIs from here
   // x86's 0xCF8/0xCFC mechanism besides ECAM; size 0 where there is none.
   uint16_t config_port = 0;

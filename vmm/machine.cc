@@ -19,6 +19,7 @@
 #include "vmm/hugepages.h"
 #include "vmm/log.h"
 #include "vmm/machine_control.h"
+#include "vmm/pci_root_config.h"
 #include "vmm/status_macros.h"
 #include "vmm/vfio_setup.h"
 #include "vmm/virtio_setup.h"
@@ -184,11 +185,8 @@ absl::StatusOr<pci::PciRoot*> Machine::GetOrCreatePciRoot() {
   for (uint32_t i = 0; i < pci::kIntxLines; ++i) {
     ASSIGN_OR_RETURN(intx[i], MakeLevelIrqLine(layout.intx_gsi_base + i));
   }
-  pci::PciRootConfig root_config;
-  root_config.mmio32 = {layout.mmio32_base, layout.mmio32_size};
-  if (layout.io_size > 0) root_config.io = pci::PciWindow{layout.io_base, layout.io_size};
   ASSIGN_OR_RETURN(std::shared_ptr<pci::PciRoot> root,
-                   pci::PciRoot::Create(root_config, &mmio_bus_, &pio_bus_, intx));
+                   pci::PciRoot::Create(PciRootConfigFor(layout), &mmio_bus_, &pio_bus_, intx));
   if (layout.config_port_size > 0) {
     RETURN_IF_ERROR(pio_bus_.Register(layout.config_port, layout.config_port_size,
                                       std::make_shared<pci::PciConfigIo>(root),
@@ -197,8 +195,12 @@ absl::StatusOr<pci::PciRoot*> Machine::GetOrCreatePciRoot() {
   RETURN_IF_ERROR(mmio_bus_.Register(layout.ecam_base, layout.ecam_size,
                                      std::make_shared<pci::PciEcam>(root), "PCI ECAM"));
   pci_root_ = std::move(root);
-  LOG_INFO("pci", "PCI root complex: ECAM at 0x%x, BAR window 0x%x-0x%x", layout.ecam_base,
-           layout.mmio32_base, layout.mmio32_base + layout.mmio32_size - 1);
+  LOG_INFO("pci", "PCI root complex: ECAM at 0x%x, BAR window 0x%x-0x%x%s", layout.ecam_base,
+           layout.mmio32_base, layout.mmio32_base + layout.mmio32_size - 1,
+           layout.mmio64_size > 0
+               ? absl::StrFormat(", 64-bit BAR window 0x%x-0x%x", layout.mmio64_base,
+                                 layout.mmio64_base + layout.mmio64_size - 1)
+               : std::string());
   return pci_root_.get();
 }
 

@@ -44,6 +44,8 @@ PciLayout PlatformPciLayout() {
   layout.ecam_size = arm64::kPciEcamSize;
   layout.mmio32_base = arm64::kPciMmio32Base;
   layout.mmio32_size = arm64::kPciMmio32Size;
+  layout.mmio64_base = arm64::kPciMmio64Base;
+  layout.mmio64_size = arm64::kPciMmio64Size;
   layout.intx_gsi_base = arm64::kPciIntxSpiBase;
   // ECAM only: no 0xCF8 ports on arm64.
   return layout;

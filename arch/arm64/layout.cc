@@ -1,6 +1,7 @@
 #include "arch/arm64/layout.h"
 
 #include <algorithm>
+#include <string>
 
 #include "absl/strings/str_format.h"
 
@@ -23,6 +24,7 @@ std::vector<MemoryRegion> MemoryMap(uint64_t ram_size) {
       {"PCI MMIO32 window", kPciMmio32Base, kPciMmio32Size},
       {"PCIe ECAM", kPciEcamBase, kPciEcamSize},
       {"RAM", kRamBase, ram_size},
+      {"PCI MMIO64 window", kPciMmio64Base, kPciMmio64Size},
   };
 }
 
@@ -56,10 +58,17 @@ absl::Status ValidateRamSize(uint64_t ram_size) {
         absl::StrFormat("%d bytes is too little; an arm64 guest needs at least 16M", ram_size));
   }
   if (ram_size > kMaxRamSize) {
+    // In the largest unit that is exact, so 511.5 GiB does not read as
+    // "511 GiB is too large ... at most 511 GiB".
+    const std::string size = ram_size % (1ull << 30) == 0
+                                 ? absl::StrFormat("%d GiB", ram_size >> 30)
+                             : ram_size % (1ull << 20) == 0
+                                 ? absl::StrFormat("%d MiB", ram_size >> 20)
+                                 : absl::StrFormat("%d bytes", ram_size);
     return absl::InvalidArgumentError(absl::StrFormat(
-        "%d GiB is too large for the arm64 memory map: RAM starts at 0x%x and must end below "
-        "the 40-bit guest address limit (0x%x), so at most %d GiB",
-        ram_size >> 30, kRamBase, kIpaLimit, kMaxRamSize >> 30));
+        "%s is too large for the arm64 memory map: RAM starts at 0x%x and must end at the "
+        "64-bit PCI window (0x%x), so at most %d GiB",
+        size, kRamBase, kPciMmio64Base, kMaxRamSize >> 30));
   }
   return absl::OkStatus();
 }

@@ -16,7 +16,8 @@
 //   0x0d00_0000  fsl-mc (DPAA2) portals     16 MiB (--device fsl-mc=dprc.N)
 //   0x1000_0000  PCI BAR window (MMIO32)   512 MiB
 //   0x3000_0000  PCIe ECAM                 256 MiB (buses 0-255)
-//   0x4000_0000  RAM, up to the 40-bit IPA limit (1 TiB)
+//   0x4000_0000  RAM                         up to 511 GiB (ends by 512 GiB)
+//   0x80_0000_0000  PCI BAR window (MMIO64)  512 GiB, to the 40-bit IPA limit (1 TiB)
 #pragma once
 
 #include <cstdint>
@@ -81,7 +82,13 @@ inline constexpr uint64_t kPciEcamSize = 0x10000000;  // 1 MiB per bus, buses 0-
 inline constexpr uint64_t kRamBase = 0x40000000;
 // KVM's default stage-2 input range (VM type 0) is 40 bits.
 inline constexpr uint64_t kIpaLimit = 1ull << 40;
-inline constexpr uint64_t kMaxRamSize = kIpaLimit - kRamBase;
+// 64-bit BARs: the top half of the IPA space, 512 GiB at 512 GiB (where
+// QEMU's virt machine puts its high window too). Big BARs (a GPU's 16 GiB
+// aperture, a 1 GiB shared-memory BAR) do not fit the 32-bit window; here
+// they are naturally aligned up to 512 GiB. RAM ends where it begins.
+inline constexpr uint64_t kPciMmio64Base = 0x8000000000;
+inline constexpr uint64_t kPciMmio64Size = kIpaLimit - kPciMmio64Base;
+inline constexpr uint64_t kMaxRamSize = kPciMmio64Base - kRamBase;  // 511 GiB
 
 // Shared peripheral interrupts, as SPI numbers (GIC INTID - 32). With
 // KVM's in-kernel GIC a GSI is the SPI number: irqfd and the routing table
@@ -124,7 +131,7 @@ std::vector<MemoryRegion> MemoryMap(uint64_t ram_size);
 absl::Status CheckNoOverlap(const std::vector<MemoryRegion>& regions);
 
 // Whether the map can hold `ram_size` bytes of RAM: at least 16 MiB,
-// ending below the 40-bit IPA limit. The error says why.
+// ending at or below the 64-bit PCI window (kMaxRamSize). The error says why.
 absl::Status ValidateRamSize(uint64_t ram_size);
 
 }  // namespace skiff::arm64

@@ -239,11 +239,25 @@ void AddPci(FdtWriter& w, const PlatformDescription& p) {
   w.PropertyCells("bus-range", {0, static_cast<uint32_t>(kPciEcamSize >> 20) - 1});
   w.PropertyU32("linux,pci-domain", 0);
   w.PropertyCells("reg", Cells64({kPciEcamBase, kPciEcamSize}));
-  // One 32-bit non-prefetchable memory window, identity-mapped.
+  // Two non-prefetchable memory windows, identity-mapped (PCI address =
+  // CPU address): 32-bit below 4 GiB and 64-bit above. Space code 0x02 is
+  // 32-bit memory, 0x03 64-bit (the pci-bus binding's phys.hi ss bits);
+  // the prefetchable bit stays clear because the root places every 64-bit
+  // BAR, prefetchable or not, in the one high window. Linux reassigns BARs
+  // (no linux,pci-probe-only) and puts 64-bit ones above 4 GiB when a
+  // window there exists, prefetchable ones included.
   constexpr uint32_t kSpaceMem32 = 0x02000000;
-  std::vector<uint32_t> ranges = {kSpaceMem32};
-  for (uint32_t c : Cells64({kPciMmio32Base, kPciMmio32Base, kPciMmio32Size})) {
-    ranges.push_back(c);
+  constexpr uint32_t kSpaceMem64 = 0x03000000;
+  struct Window {
+    uint32_t space;
+    uint64_t base;
+    uint64_t size;
+  };
+  std::vector<uint32_t> ranges;
+  for (const Window& win : {Window{kSpaceMem32, kPciMmio32Base, kPciMmio32Size},
+                            Window{kSpaceMem64, kPciMmio64Base, kPciMmio64Size}}) {
+    ranges.push_back(win.space);
+    for (uint32_t c : Cells64({win.base, win.base, win.size})) ranges.push_back(c);
   }
   w.PropertyCells("ranges", ranges);
   // INTx: the slot number's low two bits (devfn bits 11-12 of the

@@ -10,6 +10,14 @@ guest's ICMP echo requests in the pcap, outside the test host. A second
 boot with the guest's MSI off runs the device on INTx, a GIC SPI from the
 device tree's interrupt-map.
 
+The MSI-X boot also passes through an ivshmem-plain (1af4:1110) whose BAR 2
+is a 1 GiB 64-bit prefetchable BAR backed by a file outside the test host:
+too big for the 512 MiB 32-bit window, so the guest must place it in the
+64-bit window at 512 GiB. The guest reads the words the test wrote into the
+file through the BAR and writes their complements, which the test finds in
+the file after the run. L1 also asks for more --memory than the arm64 map
+holds: one clear error line.
+
 With --gicv2m the test host has a GICv2 and its v2m MSI frame instead of
 the ITS: nothing isolates the device's MSIs, so the host's VFIO refuses the
 group and Skiff must explain vfio_iommu_type1.allow_unsafe_interrupts=1;
@@ -24,6 +32,8 @@ Usage: vfio_arm64_e2e.py --skiff PATH [--keep DIR] [--no-intx | --gicv2m]
 import argparse
 import os
 import re
+import secrets
+import struct
 import subprocess
 import sys
 import tempfile
@@ -56,6 +66,22 @@ for d in /sys/bus/pci/devices/*; do
     [ "$(cat $d/vendor):$(cat $d/device)" = 0x8086:0x10d3 ] && bdf=${d##*/}
 done
 echo "E2E: e1000e=${bdf:-none}"
+skiff run --kernel /guest/vmlinuz --memory 512G > /tmp/err2 2>&1
+echo "E2E: bigmem rc=$? lines=$(wc -l < /tmp/err2) msg=$(head -c 600 /tmp/err2 | tr '\n' ' ')"
+# The ivshmem: its 1 GiB BAR 2 goes to the guest beside the NIC (it has no
+# L1 driver either). It must sit alone in its IOMMU group.
+iv=""
+for d in /sys/bus/pci/devices/*; do
+    [ "$(cat $d/vendor):$(cat $d/device)" = 0x1af4:0x1110 ] && iv=${d##*/}
+done
+ivdev=""
+if [ -n "$iv" ]; then
+    echo vfio-pci > /sys/bus/pci/devices/$iv/driver_override
+    echo $iv > /sys/bus/pci/drivers_probe
+    ivgroup=$(basename "$(readlink /sys/bus/pci/devices/$iv/iommu_group)")
+    echo "E2E: ivshmem=$iv bar2=$(sed -n 3p /sys/bus/pci/devices/$iv/resource | tr ' ' ,) group=$ivgroup members=$(ls /sys/kernel/iommu_groups/$ivgroup/devices 2>/dev/null | tr '\n' ,) driver=$(basename "$(readlink /sys/bus/pci/devices/$iv/driver)")"
+    ivdev="--device vfio=$iv"
+fi
 # A device-tree host's SMMU puts the device in an IOMMU group only when a
 # driver binds: none yet (Skiff must say to bind it, not "no IOMMU").
 echo "E2E: smmu=$(ls /sys/class/iommu 2>/dev/null | tr '\n' ' ') group-before-bind=$(basename "$(readlink /sys/bus/pci/devices/$bdf/iommu_group)")"
@@ -68,8 +94,8 @@ echo "E2E: bound driver=$(basename $(readlink /sys/bus/pci/devices/$bdf/driver))
 %(quiesce)s
 quiesce_e1000e E2E:
 echo "E2E: === msix"
-skiff_run --cmdline '%(cmdline)s' --device vfio=/sys/bus/pci/devices/$bdf --log-level info \
-    --timeout 600s
+skiff_run --cmdline '%(cmdline)s' --device vfio=/sys/bus/pci/devices/$bdf $ivdev \
+    --log-level info --timeout 600s
 echo "E2E: SKIFF_RC=$?"
 if [ "%(intx)s" = yes ]; then
     quiesce_e1000e E2E:
@@ -110,9 +136,11 @@ PCI_INTX_SPI_BASE = 4    # arch/arm64/layout.h: INTA-INTD are SPIs 4-7
 MSI_HWIRQ_RID_SHIFT = 11  # Linux: PCI/MSI hwirq = requester ID << 11 | vector
 
 
-def passed_through_slot(text):
-    """Skiff's 'passed through as 00:SS.0' log line: the slot, or None."""
-    m = re.search(r"vfio: \S+ passed through as 00:([0-9a-f]{2})\.0", text)
+def passed_through_slot(text, device=None):
+    """Skiff's 'passed through as 00:SS.0' log line for DEVICE (L1's BDF;
+    None: the first one): the slot, or None."""
+    name = re.escape(device) if device else r"\S+"
+    m = re.search(r"vfio: %s passed through as 00:([0-9a-f]{2})\.0" % name, text)
     return int(m.group(1), 16) if m else None
 
 
@@ -136,10 +164,83 @@ def gic_intids(text):
     return out
 
 
-def checks(out, pcap, intx=True):
-    """[(name, ok, detail)] for the run's output and pcap."""
+IVSHMEM_SIZE = 1 << 30            # twice the 32-bit window (arch/arm64/layout.h)
+PCI_MMIO64_BASE = 0x8000000000    # the 64-bit window: 512 GiB up to the 40-bit limit
+PCI_MMIO64_END = 1 << 40
+MAX_RAM_GIB = 511
+
+
+class Shm:
+    """The ivshmem's backing file: random words at the start of its first
+    and of its last page, which the guest reads through BAR 2; it writes
+    their complements 4 bytes after each."""
+    FIRST, LAST = 0, IVSHMEM_SIZE - 4096
+
+    def __init__(self, path):
+        self.path = path
+        self.words = [secrets.randbits(32) | 1, secrets.randbits(32) | 1]
+        with open(path, "wb") as f:
+            f.truncate(IVSHMEM_SIZE)
+            for offset, word in zip((self.FIRST, self.LAST), self.words):
+                f.seek(offset)
+                f.write(struct.pack("<II", word, 0))
+        self.read_back = None
+
+    def read(self):
+        """After the run: the two words the guest should have written."""
+        with open(self.path, "rb") as f:
+            back = []
+            for offset in (self.FIRST, self.LAST):
+                f.seek(offset + 4)
+                back.append(struct.unpack("<I", f.read(4))[0])
+        self.read_back = back
+
+
+def ivshmem_checks(out, msix_out, shm):
+    """[(name, ok, detail)]: the 1 GiB 64-bit BAR passed through."""
+    results = []
+    m = re.search(r"E2E: ivshmem=(\S+) bar2=(0x[0-9a-f]+),(0x[0-9a-f]+),\S* group=(\d+) "
+                  r"members=(\S*) driver=(\S+)", out)
+    ok = (bool(m) and int(m.group(3), 16) - int(m.group(2), 16) + 1 == IVSHMEM_SIZE
+          and m.group(5) == m.group(1) + "," and m.group(6) == "vfio-pci")
+    results.append(("L1: the ivshmem's 1 GiB BAR 2, alone in its IOMMU group, bound to vfio-pci",
+                    ok, m.group(0) if m else "no ivshmem report"))
+    m = re.search(r"E2E-GUEST: ivshmem pci=\S+ bar2=(0x[0-9a-f]+)-(0x[0-9a-f]+)", msix_out)
+    start, end = (int(m.group(1), 16), int(m.group(2), 16)) if m else (0, 0)
+    results.append(("guest places the 1 GiB 64-bit BAR in the 64-bit window above 4 GiB",
+                    bool(m) and end - start + 1 == IVSHMEM_SIZE and start >= PCI_MMIO64_BASE
+                    and end < PCI_MMIO64_END and start % IVSHMEM_SIZE == 0,
+                    "%s; %s" % (m.group(0) if m else "guest never reported",
+                                "; ".join(re.findall(r"E2E-GUEST: ivshmem dmesg\| (.*)",
+                                                     msix_out)))))
+    m = re.search(r"E2E-GUEST: ivshmem read first=(0x[0-9A-Fa-f]+) last=(0x[0-9A-Fa-f]+)",
+                  msix_out)
+    seen = [int(m.group(1), 16), int(m.group(2), 16)] if m else None
+    results.append(("guest reads the words written outside the test host through the BAR "
+                    "(start and end)", seen == shm.words,
+                    "wrote %s, guest read %s" % (["0x%08x" % w for w in shm.words],
+                                                 m.group(0) if m else "nothing")))
+    want = [~w & 0xffffffff for w in shm.words]
+    results.append(("guest's writes through the BAR reach the file outside the test host",
+                    shm.read_back == want,
+                    "want %s, file holds %s" % (["0x%08x" % w for w in want],
+                                                ["0x%08x" % w for w in shm.read_back or []])))
+    return results
+
+
+def checks(out, pcap, shm, intx=True):
+    """[(name, ok, detail)] for the run's output, pcap and ivshmem file."""
     results = []
     msix_out, intx_out = vfio_e2e.section(out, "msix"), vfio_e2e.section(out, "intx")
+    m = re.search(r"E2E: bigmem rc=(\d+) lines=(\d+) msg=(.*)", out)
+    results.append(("--memory past the arm64 cap: one clear error line",
+                    bool(m) and m.group(1) != "0" and m.group(2) == "1"
+                    and "--memory: 512 GiB is too large for the arm64 memory map" in m.group(3)
+                    and "at most %d GiB" % MAX_RAM_GIB in m.group(3),
+                    m.group(0) if m else "no report"))
+    results += ivshmem_checks(out, msix_out, shm)
+    m = re.search(r"E2E: e1000e=(\S+)", out)
+    nic = m.group(1) if m else None
     m = re.search(r"E2E: unbound rc=(\d+) msg=(.*)", out)
     results.append(("error: device not bound to vfio-pci",
                     bool(m) and m.group(1) != "0" and "vfio-pci" in m.group(2)
@@ -172,7 +273,7 @@ def checks(out, pcap, intx=True):
     # function's BDF on Skiff's bus); the guest derived its own from its
     # requester ID through the device tree's msi-map. Interrupts arriving
     # prove they agree; this shows which it was.
-    slot = passed_through_slot(msix_out)
+    slot = passed_through_slot(msix_out, nic)
     m = re.search(r"E2E-GUEST: pci=0000:00:([0-9a-f]{2})\.0", msix_out)
     guest_slot = int(m.group(1), 16) if m else None
     ids = its_device_ids(msix_out)
@@ -192,7 +293,7 @@ def checks(out, pcap, intx=True):
         # The guest's MSI off: INTA of the slot, swizzled onto SPIs 4-7 as
         # the device tree's interrupt-map says, through an irqfd with a
         # resample eventfd.
-        slot = passed_through_slot(intx_out)
+        slot = passed_through_slot(intx_out, nic)
         lines = gic_intids(intx_out)
         want = None if slot is None else GIC_SPI_BASE + PCI_INTX_SPI_BASE + slot % 4
         m = re.search(r"E2E: SKIFF_RC=(\d+)", intx_out)
@@ -262,17 +363,23 @@ def main():
         extra = os.path.join(tmp, "autorun.cpio.gz")
         subprocess.run([AUTORUN, GUEST_SCRIPT, extra], check=True)
         pcap = os.path.join(tmp, "n0.pcap")
+        shm = None
+        testhost_args = []
         if args.gicv2m:
             l1, profile = L1_SCRIPT_GICV2M % {"cmdline": CMDLINE}, "aarch64-vfio-gicv2m"
         else:
             l1 = L1_SCRIPT % {"cmdline": CMDLINE, "intx": "yes" if intx else "no",
                               "quiesce": vfio_l1.QUIESCE_E1000E}
             profile = "aarch64-vfio"
+            shm = Shm(os.path.join(tmp, "ivshmem"))
+            testhost_args = ["--ivshmem", shm.path]
         proc = subprocess.run(
             [sys.executable, TESTHOST, "run", "--arch", profile, "--skiff", args.skiff,
-             "--timeout", "1700", "--pcap", pcap, "--put", f"{extra}:/e2e/autorun.cpio.gz",
-             "--", l1],
+             "--timeout", "1700", "--pcap", pcap, "--put", f"{extra}:/e2e/autorun.cpio.gz"]
+            + testhost_args + ["--", l1],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if shm:
+            shm.read()
         out = proc.stdout.decode("utf-8", "replace")
         sys.stdout.write(out[-12000:])
         if args.keep:
@@ -286,7 +393,7 @@ def main():
             print(f"FAIL: test host failed (exit {proc.returncode})")
             return 1
         failed = 0
-        results = checks_gicv2m(out, pcap) if args.gicv2m else checks(out, pcap, intx)
+        results = checks_gicv2m(out, pcap) if args.gicv2m else checks(out, pcap, shm, intx)
         for name, ok, detail in results:
             print(f"{'PASS' if ok else 'FAIL'}: {name} ({detail})")
             failed += not ok

@@ -6,6 +6,7 @@ no test host."""
 import os
 import sys
 import tempfile
+import types
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -14,13 +15,19 @@ from vfio_e2e_checks_test import GUEST, GW, frame, pcap  # noqa: E402
 
 GOOD = """\
 E2E: e1000e=0000:00:01.0
+E2E: bigmem rc=1 lines=1 msg=skiff: --memory: 512 GiB is too large for the arm64 memory map: RAM starts at 0x40000000 and must end at the 64-bit PCI window (0x8000000000), so at most 511 GiB 
+E2E: ivshmem=0000:00:02.0 bar2=0x0000008000000000,0x000000803fffffff,0x000000000014220c group=1 members=0000:00:02.0, driver=vfio-pci
 E2E: smmu=smmu3.0x0000000009050000  group-before-bind=
 E2E: unbound rc=1 msg=skiff: vfio device 0000:00:01.0: bound to no driver, not vfio-pci, and in no IOMMU group yet (...): echo vfio-pci > /sys/bus/pci/devices/0000:00:01.0/driver_override; ...
 E2E: bound driver=vfio-pci group=0 node=/dev/vfio/0
 E2E: === msix
 48.941808 info vfio: 0000:00:01.0 BAR 0: 0x20000 bytes, 1 part(s) (0x20000 bytes) mapped directly
 48.981025 info vfio: 0000:00:01.0 BAR 3: 0x4000 bytes, 2 part(s) (0x2000 bytes) mapped directly, MSI-X table and PBA trapped
+49.210001 info vfio: 0000:00:02.0 passed through as 00:03.0 (0 MSI-X vectors)
 49.220803 info vfio: 0000:00:01.0 passed through as 00:02.0 (5 MSI-X vectors)
+E2E-GUEST: ivshmem pci=0000:00:03.0 bar2=0x0000008000000000-0x000000803fffffff
+E2E-GUEST: ivshmem dmesg| pci 0000:00:03.0: BAR 2: assigned [mem 0x8000000000-0x803fffffff 64bit pref]
+E2E-GUEST: ivshmem read first=0x5EED0001 last=0xCAFEF00D
 E2E-GUEST: e1000e nic=eth0
 E2E-GUEST: ping ok
 E2E-GUEST: ping| 3 packets transmitted, 3 packets received, 0% packet loss
@@ -45,13 +52,19 @@ E2E: after driver=vfio-pci
 """
 
 
+def shm(read_back=(~0x5eed0001 & 0xffffffff, ~0xcafef00d & 0xffffffff)):
+    """The ivshmem file as the test sees it: the words it wrote, what the
+    guest wrote beside them."""
+    return types.SimpleNamespace(words=[0x5eed0001, 0xcafef00d], read_back=list(read_back))
+
+
 class VfioArm64ChecksTest(unittest.TestCase):
-    def failing(self, out, frames=None, intx=True):
+    def failing(self, out, frames=None, intx=True, shm_file=None):
         frames = [frame(GUEST, GW, 8), frame(GW, GUEST, 0)] * 3 if frames is None else frames
         with tempfile.NamedTemporaryFile(suffix=".pcap", delete=False) as f:
             f.write(pcap(frames))
         try:
-            results = e2e.checks(out, f.name, intx)
+            results = e2e.checks(out, f.name, shm_file or shm(), intx)
         finally:
             os.unlink(f.name)
         return sorted(name for name, ok, _ in results if not ok)
@@ -61,12 +74,47 @@ class VfioArm64ChecksTest(unittest.TestCase):
         no_intx = GOOD[:GOOD.index("E2E: === intx")] + GOOD[GOOD.index("E2E: === end"):]
         self.assertEqual(self.failing(no_intx, intx=False), [])
 
+    def test_ivshmem_bar_below_4gib_or_unassigned_fails(self):
+        name = "guest places the 1 GiB 64-bit BAR in the 64-bit window above 4 GiB"
+        # Squeezed below 4 GiB (it cannot fit the 512 MiB window: no BAR at all).
+        out = GOOD.replace("bar2=0x0000008000000000-0x000000803fffffff",
+                           "bar2=0x0000000000000000-0x0000000000000000")
+        out = out.replace("E2E-GUEST: ivshmem read first=0x5EED0001 last=0xCAFEF00D\n", "")
+        self.assertEqual(self.failing(out, shm_file=shm((0, 0))), sorted([
+            name,
+            "guest reads the words written outside the test host through the BAR "
+            "(start and end)",
+            "guest's writes through the BAR reach the file outside the test host"]))
+        out = GOOD.replace("bar2=0x0000008000000000-0x000000803fffffff",
+                           "bar2=0x0000000040000000-0x000000007fffffff")
+        self.assertEqual(self.failing(out), [name])
+
+    def test_ivshmem_data_not_crossing_fails(self):
+        out = GOOD.replace("last=0xCAFEF00D", "last=0xFFFFFFFF")
+        self.assertEqual(self.failing(out), [
+            "guest reads the words written outside the test host through the BAR "
+            "(start and end)"])
+        self.assertEqual(self.failing(GOOD, shm_file=shm((~0x5eed0001 & 0xffffffff, 0))),
+                         ["guest's writes through the BAR reach the file outside the test host"])
+
+    def test_ivshmem_sharing_its_group_fails(self):
+        out = GOOD.replace("members=0000:00:02.0,", "members=0000:00:01.0,0000:00:02.0,")
+        self.assertEqual(self.failing(out), [
+            "L1: the ivshmem's 1 GiB BAR 2, alone in its IOMMU group, bound to vfio-pci"])
+
+    def test_memory_past_the_cap_without_a_clear_line_fails(self):
+        name = "--memory past the arm64 cap: one clear error line"
+        self.assertEqual(self.failing(GOOD.replace("bigmem rc=1 lines=1", "bigmem rc=1 lines=3")),
+                         [name])
+        self.assertEqual(self.failing(GOOD.replace("bigmem rc=1", "bigmem rc=0")), [name])
+        self.assertEqual(self.failing(GOOD.replace("at most 511 GiB", "at most 1023 GiB")), [name])
+
     def test_devid_mismatch_fails(self):
         name = "ITS DeviceID = requester ID = Skiff's BDF for the device (slot 2)"
         # The guest's ITS used another DeviceID than Skiff's BDF (00:02.0).
         out = GOOD.replace("ITS-MSI 32768", "ITS-MSI 16384")
         self.assertEqual(self.failing(out), [name])
-        out = GOOD.replace("passed through as 00:02.0", "passed through as 00:03.0", 1)
+        out = GOOD.replace("passed through as 00:02.0", "passed through as 00:04.0", 1)
         self.assertIn(name, self.failing(out))
         # Everything at slot 1 agrees but proves less: the disk did not come first.
         out = (GOOD.replace("00:02.0", "00:01.0").replace("ITS-MSI 3276", "ITS-MSI 1638")

@@ -1,4 +1,5 @@
-# /autorun of the L2 guest in the e2e-vfio test (busybox sh): find the
+# /autorun of the L2 guest in the e2e-vfio test (busybox sh): read and
+# write a passed-through ivshmem's BAR if there is one, find the
 # passed-through e1000e, bring it up on QEMU's user network (10.0.2.0/24)
 # inside the test host, ping the gateway and report the MSI-X counts.
 # Then (unless the guest runs with pci=nomsi) drive the function's MSI
@@ -6,6 +7,29 @@
 # NIC (QEMU's e1000e never raises the self-test interrupt, see
 # docs/vfio.md), so the guest programs an MSI message itself and makes
 # the NIC interrupt.
+# A passed-through ivshmem (1af4:1110; the ARM64 test passes one): BAR 2
+# is shared memory, a file outside the test host. Read the words the test
+# wrote at the start of its first and of its last page, and write their
+# complements 4 bytes after each, for the test to find in the file. (Not
+# nearer a page's end: busybox devmem then maps the next page too, which
+# may be another device's claimed BAR, and /dev/mem refuses it.)
+for d in /sys/bus/pci/devices/*; do
+    [ "$(cat $d/vendor):$(cat $d/device)" = 0x1af4:0x1110 ] || continue
+    set -- $(sed -n 3p $d/resource)
+    start=$1
+    end=$2
+    echo 1 > $d/enable
+    echo "E2E-GUEST: ivshmem pci=${d##*/} bar2=$start-$end"
+    dmesg | grep -iE "${d##*/}.*BAR 2|exceeds max" | tail -3 | sed 's/^/E2E-GUEST: ivshmem dmesg| /'
+    [ $((start)) -ne 0 ] || continue
+    last=$((end - 4095))
+    first=$(busybox devmem $start 32)
+    final=$(busybox devmem $(printf 0x%x $last) 32)
+    busybox devmem $(printf 0x%x $((start + 4))) 32 $((~first & 0xffffffff))
+    busybox devmem $(printf 0x%x $((last + 4))) 32 $((~final & 0xffffffff))
+    echo "E2E-GUEST: ivshmem read first=$first last=$final"
+done
+
 nic=""
 for n in /sys/class/net/*; do
     case "$(readlink "$n/device/driver" 2>/dev/null)" in

@@ -179,6 +179,24 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
+IVSHMEM_ID = "0x1af4:0x1110"      # ivshmem-plain, vendor:device as sysfs prints them
+
+
+def ivshmem_args(path):
+    """QEMU arguments for an ivshmem-plain device (1af4:1110) whose BAR 2, a
+    64-bit prefetchable memory BAR, is the file PATH, shared with this
+    side: what L1 (or a guest it passes the device to) writes there lands
+    in PATH and the reverse.  PATH's size is the BAR's and must be a power
+    of two (ivshmem's rule) of at least 4 KiB."""
+    size = os.path.getsize(path)
+    if size < 4096 or size & (size - 1):
+        raise HarnessError("--ivshmem %s: size %d is not a power of two >= 4096"
+                           % (path, size))
+    return ["-object", "memory-backend-file,id=ivshmem0,share=on,mem-path=%s,size=%d"
+            % (os.path.abspath(path), size),
+            "-device", "ivshmem-plain,memdev=ivshmem0"]
+
+
 class HarnessError(Exception):
     pass
 
@@ -536,6 +554,12 @@ def cmd_run(a):
             return fail("--pcap: profile %s has no netdev to record" % a.arch)
         extra = ["-object", "filter-dump,id=pcap0,netdev=%s,file=%s"
                  % (profile["pcap_netdev"], os.path.abspath(a.pcap))]
+    if a.ivshmem:
+        try:
+            extra += ivshmem_args(a.ivshmem)
+        except (HarnessError, OSError) as e:
+            os.unlink(initrd)
+            return fail(str(e))
     argv = [qemu] + profile["qemu_args"] + extra + [
         "-smp", str(a.smp), "-m", str(a.memory), "-nographic", "-no-reboot",
         "-kernel", kernel, "-initrd", initrd,
@@ -665,6 +689,9 @@ def main(argv):
     r.add_argument("--append", default="", help="extra L1 kernel arguments")
     r.add_argument("--pcap", metavar="FILE",
                    help="record the profile's QEMU netdev to FILE (x86_64-vfio, aarch64-vfio)")
+    r.add_argument("--ivshmem", metavar="FILE",
+                   help="add an ivshmem-plain device (%s) whose 64-bit BAR 2 is FILE "
+                        "(size a power of two), shared with this side" % IVSHMEM_ID)
     r.add_argument("--verbose", "-v", action="store_true",
                    help="show the L1 console and kernel messages on stderr")
     r.add_argument("command", nargs=argparse.REMAINDER,

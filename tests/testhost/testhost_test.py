@@ -240,5 +240,25 @@ class ProfilesTest(unittest.TestCase):
         self.assertEqual(skiffimg.ARCHES["arm64-generic"]["kernel_meta"], "linux-image-arm64")
 
 
+class IvshmemArgsTest(Files):
+    def test_file_becomes_a_shared_backend_of_an_ivshmem_plain(self):
+        path = os.path.join(self.tmp.name, "shm")
+        with open(path, "wb") as f:
+            f.truncate(1 << 30)
+        args = testhost.ivshmem_args(path)
+        self.assertEqual(args, [
+            "-object", "memory-backend-file,id=ivshmem0,share=on,mem-path=%s,size=%d"
+            % (path, 1 << 30),
+            "-device", "ivshmem-plain,memdev=ivshmem0"])
+
+    def test_size_must_be_a_power_of_two(self):
+        path = os.path.join(self.tmp.name, "shm")
+        for size in (0, 3 << 20, 2048):
+            with open(path, "wb") as f:
+                f.truncate(size)
+            with self.assertRaises(testhost.HarnessError):
+                testhost.ivshmem_args(path)
+
+
 if __name__ == "__main__":
     unittest.main()

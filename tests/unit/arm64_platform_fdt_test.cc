@@ -266,9 +266,12 @@ TEST(Arm64PlatformFdtTest, PcieHostBridge) {
   EXPECT_THAT(FdtCells(dtb, kPci, "#interrupt-cells"), ElementsAre(1u));
   EXPECT_THAT(FdtCells(dtb, kPci, "bus-range"), ElementsAre(0u, 255u));
   EXPECT_THAT(FdtCells(dtb, kPci, "reg"), ElementsAreArray(Reg64(kPciEcamBase, kPciEcamSize)));
+  // Two windows of (space, PCI address, CPU address, size): 32-bit memory
+  // below 4 GiB, 64-bit memory (space code 0x03) at 512 GiB.
   EXPECT_THAT(FdtCells(dtb, kPci, "ranges"),
               ElementsAre(0x02000000u, 0u, kPciMmio32Base, 0u, kPciMmio32Base, 0u,
-                          kPciMmio32Size));
+                          kPciMmio32Size,  //
+                          0x03000000u, 0x80u, 0u, 0x80u, 0u, 0x80u, 0u));
   EXPECT_THAT(FdtCells(dtb, kPci, "msi-map"), ElementsAre(0u, kMsiPhandle, 0u, 0x10000u));
   EXPECT_TRUE(FdtProp(dtb, kPci, "dma-coherent").has_value());
   EXPECT_THAT(FdtCells(dtb, kPci, "interrupt-map-mask"), ElementsAre(0x1800u, 0u, 0u, 7u));
@@ -335,10 +338,36 @@ TEST(Arm64PlatformFdtTest, NoTwoRegionsOverlap) {
   }
 }
 
+// The region of `map` called `name`, or an empty one.
+MemoryRegion Region(const std::vector<MemoryRegion>& map, const std::string& name) {
+  for (const MemoryRegion& r : map) {
+    if (r.name == name) return r;
+  }
+  ADD_FAILURE() << "no region " << name;
+  return {};
+}
+
 TEST(Arm64LayoutTest, FixedMapHasNoOverlapForAnyRamSize) {
   EXPECT_TRUE(CheckNoOverlap(MemoryMap(256ull << 20)).ok());
   EXPECT_TRUE(CheckNoOverlap(MemoryMap(kMaxRamSize)).ok());
-  EXPECT_EQ(MemoryMap(1 << 30).back().base, 0x40000000u);
+  EXPECT_EQ(Region(MemoryMap(1 << 30), "RAM").base, 0x40000000u);
+  // One byte more RAM than the cap runs into the 64-bit PCI window, and
+  // the overlap check (which covers that window) says so.
+  absl::Status over = CheckNoOverlap(MemoryMap(kMaxRamSize + 1));
+  ASSERT_FALSE(over.ok());
+  EXPECT_THAT(over.message(), HasSubstr("RAM"));
+  EXPECT_THAT(over.message(), HasSubstr("PCI MMIO64 window"));
+}
+
+TEST(Arm64LayoutTest, SixtyFourBitPciWindowIsAboveRamAndInsideTheIpaSpace) {
+  const MemoryRegion high = Region(MemoryMap(256ull << 20), "PCI MMIO64 window");
+  EXPECT_EQ(high.base, 0x8000000000u);  // 512 GiB
+  EXPECT_EQ(high.size, 0x8000000000u);  // 512 GiB
+  EXPECT_EQ(high.base + high.size, kIpaLimit);  // fits KVM's default 40-bit IPA
+  EXPECT_EQ(kRamBase + kMaxRamSize, high.base);
+  EXPECT_EQ(kMaxRamSize, 511ull << 30);
+  // Naturally aligned for a BAR as large as the window itself.
+  EXPECT_EQ(high.base % high.size, 0u);
 }
 
 TEST(Arm64LayoutTest, OverlapIsReportedWithBothNames) {
@@ -359,6 +388,18 @@ TEST(Arm64LayoutTest, RamSizeLimits) {
   EXPECT_EQ(big.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(big.message(), HasSubstr("too large for the arm64 memory map"));
   EXPECT_FALSE(ValidateRamSize(1 << 20).ok());
+  // The first size past the cap: one line naming the size, the window RAM
+  // runs into and the cap.
+  absl::Status over = ValidateRamSize(512ull << 30);
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(over.message(),
+            "512 GiB is too large for the arm64 memory map: RAM starts at 0x40000000 and must "
+            "end at the 64-bit PCI window (0x8000000000), so at most 511 GiB");
+  EXPECT_THAT(ValidateRamSize(kMaxRamSize + (1 << 20)).message(),
+              HasSubstr("523265 MiB is too large"));
+  EXPECT_THAT(ValidateRamSize(kMaxRamSize + 1).message(),
+              HasSubstr("548682072065 bytes is too large"));
 }
 
 TEST(Arm64LayoutTest, SpisFitTheirRanges) {

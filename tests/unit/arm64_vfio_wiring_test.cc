@@ -8,8 +8,8 @@
 //     msi-map. A mismatch means KVM's ITS drops every MSI-X interrupt.
 //   * INTx: the GSI Skiff puts VFIO's INTx irqfd on is the SPI the tree's
 //     interrupt-map names for the slot's INTA.
-//   * BARs: placed inside the window the tree's `ranges` announce (there
-//     is no 64-bit window on arm64: 64-bit BARs go below 4 GiB), I/O BARs
+//   * BARs: placed inside the windows the tree's `ranges` announce (32-bit
+//     BARs below 4 GiB, 64-bit BARs in the window at 512 GiB), I/O BARs
 //     left unassigned (no I/O window).
 #include <linux/kvm.h>
 #include <linux/vfio.h>
@@ -34,6 +34,7 @@
 #include "tests/unit/pci_test_fakes.h"
 #include "vmm/bus.h"
 #include "vmm/memory_slot_registrar.h"
+#include "vmm/pci_root_config.h"
 #include "vmm/vfio_setup.h"
 
 namespace skiff {
@@ -86,20 +87,41 @@ std::optional<uint32_t> MsiMapDeviceId(const std::vector<uint8_t>& dtb, uint32_t
   return std::nullopt;
 }
 
-// The one memory window of the tree's `ranges` (CPU address, size).
-std::pair<uint64_t, uint64_t> RangesWindow(const std::vector<uint8_t>& dtb) {
+// The memory window of the tree's `ranges` with PCI space code `space`
+// (0x02 32-bit, 0x03 64-bit memory; phys.hi bits 24-25) as (CPU address,
+// size), after checking it is identity-mapped; {0, 0} when absent.
+std::pair<uint64_t, uint64_t> RangesWindow(const std::vector<uint8_t>& dtb, uint32_t space) {
   const std::vector<uint32_t> r = FdtCells(dtb, kPciNode, "ranges");
-  EXPECT_EQ(r.size(), 7u);
-  if (r.size() != 7) return {0, 0};
-  return {uint64_t{r[3]} << 32 | r[4], uint64_t{r[5]} << 32 | r[6]};
+  EXPECT_EQ(r.size() % 7, 0u);
+  for (size_t e = 0; e + 7 <= r.size(); e += 7) {
+    if (((r[e] >> 24) & 0x3) != space) continue;
+    const uint64_t pci = uint64_t{r[e + 1]} << 32 | r[e + 2];
+    const uint64_t cpu = uint64_t{r[e + 3]} << 32 | r[e + 4];
+    EXPECT_EQ(pci, cpu);
+    return {cpu, uint64_t{r[e + 5]} << 32 | r[e + 6]};
+  }
+  return {0, 0};
+}
+constexpr uint32_t kSpaceMem32 = 0x2;
+constexpr uint32_t kSpaceMem64 = 0x3;
+
+TEST(Arm64VfioWiringTest, RootWindowsAreTheDeviceTreesRanges) {
+  const std::vector<uint8_t> dtb = GuestDeviceTree();
+  const pci::PciRootConfig config = PciRootConfigFor(arch::PlatformPciLayout());
+  EXPECT_EQ(RangesWindow(dtb, kSpaceMem32),
+            std::make_pair(config.mmio32.base, config.mmio32.size));
+  ASSERT_TRUE(config.mmio64.has_value());
+  EXPECT_EQ(RangesWindow(dtb, kSpaceMem64),
+            std::make_pair(config.mmio64->base, config.mmio64->size));
+  EXPECT_EQ(config.mmio64->base, arm64::kPciMmio64Base);
+  EXPECT_FALSE(config.io.has_value());  // no I/O window on arm64
 }
 
 TEST(Arm64VfioWiringTest, EverySlotsDeviceIdAndIntxMatchTheDeviceTree) {
   const std::vector<uint8_t> dtb = GuestDeviceTree();
   const arch::PciLayout layout = arch::PlatformPciLayout();
   Bus mmio("mmio"), pio("pio");
-  auto root = pci::PciRoot::Create(
-      pci::PciRootConfig{.mmio32 = {layout.mmio32_base, layout.mmio32_size}}, &mmio, &pio, {});
+  auto root = pci::PciRoot::Create(PciRootConfigFor(layout), &mmio, &pio, {});
   ASSERT_TRUE(root.ok()) << root.status();
   const arch::IrqRoutingBase routing = arch::DefaultIrqRouting();
   int slots = 0;
@@ -165,9 +187,8 @@ class Arm64PassthroughTest : public ::testing::Test {
   }
   void Attach(FakePciFunction function) {
     layout_ = arch::PlatformPciLayout();
-    auto root = pci::PciRoot::Create(
-        pci::PciRootConfig{.mmio32 = {layout_.mmio32_base, layout_.mmio32_size}}, &mmio_, &pio_,
-        {});
+    // The root as the machine configures it (vmm/machine.cc).
+    auto root = pci::PciRoot::Create(PciRootConfigFor(layout_), &mmio_, &pio_, {});
     ASSERT_TRUE(root.ok()) << root.status();
     root_ = *root;
     // Another device first, so the function is not in slot 1 by accident.
@@ -217,7 +238,7 @@ class Arm64PassthroughTest : public ::testing::Test {
 
 TEST_F(Arm64PassthroughTest, E1000eBarsSitInTheDeviceTreeWindowAndIoStaysUnassigned) {
   Attach(FakePciFunction::E1000e());
-  const auto [base, size] = RangesWindow(GuestDeviceTree());
+  const auto [base, size] = RangesWindow(GuestDeviceTree(), kSpaceMem32);
   EXPECT_EQ(base, arm64::kPciMmio32Base);
   for (int bar : {0, 1, 3}) {
     auto address = root_->MappedAddress(slot_.device, bar);
@@ -237,18 +258,62 @@ TEST_F(Arm64PassthroughTest, E1000eBarsSitInTheDeviceTreeWindowAndIoStaysUnassig
   EXPECT_TRUE(bar0_slot);
 }
 
-TEST_F(Arm64PassthroughTest, SixtyFourBitBarGoesBelowFourGibInTheOneWindow) {
+TEST_F(Arm64PassthroughTest, SixtyFourBitBarTooBigForThe32BitWindowGoesToTheHighWindow) {
   FakePciFunction f = FakePciFunction::E1000e();
-  // BAR0 becomes a 1 MiB 64-bit prefetchable BAR (BAR1 its upper half).
+  // BAR0 becomes a 1 GiB 64-bit prefetchable BAR (BAR1 its upper half), as
+  // an ivshmem's shared memory: twice the 32-bit window.
+  constexpr uint64_t kBarSize = 1ull << 30;
+  ASSERT_GT(kBarSize, arm64::kPciMmio32Size);
   f.regions[1] = {};
-  f.AddBar(0, 0x100000, pci::kBarMem64 | pci::kBarPrefetchable);
+  f.AddBar(0, kBarSize, pci::kBarMem64 | pci::kBarPrefetchable);
   f.Put(0x14, 4, 0);
   Attach(std::move(f));
+  const auto [base, size] = RangesWindow(GuestDeviceTree(), kSpaceMem64);
+  EXPECT_EQ(base, arm64::kPciMmio64Base);
+  EXPECT_GE(base, 1ull << 32);
   auto address = root_->MappedAddress(slot_.device, 0);
   ASSERT_TRUE(address.has_value());
-  EXPECT_GE(*address, arm64::kPciMmio32Base);
-  EXPECT_LE(*address + 0x100000, arm64::kPciMmio32Base + arm64::kPciMmio32Size);
-  EXPECT_EQ(root_->ReadConfig(0, slot_.device, 0, pci::kBar0 + 4, 4), 0u);  // upper half
+  EXPECT_GE(*address, base);
+  EXPECT_LE(*address + kBarSize, base + size);
+  EXPECT_EQ(*address % kBarSize, 0u);  // naturally aligned
+  // The guest reads the address back through both halves of the BAR.
+  const uint64_t programmed =
+      uint64_t{root_->ReadConfig(0, slot_.device, 0, pci::kBar0 + 4, 4)} << 32 |
+      (root_->ReadConfig(0, slot_.device, 0, pci::kBar0, 4) & ~uint32_t{0xf});
+  EXPECT_EQ(programmed, *address);
+  // The 32-bit BAR of the same function stays below 4 GiB.
+  auto bar3 = root_->MappedAddress(slot_.device, 3);
+  ASSERT_TRUE(bar3.has_value());
+  EXPECT_GE(*bar3, arm64::kPciMmio32Base);
+  EXPECT_LE(*bar3 + 0x4000, arm64::kPciMmio32Base + arm64::kPciMmio32Size);
+  // The BAR's mmap became one KVM slot at the high guest address.
+  bool high_slot = false;
+  for (const auto& [id, range] : kvm_.slots) {
+    high_slot |= range.first == *address && range.second == kBarSize;
+  }
+  EXPECT_TRUE(high_slot);
+}
+
+TEST_F(Arm64PassthroughTest, GuestMayMoveASixtyFourBitBarWithinTheHighWindow) {
+  FakePciFunction f = FakePciFunction::E1000e();
+  constexpr uint64_t kBarSize = 1ull << 30;
+  f.regions[1] = {};
+  f.AddBar(0, kBarSize, pci::kBarMem64 | pci::kBarPrefetchable);
+  f.Put(0x14, 4, 0);
+  Attach(std::move(f));
+  // What Linux does when it reassigns: decode off, both halves, decode on.
+  const uint64_t target = arm64::kPciMmio64Base + 4 * kBarSize;
+  const uint32_t command = root_->ReadConfig(0, slot_.device, 0, pci::kCommand, 2);
+  CfgWrite(pci::kCommand, 2, command & ~uint32_t{pci::kCommandMemory});
+  CfgWrite(pci::kBar0, 4, static_cast<uint32_t>(target));
+  CfgWrite(pci::kBar0 + 4, 4, static_cast<uint32_t>(target >> 32));
+  CfgWrite(pci::kCommand, 2, command);
+  EXPECT_EQ(root_->MappedAddress(slot_.device, 0), std::optional<uint64_t>(target));
+  bool moved = false;
+  for (const auto& [id, range] : kvm_.slots) {
+    moved |= range.first == target && range.second == kBarSize;
+  }
+  EXPECT_TRUE(moved);
 }
 
 TEST_F(Arm64PassthroughTest, MsixRoutesCarryTheDeviceIdTheGuestMapsAndIntxItsSpi) {
