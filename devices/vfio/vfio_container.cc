@@ -116,6 +116,16 @@ absl::Status VfioContainer::CheckGuestRam(std::span<const RamRegion> ram) {
   std::vector<GroupReservations> groups;
   for (const auto& [number, group] : groups_) groups.push_back({number, group->reserved_regions()});
   ASSIGN_OR_RETURN(VfioIommuInfo info, kernel_->GetIommuInfo(fd_.get()));
+  if (GetLogLevel() >= LogLevel::kDebug) {
+    std::string ranges = info.iova_ranges ? "" : " not reported";
+    if (info.iova_ranges) {
+      for (const VfioIovaRange& r : *info.iova_ranges) {
+        ranges += absl::StrFormat(" 0x%x-0x%x", r.start, r.last);
+      }
+    }
+    LOG_DEBUG("vfio", "IOMMU usable IOVA ranges:%s; DMA mappings left: %s", ranges,
+              info.dma_avail ? absl::StrFormat("%u", *info.dma_avail) : "not reported");
+  }
   if (info.iova_ranges) {
     RETURN_IF_ERROR(CheckIovaRanges(ram, *info.iova_ranges, groups));
   } else {
@@ -126,6 +136,9 @@ absl::Status VfioContainer::CheckGuestRam(std::span<const RamRegion> ram) {
   uint64_t bytes = 0;
   for (const RamRegion& r : ram) bytes += r.size;
   ASSIGN_OR_RETURN(LockedMemoryBudget budget, kernel_->GetLockedMemoryBudget());
+  LOG_DEBUG("vfio", "guest RAM to pin: %s; RLIMIT_MEMLOCK %s, %s locked, CAP_IPC_LOCK %s",
+            FormatBytes(bytes), budget.limit ? FormatBytes(*budget.limit) : "unlimited",
+            FormatBytes(budget.locked), budget.cap_ipc_lock ? "yes" : "no");
   return CheckLockedMemory(bytes, budget);
 }
 
