@@ -15,7 +15,8 @@ constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
 // "/dev/vfio/3", "/dev/vfio/3 and /dev/vfio/7".
 std::string DevNames(std::span<const GroupReservations> groups) {
   std::vector<std::string> names;
-  for (const GroupReservations& g : groups) names.push_back(absl::StrFormat("/dev/vfio/%u", g.group));
+  for (const GroupReservations& g : groups)
+    names.push_back(absl::StrFormat("/dev/vfio/%u", g.group));
   if (names.empty()) return "the container";
   if (names.size() == 1) return names[0];
   const std::string last = names.back();
@@ -37,8 +38,9 @@ std::string Attribute(uint64_t first, uint64_t last, std::span<const GroupReserv
       hits.push_back(absl::StrFormat("0x%x-0x%x %s", r.start, r.last, r.type));
     }
     if (!hits.empty()) {
-      named.push_back(absl::StrFormat("/dev/vfio/%u (/sys/kernel/iommu_groups/%u/reserved_regions: %s)",
-                                      g.group, g.group, absl::StrJoin(hits, ", ")));
+      named.push_back(
+          absl::StrFormat("/dev/vfio/%u (/sys/kernel/iommu_groups/%u/reserved_regions: %s)",
+                          g.group, g.group, absl::StrJoin(hits, ", ")));
     }
   }
   if (named.empty()) return DevNames(groups);
@@ -87,8 +89,7 @@ std::vector<DmaPiece> DmaPieces(uint64_t gpa, uint64_t size, uint64_t chunk) {
   return pieces;
 }
 
-absl::Status CheckIovaRanges(std::span<const RamRegion> ram,
-                             std::span<const VfioIovaRange> usable,
+absl::Status CheckIovaRanges(std::span<const RamRegion> ram, std::span<const VfioIovaRange> usable,
                              std::span<const GroupReservations> groups) {
   for (const RamRegion& r : ram) {
     if (r.size == 0) continue;
@@ -109,8 +110,8 @@ absl::Status CheckIovaRanges(std::span<const RamRegion> ram,
         continue;
       }
       if (u.start > cursor) {
-        return Outside(r.gpa, last, before ? std::optional(*before + 1) : std::nullopt,
-                       u.start - 1, groups);
+        return Outside(r.gpa, last, before ? std::optional(*before + 1) : std::nullopt, u.start - 1,
+                       groups);
       }
       if (u.last >= last) {
         covered = true;
@@ -146,8 +147,7 @@ absl::Status CheckDmaAvail(std::span<const RamRegion> ram, uint64_t chunk, uint3
 
 absl::Status CheckLockedMemory(uint64_t ram_bytes, const LockedMemoryBudget& budget) {
   if (budget.cap_ipc_lock || !budget.limit) return absl::OkStatus();
-  const uint64_t need =
-      budget.locked > kMax - ram_bytes ? kMax : budget.locked + ram_bytes;
+  const uint64_t need = budget.locked > kMax - ram_bytes ? kMax : budget.locked + ram_bytes;
   if (need <= *budget.limit) return absl::OkStatus();
   const uint64_t need_kib = need / 1024 + (need % 1024 != 0);
   return absl::ResourceExhaustedError(absl::StrFormat(

@@ -49,8 +49,7 @@ struct GroupReservations {
 // The first RAM range that is not gets an error naming it, the hole it
 // falls in and the group(s) whose reserved regions make that hole (from
 // sysfs when it says; otherwise every group of the container).
-absl::Status CheckIovaRanges(std::span<const RamRegion> ram,
-                             std::span<const VfioIovaRange> usable,
+absl::Status CheckIovaRanges(std::span<const RamRegion> ram, std::span<const VfioIovaRange> usable,
                              std::span<const GroupReservations> groups);
 
 // The pieces guest RAM is mapped in (DmaPieces with `chunk`) fit in the

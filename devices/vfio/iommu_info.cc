@@ -46,9 +46,9 @@ absl::Status DecodeIovaRanges(std::span<const uint8_t> cap, size_t at, VfioIommu
   }
   const uint32_t count = Load<uint32_t>(cap, kIovaCountAt);
   if (uint64_t{count} * kIovaRangeSize > cap.size() - kIovaRangesAt) {
-    return Malformed(absl::StrFormat(
-        "the IOVA range capability at 0x%x lists %u ranges but has room for %u", at, count,
-        (cap.size() - kIovaRangesAt) / kIovaRangeSize));
+    return Malformed(
+        absl::StrFormat("the IOVA range capability at 0x%x lists %u ranges but has room for %u", at,
+                        count, (cap.size() - kIovaRangesAt) / kIovaRangeSize));
   }
   std::vector<VfioIovaRange> ranges;
   ranges.reserve(count);
@@ -90,8 +90,8 @@ absl::StatusOr<VfioIommuInfo> DecodeIommuInfo(std::span<const uint8_t> reply) {
           "a capability offset 0x%x points back (below 0x%x): a loop or an overlap", at, floor));
     }
     if (at > reply.size() || reply.size() - at < kCapHeaderSize) {
-      return Malformed(absl::StrFormat("the capability header at 0x%x lies outside the %u-byte reply",
-                                       at, reply.size()));
+      return Malformed(absl::StrFormat(
+          "the capability header at 0x%x lies outside the %u-byte reply", at, reply.size()));
     }
     const auto cap = Load<vfio_info_cap_header>(reply, at);
     // A capability runs to the next one, or to the end of the reply.
@@ -137,14 +137,14 @@ absl::StatusOr<VfioIommuInfo> QueryIommuInfo(
     if ((header.flags & VFIO_IOMMU_INFO_CAPS) && header.argsz > buffer.size()) {
       // The capabilities did not fit: the kernel says how much they need.
       if (attempt > 0) {
-        return absl::InternalError(absl::StrFormat(
-            "VFIO_IOMMU_GET_INFO: the reply grew again (to %u bytes after %u)", header.argsz,
-            buffer.size()));
+        return absl::InternalError(
+            absl::StrFormat("VFIO_IOMMU_GET_INFO: the reply grew again (to %u bytes after %u)",
+                            header.argsz, buffer.size()));
       }
       if (header.argsz > kMaxReply) {
-        return absl::InternalError(absl::StrFormat(
-            "VFIO_IOMMU_GET_INFO: the kernel asks for a %u-byte reply (over %u)", header.argsz,
-            kMaxReply));
+        return absl::InternalError(
+            absl::StrFormat("VFIO_IOMMU_GET_INFO: the kernel asks for a %u-byte reply (over %u)",
+                            header.argsz, kMaxReply));
       }
       buffer.resize(header.argsz);
       continue;

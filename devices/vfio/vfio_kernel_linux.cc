@@ -162,7 +162,8 @@ absl::StatusOr<LockedMemoryBudget> LinuxVfioKernel::GetLockedMemoryBudget() {
   header.version = _LINUX_CAPABILITY_VERSION_3;
   __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
   if (::syscall(SYS_capget, &header, data) < 0) return Errno("capget");
-  budget.cap_ipc_lock = (data[CAP_TO_INDEX(CAP_IPC_LOCK)].effective & CAP_TO_MASK(CAP_IPC_LOCK)) != 0;
+  budget.cap_ipc_lock =
+      (data[CAP_TO_INDEX(CAP_IPC_LOCK)].effective & CAP_TO_MASK(CAP_IPC_LOCK)) != 0;
   // What is charged already (mm->locked_vm): "VmLck:       0 kB".
   std::ifstream status("/proc/self/status");
   std::string line;
