@@ -39,7 +39,7 @@ absl::Status Malformed(const std::string& what) {
 }
 
 absl::Status DecodeIovaRanges(std::span<const uint8_t> cap, size_t at, VfioIommuInfo& info) {
-  if (info.iova_ranges) return Malformed(absl::StrFormat("a second IOVA range list at 0x%x", at));
+  if (info.has_iova_ranges) return Malformed(absl::StrFormat("a second IOVA range list at 0x%x", at));
   if (cap.size() < kIovaRangesAt) {
     return Malformed(absl::StrFormat("the IOVA range capability at 0x%x is cut short (%u bytes)",
                                      at, cap.size()));
@@ -63,6 +63,7 @@ absl::Status DecodeIovaRanges(std::span<const uint8_t> cap, size_t at, VfioIommu
   std::sort(ranges.begin(), ranges.end(),
             [](const VfioIovaRange& a, const VfioIovaRange& b) { return a.start < b.start; });
   info.iova_ranges = std::move(ranges);
+  info.has_iova_ranges = true;
   return absl::OkStatus();
 }
 

@@ -117,17 +117,17 @@ absl::Status VfioContainer::CheckGuestRam(std::span<const RamRegion> ram) {
   for (const auto& [number, group] : groups_) groups.push_back({number, group->reserved_regions()});
   ASSIGN_OR_RETURN(VfioIommuInfo info, kernel_->GetIommuInfo(fd_.get()));
   if (GetLogLevel() >= LogLevel::kDebug) {
-    std::string ranges = info.iova_ranges ? "" : " not reported";
-    if (info.iova_ranges) {
-      for (const VfioIovaRange& r : *info.iova_ranges) {
+    std::string ranges = info.has_iova_ranges ? "" : " not reported";
+    if (info.has_iova_ranges) {
+      for (const VfioIovaRange& r : info.iova_ranges) {
         ranges += absl::StrFormat(" 0x%x-0x%x", r.start, r.last);
       }
     }
     LOG_DEBUG("vfio", "IOMMU usable IOVA ranges:%s; DMA mappings left: %s", ranges,
               info.dma_avail ? absl::StrFormat("%u", *info.dma_avail) : "not reported");
   }
-  if (info.iova_ranges) {
-    RETURN_IF_ERROR(CheckIovaRanges(ram, *info.iova_ranges, groups));
+  if (info.has_iova_ranges) {
+    RETURN_IF_ERROR(CheckIovaRanges(ram, info.iova_ranges, groups));
   } else {
     // Kernels before 5.4 do not say; VFIO_IOMMU_MAP_DMA still refuses.
     LOG_DEBUG("vfio", "the IOMMU does not report its usable IOVA ranges");

@@ -82,9 +82,12 @@ struct VfioIommuInfo {
   uint32_t flags = 0;         // VFIO_IOMMU_INFO_PGSIZES / _CAPS
   uint64_t iova_pgsizes = 0;  // page sizes the IOMMU maps
   // The usable IOVA ranges, sorted: the IOMMU's aperture minus the
-  // reserved regions of every group in the container. Nothing when the
-  // kernel did not say (no capability: older than Linux 5.4).
-  std::optional<std::vector<VfioIovaRange>> iova_ranges;
+  // reserved regions of every group in the container. has_iova_ranges is
+  // false when the kernel did not say (no capability: older than Linux
+  // 5.4). (Not an optional<vector>: GCC 12 -O2 sees one moved out of a
+  // StatusOr as maybe-uninitialized.)
+  bool has_iova_ranges = false;
+  std::vector<VfioIovaRange> iova_ranges;
   // How many more VFIO_IOMMU_MAP_DMA mappings the container takes
   // (VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, Linux 5.10+).
   std::optional<uint32_t> dma_avail;

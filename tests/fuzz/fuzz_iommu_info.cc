@@ -47,9 +47,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   vfio_iommu_type1_info header;
   std::memcpy(&header, data, sizeof(header));  // decoding checked the size
   const bool caps = (header.flags & VFIO_IOMMU_INFO_CAPS) && header.cap_offset != 0;
-  FUZZ_CHECK(caps || (!info->iova_ranges && !info->dma_avail), "capabilities from nowhere");
-  if (!info->iova_ranges) return 0;
-  const std::vector<vfio::VfioIovaRange>& ranges = *info->iova_ranges;
+  FUZZ_CHECK(caps || (!info->has_iova_ranges && !info->dma_avail), "capabilities from nowhere");
+  FUZZ_CHECK(info->has_iova_ranges || info->iova_ranges.empty(), "ranges not reported but kept");
+  if (!info->has_iova_ranges) return 0;
+  const std::vector<vfio::VfioIovaRange>& ranges = info->iova_ranges;
   FUZZ_CHECK(ranges.size() * 16 <= size, "%zu ranges from a %zu-byte reply", ranges.size(), size);
   for (size_t i = 0; i < ranges.size(); ++i) {
     FUZZ_CHECK(ranges[i].start <= ranges[i].last, "range %zu ends before it starts", i);

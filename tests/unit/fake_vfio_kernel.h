@@ -139,10 +139,10 @@ class FakeVfioKernel : public VfioKernel {
   // The IOMMU as VFIO_IOMMU_GET_INFO reports it, and as MAP_DMA enforces it
   // (type1's rules: ENOSPC without mappings left, EINVAL outside the usable
   // ranges, ENOMEM when pinning passes RLIMIT_MEMLOCK without
-  // CAP_IPC_LOCK). Nothing in iova_ranges / dma_entry_limit: the kernel
-  // does not report it (and then does not enforce it either here).
-  std::optional<std::vector<VfioIovaRange>> iova_ranges =
-      std::vector<VfioIovaRange>{{0, (uint64_t{1} << 48) - 1}};
+  // CAP_IPC_LOCK). report_iova_ranges false / no dma_entry_limit: the
+  // kernel does not report it (and then does not enforce it either here).
+  bool report_iova_ranges = true;
+  std::vector<VfioIovaRange> iova_ranges = {{0, (uint64_t{1} << 48) - 1}};
   std::optional<uint32_t> dma_entry_limit = 65535;
   LockedMemoryBudget memlock;  // unlimited; `locked` grows with every pinned map
   int iommu_info_calls = 0;
@@ -203,7 +203,8 @@ class FakeVfioKernel : public VfioKernel {
     VfioIommuInfo info;
     info.flags = VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS;
     info.iova_pgsizes = 0x40201000;  // 4 KiB, 2 MiB, 1 GiB
-    info.iova_ranges = iova_ranges;
+    info.has_iova_ranges = report_iova_ranges;
+    if (report_iova_ranges) info.iova_ranges = iova_ranges;
     if (dma_entry_limit) {
       info.dma_avail = *dma_entry_limit - static_cast<uint32_t>(it->second.dma.size());
     }
@@ -219,9 +220,9 @@ class FakeVfioKernel : public VfioKernel {
     if (dma_entry_limit && it->second.dma.size() >= *dma_entry_limit) {
       return absl::ResourceExhaustedError("VFIO_IOMMU_MAP_DMA: ENOSPC");
     }
-    if (iova_ranges) {
+    if (report_iova_ranges) {
       bool inside = false;
-      for (const VfioIovaRange& r : *iova_ranges) {
+      for (const VfioIovaRange& r : iova_ranges) {
         inside |= iova >= r.start && iova + (size - 1) <= r.last;
       }
       if (!inside) return absl::InvalidArgumentError("VFIO_IOMMU_MAP_DMA: EINVAL (iova)");

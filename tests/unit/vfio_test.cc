@@ -215,7 +215,7 @@ TEST_F(SysfsTest, OpenVfioDevicesRefusesGuestRamOverlappingAReservedRegion) {
       << "0x00000000fee00000 0x00000000feefffff msi\n";
   auto kernel = std::make_shared<FakeVfioKernel>();
   kernel->groups[9].devices = {std::make_shared<FakePciFunction>(FakePciFunction::E1000e())};
-  kernel->iova_ranges = std::vector<VfioIovaRange>{
+  kernel->iova_ranges = {
       {0, hole - 1}, {hole_last + 1, 0xfedfffff}, {0xfef00000, (uint64_t{1} << 48) - 1}};
   auto opened = OpenVfioDevices(config, kernel);
   ASSERT_FALSE(opened.ok());
