@@ -232,8 +232,9 @@ TEST_F(SysfsTest, OpenVfioDevicesRefusesGuestRamOverlappingAReservedRegion) {
   opened = OpenVfioDevices(config, kernel);
   ASSERT_FALSE(opened.ok());
   EXPECT_THAT(std::string(opened.status().message()), HasSubstr("RLIMIT_MEMLOCK is 64 KiB"));
-  kernel->memlock.limit.reset();
-  kernel->groups[9].open = false;  // the failed attempt's group was closed with it
+  // The same device and RAM with room for both: it opens.
+  kernel = std::make_shared<FakeVfioKernel>();
+  kernel->groups[9].devices = {std::make_shared<FakePciFunction>(FakePciFunction::E1000e())};
   opened = OpenVfioDevices(config, kernel);
   EXPECT_TRUE(opened.ok()) << opened.status();
 }
