@@ -59,6 +59,11 @@ absl::StatusOr<OpenedVfioDevices> OpenVfioDevices(const VmConfig& config,
                      vfio::fsl_mc::FslMcContainer::Open(opened.container, dprc));
     opened.fsl_mc.push_back(std::move(mc));
   }
+  // Every group has joined, so the IOMMU's usable ranges are final: check
+  // that guest RAM (at the addresses the machine will give it) can be
+  // DMA-mapped before KVM or guest RAM exist.
+  ASSIGN_OR_RETURN(std::vector<RamRegion> ram, arch::RamLayout(config.memory_bytes));
+  RETURN_IF_ERROR(opened.container->CheckGuestRam(ram));
   return opened;
 }
 

@@ -29,7 +29,9 @@ struct OpenedVfioDevices {
 };
 
 // Checks each device in sysfs (config.sysfs_root), opens the container,
-// the groups and the devices through `kernel`.
+// the groups and the devices through `kernel`, then checks that guest RAM
+// (config.memory_bytes, laid out as the platform will) can be DMA-mapped:
+// VfioContainer::CheckGuestRam.
 absl::StatusOr<OpenedVfioDevices> OpenVfioDevices(const VmConfig& config,
                                                   std::shared_ptr<vfio::VfioKernel> kernel);
 

@@ -28,7 +28,7 @@ VfioContainer::~VfioContainer() {
   // Devices are closed by now (each holds the container), so nothing DMAs.
   TeardownLog log("container");
   log.Step("guest RAM unmapped from the IOMMU", [&] {
-    for (const DmaRange& r : dma_) {
+    for (const DmaPiece& r : dma_) {
       absl::Status status = kernel_->UnmapDma(fd_.get(), r.iova, r.size);
       if (!status.ok()) LOG_WARN("vfio", "%s", status.message());
     }
@@ -60,7 +60,7 @@ absl::StatusOr<std::shared_ptr<VfioGroup>> VfioContainer::GetGroup(const HostPci
   }
   RETURN_IF_ERROR(Prefixed(absl::StrFormat("vfio group %u", host.group),
                            kernel_->SetContainer(fd->get(), fd_.get())));
-  auto group = std::make_shared<VfioGroup>(host.group, *std::move(fd));
+  auto group = std::make_shared<VfioGroup>(host.group, *std::move(fd), host.reserved_regions);
   if (!iommu_set_) {
     RETURN_IF_ERROR(Prefixed("vfio device " + host.name, kernel_->SetIommuType1v2(fd_.get())));
     iommu_set_ = true;
@@ -109,16 +109,48 @@ absl::StatusOr<VfioDevice> VfioContainer::OpenDevice(const HostPciDevice& host) 
   return device;
 }
 
+absl::Status VfioContainer::CheckGuestRam(std::span<const RamRegion> ram) {
+  if (!iommu_set_) {
+    return absl::FailedPreconditionError("vfio: guest RAM checked before any group joined");
+  }
+  std::vector<GroupReservations> groups;
+  for (const auto& [number, group] : groups_) groups.push_back({number, group->reserved_regions()});
+  ASSIGN_OR_RETURN(VfioIommuInfo info, kernel_->GetIommuInfo(fd_.get()));
+  if (GetLogLevel() >= LogLevel::kDebug) {
+    std::string ranges = info.has_iova_ranges ? "" : " not reported";
+    if (info.has_iova_ranges) {
+      for (const VfioIovaRange& r : info.iova_ranges) {
+        ranges += absl::StrFormat(" 0x%x-0x%x", r.start, r.last);
+      }
+    }
+    LOG_DEBUG("vfio", "IOMMU usable IOVA ranges:%s; DMA mappings left: %s", ranges,
+              info.dma_avail ? absl::StrFormat("%u", *info.dma_avail) : "not reported");
+  }
+  if (info.has_iova_ranges) {
+    RETURN_IF_ERROR(CheckIovaRanges(ram, info.iova_ranges, groups));
+  } else {
+    // Kernels before 5.4 do not say; VFIO_IOMMU_MAP_DMA still refuses.
+    LOG_DEBUG("vfio", "the IOMMU does not report its usable IOVA ranges");
+  }
+  if (info.dma_avail) RETURN_IF_ERROR(CheckDmaAvail(ram, kDmaChunk, *info.dma_avail, groups));
+  uint64_t bytes = 0;
+  for (const RamRegion& r : ram) bytes += r.size;
+  ASSIGN_OR_RETURN(LockedMemoryBudget budget, kernel_->GetLockedMemoryBudget());
+  LOG_DEBUG("vfio", "guest RAM to pin: %s; RLIMIT_MEMLOCK %s, %s locked, CAP_IPC_LOCK %s",
+            FormatBytes(bytes), budget.limit ? FormatBytes(*budget.limit) : "unlimited",
+            FormatBytes(budget.locked), budget.cap_ipc_lock ? "yes" : "no");
+  return CheckLockedMemory(bytes, budget);
+}
+
 absl::Status VfioContainer::MapGuestMemory(const GuestMemory& memory) {
+  std::vector<RamRegion> ram;
+  for (const GuestMemory::Region& r : memory.regions()) ram.push_back({r.gpa, r.size});
+  RETURN_IF_ERROR(CheckGuestRam(ram));
   for (const GuestMemory::Region& r : memory.regions()) {
-    for (uint64_t done = 0; done < r.size;) {
-      // Pieces end on kDmaChunk boundaries of the IOVA, so 2 MiB-aligned
-      // RAM keeps its 2 MiB IOMMU pages.
-      const uint64_t iova = r.gpa + done;
-      const uint64_t size = std::min(r.size - done, kDmaChunk - iova % kDmaChunk);
-      RETURN_IF_ERROR(kernel_->MapDma(fd_.get(), iova, size, r.host + done));
-      dma_.push_back({iova, size});
-      done += size;
+    for (const DmaPiece& piece : DmaPieces(r.gpa, r.size, kDmaChunk)) {
+      RETURN_IF_ERROR(
+          kernel_->MapDma(fd_.get(), piece.iova, piece.size, r.host + (piece.iova - r.gpa)));
+      dma_.push_back(piece);
     }
   }
   return absl::OkStatus();

@@ -7,33 +7,43 @@
 // object. The container unmaps guest RAM on destruction, before it closes
 // its groups (the kernel drops the IOMMU backend with the last group).
 //
-// iommufd (/dev/iommu, Linux 6.2+) is not supported: Debian 12's 6.1
-// kernel has no VFIO cdev to pair it with, so the group API is the only one.
+// iommufd is not supported: Debian 12's 6.1 kernel has neither iommufd
+// (CONFIG_IOMMUFD, Linux 6.2) nor the VFIO device cdev that binds a device
+// to it (CONFIG_VFIO_DEVICE_CDEV, Linux 6.6), so the group API is the only
+// one (docs/vfio.md).
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "devices/vfio/dma_checks.h"
 #include "devices/vfio/vfio_kernel.h"
 #include "devices/vfio/vfio_sysfs.h"
 #include "vmm/guest_memory.h"
+#include "vmm/guest_ram.h"
 #include "vmm/unique_fd.h"
 
 namespace skiff::vfio {
 
 class VfioGroup {
  public:
-  VfioGroup(uint32_t number, UniqueFd fd) : number_(number), fd_(std::move(fd)) {}
+  VfioGroup(uint32_t number, UniqueFd fd, std::vector<ReservedRegion> reserved_regions = {})
+      : number_(number), fd_(std::move(fd)), reserved_regions_(std::move(reserved_regions)) {}
   uint32_t number() const { return number_; }
   int fd() const { return fd_.get(); }
+  // What sysfs listed for the group (empty when not read): names the group
+  // behind a hole in the IOMMU's usable ranges.
+  const std::vector<ReservedRegion>& reserved_regions() const { return reserved_regions_; }
 
  private:
   const uint32_t number_;
   UniqueFd fd_;
+  const std::vector<ReservedRegion> reserved_regions_;
 };
 
 // An opened device: its fd and what VFIO_DEVICE_GET_INFO said.
@@ -63,8 +73,17 @@ class VfioContainer {
   absl::StatusOr<std::shared_ptr<VfioGroup>> AttachGroup(uint32_t number,
                                                          const std::string& owner);
 
+  // Checks, before anything is mapped, that guest RAM can be: every range
+  // inside the IOMMU's usable IOVA ranges, enough DMA mappings left for its
+  // kDmaChunk pieces, and room under RLIMIT_MEMLOCK to pin it all (see
+  // dma_checks.h). Each failure is one line naming the limit and the fix.
+  // Call once every group has joined (each group's reserved regions
+  // narrow the usable ranges); MapGuestMemory checks again.
+  absl::Status CheckGuestRam(std::span<const RamRegion> ram);
+
   // VFIO_IOMMU_MAP_DMA for every RAM region, IOVA = guest-physical, in
-  // pieces of at most kDmaChunk. Call once, after the first OpenDevice.
+  // pieces of at most kDmaChunk, once CheckGuestRam passes. Call once,
+  // after the last OpenDevice / AttachGroup.
   //
   // Why pieces: type1 unmaps (and unpins) a mapping in one ioctl, walking
   // it page by page, and its fast path never yields the CPU (Linux 6.1
@@ -83,16 +102,12 @@ class VfioContainer {
   std::vector<std::shared_ptr<VfioGroup>> groups() const;
 
  private:
-  struct DmaRange {
-    uint64_t iova;
-    uint64_t size;
-  };
   absl::StatusOr<std::shared_ptr<VfioGroup>> GetGroup(const HostPciDevice& host);
 
   const std::shared_ptr<VfioKernel> kernel_;
   UniqueFd fd_;
   bool iommu_set_ = false;
-  std::vector<DmaRange> dma_;
+  std::vector<DmaPiece> dma_;
   std::map<uint32_t, std::shared_ptr<VfioGroup>> groups_;
 };
 

@@ -1,16 +1,24 @@
 #include "devices/vfio/vfio_kernel_linux.h"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/vfio.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <fstream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
+#include "devices/vfio/dma_checks.h"
+#include "devices/vfio/iommu_info.h"
 
 namespace skiff::vfio {
 namespace {
@@ -133,6 +141,44 @@ absl::Status LinuxVfioKernel::SetIommuType1v2(int container_fd) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<VfioIommuInfo> LinuxVfioKernel::GetIommuInfo(int container_fd) {
+  return QueryIommuInfo([container_fd](std::span<uint8_t> buffer) -> absl::Status {
+    if (::ioctl(container_fd, VFIO_IOMMU_GET_INFO, buffer.data()) < 0) {
+      return Errno("VFIO_IOMMU_GET_INFO");
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<LockedMemoryBudget> LinuxVfioKernel::GetLockedMemoryBudget() {
+  LockedMemoryBudget budget;
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_MEMLOCK, &limit) < 0) return Errno("getrlimit(RLIMIT_MEMLOCK)");
+  // type1 compares against the soft limit (rlimit(RLIMIT_MEMLOCK)).
+  if (limit.rlim_cur != RLIM_INFINITY) budget.limit = limit.rlim_cur;
+  // The effective set, as capable(CAP_IPC_LOCK) sees it (for a process in
+  // the initial user namespace; in another one the kernel still charges).
+  __user_cap_header_struct header{};
+  header.version = _LINUX_CAPABILITY_VERSION_3;
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+  if (::syscall(SYS_capget, &header, data) < 0) return Errno("capget");
+  budget.cap_ipc_lock =
+      (data[CAP_TO_INDEX(CAP_IPC_LOCK)].effective & CAP_TO_MASK(CAP_IPC_LOCK)) != 0;
+  // What is charged already (mm->locked_vm): "VmLck:       0 kB".
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    absl::string_view rest(line);
+    if (!absl::ConsumePrefix(&rest, "VmLck:")) continue;
+    rest = absl::StripAsciiWhitespace(rest);
+    absl::ConsumeSuffix(&rest, "kB");
+    uint64_t kib = 0;
+    if (absl::SimpleAtoi(rest, &kib)) budget.locked = kib * 1024;
+    break;
+  }
+  return budget;
+}
+
 absl::Status LinuxVfioKernel::MapDma(int container_fd, uint64_t iova, uint64_t size, void* host) {
   vfio_iommu_type1_dma_map map{};
   map.argsz = sizeof(map);
@@ -141,8 +187,25 @@ absl::Status LinuxVfioKernel::MapDma(int container_fd, uint64_t iova, uint64_t s
   map.iova = iova;
   map.size = size;
   if (::ioctl(container_fd, VFIO_IOMMU_MAP_DMA, &map) < 0) {
-    return Errno(absl::StrFormat("VFIO_IOMMU_MAP_DMA [0x%x, +0x%x)%s", iova, size,
-                                 errno == ENOMEM ? " (RLIMIT_MEMLOCK too low?)" : ""));
+    const int error = errno;
+    const std::string what = absl::StrFormat("VFIO_IOMMU_MAP_DMA [0x%x, +0x%x)", iova, size);
+    if (error == ENOMEM) {
+      // type1's pinning went past the locked-memory limit (vfio_lock_acct).
+      auto budget = GetLockedMemoryBudget();
+      return absl::ResourceExhaustedError(absl::StrFormat(
+          "%s: ENOMEM: %s", what,
+          budget.ok() ? LockedMemoryExplanation(*budget)
+                      : "pinning guest RAM for DMA went past RLIMIT_MEMLOCK (raise ulimit -l, or "
+                        "give Skiff CAP_IPC_LOCK)"));
+    }
+    if (error == ENOSPC) {
+      return absl::ResourceExhaustedError(absl::StrFormat(
+          "%s: ENOSPC: the container has no DMA mappings left (raise "
+          "vfio_iommu_type1.dma_entry_limit)",
+          what));
+    }
+    errno = error;
+    return Errno(what);
   }
   return absl::OkStatus();
 }

@@ -24,6 +24,8 @@ class LinuxVfioKernel : public VfioKernel {
   absl::StatusOr<uint32_t> GroupFlags(int group_fd) override;
   absl::Status SetContainer(int group_fd, int container_fd) override;
   absl::Status SetIommuType1v2(int container_fd) override;
+  absl::StatusOr<VfioIommuInfo> GetIommuInfo(int container_fd) override;
+  absl::StatusOr<LockedMemoryBudget> GetLockedMemoryBudget() override;
   absl::Status MapDma(int container_fd, uint64_t iova, uint64_t size, void* host) override;
   absl::Status UnmapDma(int container_fd, uint64_t iova, uint64_t size) override;
   absl::StatusOr<UniqueFd> GetDeviceFd(int group_fd, const std::string& name) override;

@@ -2,6 +2,8 @@
 
 #include <cctype>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <system_error>
 
 #include "absl/strings/numbers.h"
@@ -70,6 +72,27 @@ absl::StatusOr<std::string> ParsePciAddress(std::string_view text) {
   return out;
 }
 
+std::vector<ReservedRegion> ReadReservedRegions(const std::string& sysfs_root, uint32_t group) {
+  std::vector<ReservedRegion> out;
+  std::ifstream file(fs::path(sysfs_root) / "kernel/iommu_groups" / std::to_string(group) /
+                     "reserved_regions");
+  std::string line;
+  // "0x00000000fee00000 0x00000000feefffff msi" (iommu_group_show_resv_regions).
+  while (out.size() < 1024 && std::getline(file, line)) {
+    std::istringstream fields(line);
+    std::string start, last, type;
+    if (!(fields >> start >> last >> type)) continue;
+    ReservedRegion r;
+    if (!absl::SimpleHexAtoi(start, &r.start) || !absl::SimpleHexAtoi(last, &r.last) ||
+        r.start > r.last) {
+      continue;
+    }
+    r.type = type;
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 absl::StatusOr<HostPciDevice> InspectHostPciDevice(const std::string& sysfs_root,
                                                    const std::string& name) {
   const fs::path dev = fs::path(sysfs_root) / "bus/pci/devices" / name;
@@ -122,6 +145,7 @@ absl::StatusOr<HostPciDevice> InspectHostPciDevice(const std::string& sysfs_root
         absl::StrFormat("vfio device %s: cannot list IOMMU group %u (%s): %s", name, out.group,
                         members.string(), ec.message()));
   }
+  out.reserved_regions = ReadReservedRegions(sysfs_root, out.group);
   return out;
 }
 

@@ -33,11 +33,29 @@ struct GroupMember {
   std::string driver;  // bound driver's name; empty when unbound
 };
 
+// One line of /sys/kernel/iommu_groups/N/reserved_regions: an IOVA range
+// the IOMMU keeps for itself ("msi": the interrupt window or doorbell;
+// "direct": a firmware-mandated identity map; "reserved"), or that VFIO may
+// still map ("direct-relaxable").
+struct ReservedRegion {
+  uint64_t start = 0;
+  uint64_t last = 0;  // inclusive
+  std::string type;
+  bool operator==(const ReservedRegion&) const = default;
+};
+
 struct HostPciDevice {
   std::string name;  // "0000:00:01.0"
   uint32_t group = 0;
   std::vector<GroupMember> group_members;  // including the device itself
+  std::vector<ReservedRegion> reserved_regions;  // of the group
 };
+
+// <sysfs_root>/kernel/iommu_groups/<group>/reserved_regions; empty when the
+// file is missing or unreadable. Lines that do not parse are skipped: the
+// file only sharpens error messages (the kernel's VFIO_IOMMU_GET_INFO is
+// what the checks rely on).
+std::vector<ReservedRegion> ReadReservedRegions(const std::string& sysfs_root, uint32_t group);
 
 // Reads <sysfs_root>/bus/pci/devices/<name> and its IOMMU group.
 absl::StatusOr<HostPciDevice> InspectHostPciDevice(const std::string& sysfs_root,

@@ -93,7 +93,7 @@ void Run(FuzzInput& in) {
   kernel->groups[1].devices = {fn};
   auto container = VfioContainer::Open(kernel);
   FUZZ_CHECK(container.ok(), "%s", std::string(container.status().message()));
-  auto opened = (*container)->OpenDevice(HostPciDevice{fn->name, 1, {{fn->name, "vfio-pci"}}});
+  auto opened = (*container)->OpenDevice(HostPciDevice{fn->name, 1, {{fn->name, "vfio-pci"}}, {}});
   FUZZ_CHECK(opened.ok(), "%s", std::string(opened.status().message()));
   FakeMsiAllocator msi;
   CheckingSlots slots;

@@ -814,6 +814,44 @@ def dtb_seeds():
     write("dtb", "truncated", steer(7, cmdline, initrd) + dtb_tree(chosen=True)[:100])
 
 
+# --- iommu_info --------------------------------------------------------------
+
+def iommu_info_seeds():
+    """VFIO_IOMMU_GET_INFO replies as Linux 6.1 writes them: the 24-byte
+    vfio_iommu_type1_info, then capabilities back to back (6.1 does not
+    align them: the 12-byte DMA-available one leaves the next at an odd
+    multiple of 4), each header's next naming the following one."""
+
+    def cap(cap_id, body):
+        return [cap_id, body]
+
+    def reply(caps, flags=3):
+        offsets, at = [], 24
+        for _, body in caps:
+            offsets.append(at)
+            at += 8 + len(body)
+        out = bytearray(struct.pack("<IIQII", at, flags, 0x40201000, 24 if caps else 0, 0))
+        for i, (cap_id, body) in enumerate(caps):
+            nxt = offsets[i + 1] if i + 1 < len(offsets) else 0
+            out += struct.pack("<HHI", cap_id, 1, nxt) + body
+        return out
+
+    def ranges(*pairs):
+        return struct.pack("<II", len(pairs), 0) + b"".join(struct.pack("<QQ", *p) for p in pairs)
+
+    migration = cap(2, struct.pack("<IIQQ", 0, 0, 0x1000, 0x8000000)[:24])
+    avail = cap(3, struct.pack("<I", 65535))
+    x86 = cap(1, ranges((0, 0xfedfffff), (0xfef00000, 0x7fffffffff)))
+    smmu = cap(1, ranges((0, 0x7ffffff), (0x8100000, 0xffffffffffff)))
+    write("iommu_info", "linux61-x86", bytes(reply([migration, avail, x86])))
+    write("iommu_info", "smmu", bytes(reply([avail, smmu])))
+    loop = reply([avail, x86])
+    struct.pack_into("<I", loop, 24 + 4, 24)  # the first capability names itself
+    write("iommu_info", "loop", bytes(loop))
+    write("iommu_info", "truncated", bytes(reply([migration, avail, x86])[:70]))
+    write("iommu_info", "no-caps", struct.pack("<IIQII", 24, 1, 0x1000, 0, 0))
+
+
 def main():
     virtqueue_seeds()
     packed_virtqueue_seeds()
@@ -824,6 +862,7 @@ def main():
     cli_seeds()
     bzimage_seeds()
     vfio_config_seeds()
+    iommu_info_seeds()
     fsl_mc_portal_seeds()
     arm64_image_seeds()
     dtb_seeds()

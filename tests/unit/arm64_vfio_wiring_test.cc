@@ -199,7 +199,7 @@ class Arm64PassthroughTest : public ::testing::Test {
     auto container = vfio::VfioContainer::Open(kernel_);
     ASSERT_TRUE(container.ok());
     auto opened =
-        (*container)->OpenDevice(vfio::HostPciDevice{fn_->name, 3, {{fn_->name, "vfio-pci"}}});
+        (*container)->OpenDevice(vfio::HostPciDevice{fn_->name, 3, {{fn_->name, "vfio-pci"}}, {}});
     ASSERT_TRUE(opened.ok()) << opened.status();
     auto slot = root_->ReserveSlot();
     ASSERT_TRUE(slot.ok());

@@ -136,6 +136,16 @@ class FakeVfioKernel : public VfioKernel {
   };
 
   std::map<uint32_t, Group> groups;  // configure before use
+  // The IOMMU as VFIO_IOMMU_GET_INFO reports it, and as MAP_DMA enforces it
+  // (type1's rules: ENOSPC without mappings left, EINVAL outside the usable
+  // ranges, ENOMEM when pinning passes RLIMIT_MEMLOCK without
+  // CAP_IPC_LOCK). report_iova_ranges false / no dma_entry_limit: the
+  // kernel does not report it (and then does not enforce it either here).
+  bool report_iova_ranges = true;
+  std::vector<VfioIovaRange> iova_ranges = {{0, (uint64_t{1} << 48) - 1}};
+  std::optional<uint32_t> dma_entry_limit = 65535;
+  LockedMemoryBudget memlock;  // unlimited; `locked` grows with every pinned map
+  int iommu_info_calls = 0;
   bool dev_vfio_missing = false;
   bool unsafe_interrupts_refused = false;
   std::map<int, Container> containers;
@@ -184,14 +194,46 @@ class FakeVfioKernel : public VfioKernel {
     it->second.iommu = true;
     return absl::OkStatus();
   }
+  absl::StatusOr<VfioIommuInfo> GetIommuInfo(int container_fd) override {
+    auto it = containers.find(container_fd);
+    if (it == containers.end() || !it->second.iommu) {
+      return absl::InvalidArgumentError("VFIO_IOMMU_GET_INFO: EINVAL (no IOMMU set)");
+    }
+    ++iommu_info_calls;
+    VfioIommuInfo info;
+    info.flags = VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS;
+    info.iova_pgsizes = 0x40201000;  // 4 KiB, 2 MiB, 1 GiB
+    info.has_iova_ranges = report_iova_ranges;
+    if (report_iova_ranges) info.iova_ranges = iova_ranges;
+    if (dma_entry_limit) {
+      info.dma_avail = *dma_entry_limit - static_cast<uint32_t>(it->second.dma.size());
+    }
+    return info;
+  }
+  absl::StatusOr<LockedMemoryBudget> GetLockedMemoryBudget() override { return memlock; }
   absl::Status MapDma(int container_fd, uint64_t iova, uint64_t size, void*) override {
     auto it = containers.find(container_fd);
     if (it == containers.end() || !it->second.iommu || size == 0) {
       return absl::InvalidArgumentError("VFIO_IOMMU_MAP_DMA: EINVAL");
     }
+    ++map_dma_calls;
+    if (dma_entry_limit && it->second.dma.size() >= *dma_entry_limit) {
+      return absl::ResourceExhaustedError("VFIO_IOMMU_MAP_DMA: ENOSPC");
+    }
+    if (report_iova_ranges) {
+      bool inside = false;
+      for (const VfioIovaRange& r : iova_ranges) {
+        inside |= iova >= r.start && iova + (size - 1) <= r.last;
+      }
+      if (!inside) return absl::InvalidArgumentError("VFIO_IOMMU_MAP_DMA: EINVAL (iova)");
+    }
     for (const auto& [base, len] : it->second.dma) {
       if (iova < base + len && base < iova + size) return absl::AlreadyExistsError("EEXIST");
     }
+    if (!memlock.cap_ipc_lock && memlock.limit && memlock.locked + size > *memlock.limit) {
+      return absl::ResourceExhaustedError("VFIO_IOMMU_MAP_DMA: ENOMEM");
+    }
+    memlock.locked += size;
     it->second.dma[iova] = size;
     return absl::OkStatus();
   }
@@ -201,6 +243,7 @@ class FakeVfioKernel : public VfioKernel {
     auto m = it->second.dma.find(iova);
     if (m == it->second.dma.end() || m->second != size) return absl::InvalidArgumentError("EINVAL");
     it->second.dma.erase(m);
+    memlock.locked -= size;
     ++unmaps;
     journal.push_back("unmap dma");
     return absl::OkStatus();
@@ -344,6 +387,7 @@ class FakeVfioKernel : public VfioKernel {
     return it == device_fds_.end() ? nullptr : it->second.get();
   }
   int set_irqs_calls = 0;
+  int map_dma_calls = 0;  // reached the kernel's checks
   int unmaps = 0;
   // What the device saw, in order: "irqs off N", "reset", "unmap dma",
   // "command 0xNNNN" (a write of the command register).

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <map>
 
+#include "absl/strings/str_format.h"
+#include "arch/arch.h"
 #include "devices/pci/pci_constants.h"
 #include "devices/vfio/bar_layout.h"
 #include "devices/vfio/vfio_container.h"
@@ -174,9 +176,72 @@ TEST_F(SysfsTest, OpenVfioDevicesChecksInOrderAndSharesTheGroup) {
               HasSubstr("0000:00:01.2 (driver snd_hda_intel)"));
 }
 
+// The group's reserved regions come from sysfs; lines that do not parse
+// (or that end before they start) are skipped.
+TEST_F(SysfsTest, ReservedRegionsAreReadWithTheGroup) {
+  AddDevice("0000:00:01.0", "vfio-pci", 4);
+  std::ofstream(root() / "kernel/iommu_groups/4/reserved_regions")
+      << "0x00000000fee00000 0x00000000feefffff msi\n"
+      << "garbage\n"
+      << "0x0000000000002000 0x0000000000001000 direct\n"
+      << "0x00000000000a0000 0x00000000000bffff direct-relaxable\n";
+  auto host = InspectHostPciDevice(root(), "0000:00:01.0");
+  ASSERT_TRUE(host.ok()) << host.status();
+  EXPECT_THAT(host->reserved_regions,
+              ElementsAre(ReservedRegion{0xfee00000, 0xfeefffff, "msi"},
+                          ReservedRegion{0xa0000, 0xbffff, "direct-relaxable"}));
+  // No file (older kernels, other buses): nothing, not an error.
+  AddDevice("0000:00:02.0", "vfio-pci", 5);
+  host = InspectHostPciDevice(root(), "0000:00:02.0");
+  ASSERT_TRUE(host.ok()) << host.status();
+  EXPECT_TRUE(host->reserved_regions.empty());
+}
+
+// Guest RAM is checked against the IOMMU in OpenVfioDevices, before KVM or
+// guest RAM exist, at the addresses the platform will give it; sysfs names
+// the reserved region behind the hole.
+TEST_F(SysfsTest, OpenVfioDevicesRefusesGuestRamOverlappingAReservedRegion) {
+  AddDevice("0000:00:01.0", "vfio-pci", 9);
+  VmConfig config;
+  config.sysfs_root = root();
+  config.vfio_devices = {{"0000:00:01.0"}};
+  auto ram = arch::RamLayout(config.memory_bytes);
+  ASSERT_TRUE(ram.ok()) << ram.status();
+  // A 1 MiB firmware region half-way into the first RAM range.
+  const uint64_t hole = (ram->front().gpa + ram->front().size / 2) & ~uint64_t{0xfffff};
+  const uint64_t hole_last = hole + 0xfffff;
+  std::ofstream(root() / "kernel/iommu_groups/9/reserved_regions")
+      << absl::StrFormat("0x%016x 0x%016x direct\n", hole, hole_last)
+      << "0x00000000fee00000 0x00000000feefffff msi\n";
+  auto kernel = std::make_shared<FakeVfioKernel>();
+  kernel->groups[9].devices = {std::make_shared<FakePciFunction>(FakePciFunction::E1000e())};
+  kernel->iova_ranges = {
+      {0, hole - 1}, {hole_last + 1, 0xfedfffff}, {0xfef00000, (uint64_t{1} << 48) - 1}};
+  auto opened = OpenVfioDevices(config, kernel);
+  ASSERT_FALSE(opened.ok());
+  EXPECT_THAT(std::string(opened.status().message()),
+              HasSubstr(absl::StrFormat(
+                  "overlaps the IOMMU's reserved range 0x%x-0x%x of /dev/vfio/9 "
+                  "(/sys/kernel/iommu_groups/9/reserved_regions: 0x%x-0x%x direct)",
+                  hole, hole_last, hole, hole_last)));
+  EXPECT_EQ(kernel->map_dma_calls, 0);
+  // Locked memory is checked there too.
+  kernel = std::make_shared<FakeVfioKernel>();
+  kernel->groups[9].devices = {std::make_shared<FakePciFunction>(FakePciFunction::E1000e())};
+  kernel->memlock.limit = 64 * 1024;
+  opened = OpenVfioDevices(config, kernel);
+  ASSERT_FALSE(opened.ok());
+  EXPECT_THAT(std::string(opened.status().message()), HasSubstr("RLIMIT_MEMLOCK is 64 KiB"));
+  // The same device and RAM with room for both: it opens.
+  kernel = std::make_shared<FakeVfioKernel>();
+  kernel->groups[9].devices = {std::make_shared<FakePciFunction>(FakePciFunction::E1000e())};
+  opened = OpenVfioDevices(config, kernel);
+  EXPECT_TRUE(opened.ok()) << opened.status();
+}
+
 TEST(GroupViableTest, PciStubAndVfioPciAreFine) {
   HostPciDevice host{
-      "0000:00:01.0", 3, {{"0000:00:01.0", "vfio-pci"}, {"0000:00:01.1", "pci-stub"}}};
+      "0000:00:01.0", 3, {{"0000:00:01.0", "vfio-pci"}, {"0000:00:01.1", "pci-stub"}}, {}};
   EXPECT_TRUE(CheckGroupViable(host).ok());
   host.group_members.push_back({"0000:00:01.2", "snd_hda_intel"});
   host.group_members.push_back({"0000:00:01.3", "nvme"});
@@ -230,7 +295,7 @@ TEST(BarLayoutTest, MmapAreasFollowFlags) {
 // ------------------------------------------------------------ container ---
 
 HostPciDevice Host(const std::string& name, uint32_t group) {
-  return HostPciDevice{name, group, {{name, "vfio-pci"}}};
+  return HostPciDevice{name, group, {{name, "vfio-pci"}}, {}};
 }
 
 TEST(ContainerTest, TwoDevicesOfOneGroupShareTheGroup) {
@@ -302,7 +367,8 @@ TEST(ContainerTest, KernelSaysNotViableNamesTheGroupMembers) {
   kernel->groups[2].flags = 0;
   auto container = VfioContainer::Open(kernel);
   ASSERT_TRUE(container.ok());
-  HostPciDevice host{"0000:00:1f.0", 2, {{"0000:00:1f.0", "vfio-pci"}, {"0000:00:1f.3", ""}}};
+  HostPciDevice host{
+      "0000:00:1f.0", 2, {{"0000:00:1f.0", "vfio-pci"}, {"0000:00:1f.3", ""}}, {}};
   auto device = (*container)->OpenDevice(host);
   ASSERT_FALSE(device.ok());
   EXPECT_THAT(std::string(device.status().message()), HasSubstr("not viable"));
