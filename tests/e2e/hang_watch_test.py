@@ -32,6 +32,24 @@ E2E: hung| not part of the section
 """
 
 
+
+
+def hung_section(name):
+    """A made-up E2E: HUNG section for run NAME (for the tests' checks)."""
+    return ("E2E: HUNG %s: still running 170 s after it started\n"
+            "E2E: hung| thread 812 skiff State:\tD (disk sleep) wchan=kvm_vm_ioctl\n"
+            "E2E: hung|     [<0>] kvm_set_memslot+0x2f1/0x5a0 [kvm]\n"
+            "E2E: hung-end %s\n" % (name, name))
+
+
+def assert_hang_reported(test, lines, name):
+    """LINES (a test's printed verdict) start with NAME's hang, as a FAIL
+    followed by its stack."""
+    text = "\n".join(lines)
+    test.assertTrue(text.startswith("FAIL: vmm-hang %s: still running 170 s" % name), text)
+    test.assertIn("\n        [<0>] kvm_set_memslot+0x2f1/0x5a0 [kvm]", text)
+
+
 class FailuresTest(unittest.TestCase):
     def test_a_hung_section_is_a_fail_with_its_stacks(self):
         texts = hang_watch.failures(HUNG_OUTPUT)

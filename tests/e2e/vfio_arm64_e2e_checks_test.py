@@ -10,6 +10,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vfio_arm64_e2e as e2e  # noqa: E402
+from hang_watch_test import assert_hang_reported, hung_section  # noqa: E402
 from vfio_e2e_checks_test import GUEST, GW, frame, pcap  # noqa: E402
 
 GOOD = """\
@@ -60,6 +61,16 @@ class VfioArm64ChecksTest(unittest.TestCase):
         self.assertEqual(self.failing(GOOD), [])
         no_intx = GOOD[:GOOD.index("E2E: === intx")] + GOOD[GOOD.index("E2E: === end"):]
         self.assertEqual(self.failing(no_intx, intx=False), [])
+
+    def test_a_hang_is_a_fail_with_its_stacks_even_if_the_host_failed(self):
+        hung = GOOD.replace("E2E: SKIFF_RC=0\nE2E: === intx", hung_section("msix") + "E2E: === intx")
+        for returncode in (0, 125):
+            lines, failed = e2e.verdict(hung, "/nonexistent.pcap", returncode)
+            assert_hang_reported(self, lines, "msix")
+            self.assertGreaterEqual(failed, 2)
+        lines, failed = e2e.verdict(GICV2M.replace("E2E: SKIFF_RC=0\n", hung_section("unsafe")),
+                                    "/nonexistent.pcap", 0, gicv2m=True)
+        assert_hang_reported(self, lines, "unsafe")
 
     def test_devid_mismatch_fails(self):
         name = "ITS DeviceID = requester ID = Skiff's BDF for the device (slot 2)"
