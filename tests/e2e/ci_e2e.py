@@ -58,6 +58,8 @@ GUEST_SCRIPT = os.path.join(HERE, "ci_guest.sh")
 OUTB_SOURCE = os.path.join(HERE, "outb.c")
 sys.path.insert(0, os.path.join(ROOT, "images"))
 import skiffimg  # noqa: E402
+sys.path.insert(0, HERE)
+import hang_watch  # noqa: E402
 
 CMDLINE = "console=ttyS0 reboot=k panic=-1"
 QUIET = CMDLINE + " quiet"
@@ -97,8 +99,9 @@ ARM64_RUNS = {
                                "--serial-log-timestamps", "--junit", "/tmp/panic-junit.xml"]),
 }
 RUNS_BY_ARCH = {"x86_64": RUNS, "arm64": ARM64_RUNS}
-# Seconds for one Skiff run inside L1 (busybox timeout -s KILL) and for the
-# whole test host run; ARM64's L1 is slower (TCG).
+# Seconds for one Skiff run inside L1 (past it hang_watch reports where
+# Skiff is stuck and kills it) and for the whole test host run; ARM64's L1
+# is slower (TCG).
 RUN_TIMEOUT = {"x86_64": 120, "arm64": 150}
 TESTHOST_TIMEOUT = {"x86_64": 300, "arm64": 480}
 # The files l1_command() prints (base64) after the runs, by name.
@@ -113,17 +116,20 @@ def quote(word):
 
 
 def l1_command(arch="x86_64"):
-    lines = ["cat /guest/initramfs.cpio.gz /e2e/autorun.cpio.gz > /tmp/initrd",
+    lines = [hang_watch.shell(RUN_TIMEOUT[arch]),
+             "cat /guest/initramfs.cpio.gz /e2e/autorun.cpio.gz > /tmp/initrd",
              "up() { cut -d' ' -f1 /proc/uptime; }",
              "printf '%%s' %s > /tmp/log.json" % quote(LOG_CONFIG)]
     for name, (mode, cmdline, options) in RUNS_BY_ARCH[arch].items():
         argv = ["skiff", "run", "--kernel", "/guest/vmlinuz", "--initramfs", "/tmp/initrd",
                 "--memory", "256M", "--cmdline", "%s skiff.e2e=%s" % (cmdline, mode)] + options
+        # No exit status if Skiff could not be killed (a wait would block).
         lines += [
             "t0=$(up)",
-            "timeout -s KILL %d %s > /tmp/out 2> /tmp/err; rc=$?"
-            % (RUN_TIMEOUT[arch], " ".join(map(quote, argv))),
-            "echo \"CI-E2E: run=%s rc=$rc t0=$t0 t1=$(up)\"" % name,
+            "%s > /tmp/out 2> /tmp/err & vmm=$!" % " ".join(map(quote, argv)),
+            "vmm_watch %s $vmm /tmp/err" % name,
+            "if vmm_settle %s $vmm; then wait $vmm; rc=$?; else rc=unkillable; fi" % name,
+            "echo \"CI-E2E: run=%s rc=$rc t0=$t0 t1=$settled_at\"" % name,
             "sed 's/^/CI-E2E-OUT %s: /' /tmp/out; echo" % name,  # the last line may lack \n
             "sed 's/^/CI-E2E-ERR %s: /' /tmp/err" % name,
         ]
@@ -373,6 +379,33 @@ ARM64_CHECKS = {
 CHECKS_BY_ARCH = {"x86_64": CHECKS, "arm64": ARM64_CHECKS}
 
 
+def verdict(out, returncode, arch="x86_64"):
+    """([PASS/FAIL line], number failed) of the runs: a hang first, with
+    where Skiff was stuck."""
+    lines = hang_watch.failures(out)
+    failed = len(lines)
+    checks = CHECKS_BY_ARCH[arch]
+    runs, files = parse(out)
+    for name, check in checks.items():
+        if returncode != 0 or "TESTHOST FAILURE" in out:
+            problems = ["test host failed (exit %d)" % returncode]
+        elif name not in runs and name in RUNS_BY_ARCH[arch]:
+            problems = ["the run's exit status was not reported"]
+        else:
+            problems = check(runs, files)
+        if problems:
+            failed += 1
+            lines.append("FAIL: %s: %s" % (name, "; ".join(problems)))
+        else:
+            detail = runs[name].get("detail") if name in runs else None
+            seconds = " (%.1f s%s)" % (runs[name]["seconds"], "; " + detail if detail else "") \
+                if name in runs else ""
+            lines.append("PASS: %s%s" % (name, seconds))
+    passed = sum(line.startswith("PASS: ") for line in lines)
+    lines.append("%d of %d checks passed" % (passed, len(checks)))
+    return lines, failed
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--skiff", required=True)
@@ -410,26 +443,9 @@ def main():
     out = proc.stdout
     sys.stdout.write("\n".join(l for l in out.splitlines() if "CI-E2E-FILE" not in l) + "\n")
     print("----")
-    runs, files = parse(out)
-    failed = 0
-    for name, check in checks.items():
-        if proc.returncode != 0 or "TESTHOST FAILURE" in out:
-            problems = ["test host failed (exit %d)" % proc.returncode]
-        elif name not in runs and name in RUNS_BY_ARCH[args.arch]:
-            problems = ["the run's exit status was not reported"]
-        else:
-            problems = check(runs, files)
-        if problems:
-            failed += 1
-            print("FAIL: %s: %s" % (name, "; ".join(problems)))
-        else:
-            detail = runs[name].get("detail") if name in runs else None
-            seconds = " (%.1f s%s)" % (runs[name]["seconds"], "; " + detail if detail else "") \
-                if name in runs else ""
-            print("PASS: %s%s" % (name, seconds))
-    print("%d of %d checks passed" % (len(checks) - failed, len(checks)))
+    lines, failed = verdict(out, proc.returncode, args.arch)
+    print("\n".join(lines))
     return 1 if failed else 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -9,6 +9,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ci_e2e as e2e  # noqa: E402
+from hang_watch_test import assert_hang_reported, hung_section  # noqa: E402
 
 LINUX = "[    0.000000] Linux version 6.1.0-56-cloud-amd64 (gcc-12) #1 SMP"
 JUNIT = """<?xml version="1.0" encoding="UTF-8"?>
@@ -109,6 +110,22 @@ def failing(out):
 class CiChecksTest(unittest.TestCase):
     def test_healthy_runs_pass(self):
         self.assertEqual(failing(render(healthy())), [])
+        lines, failed = e2e.verdict(render(healthy()), 0)
+        self.assertEqual(failed, 0, lines)
+        self.assertEqual(lines[-1], "6 of 6 checks passed")
+
+    def test_a_hang_is_a_fail_with_its_stacks_first(self):
+        runs = healthy()
+        runs["expect"]["rc"] = 137  # the watchdog killed it
+        out = hung_section("expect") + render(runs)
+        lines, failed = e2e.verdict(out, 0)
+        assert_hang_reported(self, lines, "expect")
+        self.assertIn("FAIL: expect: skiff exited 137, expected 0", "\n".join(lines))
+        self.assertEqual(failed, 2, lines)
+        # It would not die: no exit status for it, and the test host gave up.
+        lines, failed = e2e.verdict(hung_section("expect"), 125)
+        assert_hang_reported(self, lines, "expect")
+        self.assertEqual(failed, 1 + len(e2e.CHECKS))
 
     def test_exit_device_wrong_code_or_no_acpi_node(self):
         runs = healthy()

@@ -52,6 +52,7 @@ GUEST_SCRIPT = {"x86_64": os.path.join(HERE, "control_guest.sh"),
 GPIO_WAIT_SOURCE = os.path.join(HERE, "gpio_wait_edge.c")
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "images"))
+import hang_watch  # noqa: E402
 import skiffimg  # noqa: E402
 import vmspec  # noqa: E402
 
@@ -63,8 +64,16 @@ KEY_POWER = 116
 READY_WAIT_S = {"x86_64": 120, "arm64": 300}
 POWEROFF_WITHIN_S = {"x86_64": 60, "arm64": 120}
 TESTHOST_TIMEOUT = {"x86_64": 400, "arm64": 800}
+# Skiff's own --timeout; still there HANG_MARGIN_S later it is hung
+# (hang_watch prints where it is stuck and kills it). So is a Skiff whose
+# guest never says ready, or that outlives its power-off by far.
+HANG_MARGIN_S = 20
 CHECKS = ["guest-ready", "info-tids", "vcpu-affinity", "io-affinity", "pause",
           "status-paused", "resume", "shutdown", "socket-removed"]
+
+
+def skiff_timeout(arch):
+    return READY_WAIT_S[arch] + 120 + POWEROFF_WITHIN_S[arch]
 
 
 def skiff_command(arch="x86_64"):
@@ -76,20 +85,24 @@ def skiff_command(arch="x86_64"):
     # Pinned the reverse of where a scheduler would spread them.
     argv[argv.index("--cpus") + 1] = "2,affinity=0:1,1:0"
     argv += ["--io-affinity", "0", "--api-socket", SOCKET,
-             "--timeout", "%ds" % (READY_WAIT_S[arch] + 120 + POWEROFF_WITHIN_S[arch])]
+             "--timeout", "%ds" % skiff_timeout(arch)]
     return vmspec.shell_join(argv)
 
 
 def l1_command(arch="x86_64"):
     ctl = "skiff ctl --api-socket %s" % SOCKET
     return "\n".join([
+        hang_watch.shell(skiff_timeout(arch) + HANG_MARGIN_S),
         "cat /guest/initramfs.cpio.gz /e2e/autorun.cpio.gz > /tmp/initrd",
         "up() { cut -d' ' -f1 /proc/uptime; }",
         "ticks() { grep -c SKIFF-TICK /tmp/out; }",
         "%s > /tmp/out 2> /tmp/err &" % skiff_command(arch),
         "pid=$!",
-        "i=0; while ! grep -q 'SKIFF-E2E: ready' /tmp/out 2>/dev/null && [ $i -lt %d ]; do"
-        " sleep 0.1; i=$((i + 1)); done" % (READY_WAIT_S[arch] * 10),
+        "vmm_watch ctl $pid /tmp/err",
+        "i=0; while ! grep -q 'SKIFF-E2E: ready' /tmp/out 2>/dev/null && vmm_running ctl $pid"
+        " && [ $i -lt %d ]; do sleep 0.1; i=$((i + 1)); done" % (READY_WAIT_S[arch] * 10),
+        "grep -q 'SKIFF-E2E: ready' /tmp/out || ! vmm_running ctl $pid ||"
+        " vmm_hung ctl $pid 'the guest did not say ready within %d s'" % READY_WAIT_S[arch],
         "echo \"CTL-E2E pid=$pid\"",
         "echo \"CTL-E2E-ANSWER info $(%s info)\"" % ctl,
         "for t in /proc/$pid/task/*; do echo \"CTL-E2E-TASK ${t##*/}"
@@ -103,11 +116,13 @@ def l1_command(arch="x86_64"):
         "echo \"CTL-E2E ticks before=$before paused=$a later=$b resumed=$c\"",
         "t0=$(up)",
         "echo \"CTL-E2E-ANSWER shutdown $(%s shutdown)\"" % ctl,
-        "i=0; while kill -0 $pid 2>/dev/null && [ $i -lt %d ]; do sleep 0.1; i=$((i + 1)); done"
+        "i=0; while vmm_running ctl $pid && [ $i -lt %d ]; do sleep 0.1; i=$((i + 1)); done"
         % (POWEROFF_WITHIN_S[arch] * 10 + 100),
-        "kill -0 $pid 2>/dev/null && { echo 'CTL-E2E still running'; kill -9 $pid; }",
-        "wait $pid; rc=$?",
-        "echo \"CTL-E2E exit rc=$rc t0=$t0 t1=$(up)\"",
+        "! vmm_running ctl $pid || vmm_hung ctl $pid 'still running %d s after the shutdown'"
+        % (POWEROFF_WITHIN_S[arch] + 10),
+        # No exit status if Skiff could not be killed (a wait would block).
+        "if vmm_settle ctl $pid; then wait $pid; rc=$?; else rc=unkillable; fi",
+        "echo \"CTL-E2E exit rc=$rc t0=$t0 t1=$settled_at\"",
         "[ -e %s ] && echo 'CTL-E2E socket-left' || echo 'CTL-E2E socket-gone'" % SOCKET,
         "grep -v SKIFF-TICK /tmp/out | sed 's/^/CTL-E2E-OUT: /'; echo",
         "sed 's/^/CTL-E2E-ERR: /' /tmp/err",
@@ -241,6 +256,25 @@ def check(name, r, arch="x86_64"):
     return p
 
 
+def verdict(out, returncode, arch="x86_64"):
+    """([PASS/FAIL line], number failed): a hang first, with where Skiff
+    was stuck."""
+    lines = hang_watch.failures(out)
+    failed = len(lines)
+    r = parse(out)
+    for name in CHECKS:
+        if returncode != 0 or "TESTHOST FAILURE" in out:
+            problems = ["test host failed (exit %d)" % returncode]
+        else:
+            problems = check(name, r, arch)
+        if problems:
+            failed += 1
+            lines.append("FAIL: %s: %s" % (name, "; ".join(problems)))
+        else:
+            lines.append("PASS: %s" % name)
+    return lines, failed
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--skiff", required=True)
@@ -278,18 +312,8 @@ def main():
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
     out = proc.stdout
     sys.stdout.write(out + "\n----\n")
-    r = parse(out)
-    failed = 0
-    for name in CHECKS:
-        if proc.returncode != 0 or "TESTHOST FAILURE" in out:
-            problems = ["test host failed (exit %d)" % proc.returncode]
-        else:
-            problems = check(name, r, args.arch)
-        if problems:
-            failed += 1
-            print("FAIL: %s: %s" % (name, "; ".join(problems)))
-        else:
-            print("PASS: %s" % name)
+    lines, failed = verdict(out, proc.returncode, args.arch)
+    print("\n".join(lines))
     return 1 if failed else 0
 
 

@@ -10,6 +10,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import control_e2e as e2e  # noqa: E402
+from hang_watch_test import assert_hang_reported, hung_section  # noqa: E402
 
 INFO = {"command": "info", "ok": True, "result": {
     "io_thread": {"affinity": "0", "cpus_allowed": "0", "tid": 132},
@@ -68,6 +69,24 @@ def failing(run, arch="x86_64"):
 
 
 class ControlE2eChecksTest(unittest.TestCase):
+    def test_healthy_verdict(self):
+        lines, failed = e2e.verdict(render(healthy()), 0)
+        self.assertEqual(failed, 0, lines)
+
+    def test_a_hang_is_a_fail_with_its_stacks_first(self):
+        # Never ready: the script reported Skiff hung and killed it.
+        run = healthy()
+        run["out"] = []
+        run["exit"] = "rc=137 t0=77.23 t1=77.41"
+        for name in ("info", "pause", "status", "resume", "shutdown"):
+            run[name] = {"unparsable": ""}
+        lines, failed = e2e.verdict(hung_section("ctl") + render(run), 0)
+        assert_hang_reported(self, lines, "ctl")
+        self.assertIn("FAIL: guest-ready: the guest never said ready", "\n".join(lines))
+        self.assertGreater(failed, 1)
+        lines, _ = e2e.verdict(hung_section("ctl"), 125, "arm64")
+        assert_hang_reported(self, lines, "ctl")
+
     def test_healthy_run_passes(self):
         self.assertEqual(failing(healthy()), [])
 

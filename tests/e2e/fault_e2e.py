@@ -42,6 +42,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import hang_watch  # noqa: E402
 import vmspec  # noqa: E402
 import virtio_e2e  # noqa: E402  (test-host paths, the 4 KiB pattern, output parsing)
 
@@ -53,7 +54,14 @@ A_FIRST, A_COUNT = 512, 48   # GOOD's blocks written around the unbind
 B_COUNT = 64                 # RAW's blocks written around the raw reset
 TAP, HOST_IP, GUEST_IP, MASK = "skiff0", "10.0.2.1", "10.0.2.15", "255.255.255.0"
 MAC = virtio_e2e.MAC
-VMM_TIMEOUT = 200            # seconds inside L1
+# Seconds inside L1: Skiff's own --timeout; still there HANG_MARGIN_S later,
+# or TEARDOWN_LIMIT_S after it logged its stop (the SIGTERM), it is hung:
+# hang_watch prints where it is stuck and kills it, before the test host's
+# TESTHOST_TIMEOUT (which includes L1's boot).
+VMM_TIMEOUT = 200
+HANG_MARGIN_S = 20
+TEARDOWN_LIMIT_S = 60
+TESTHOST_TIMEOUT = 340
 CHECKS = ["blk-full-ioerr", "blk-full-reads", "blk-good-unharmed", "net-tap-vanishes",
           "reset-unbind-write", "reset-raw-write", "vmm-stays-up", "vmm-sigterm-exit"]
 
@@ -85,7 +93,9 @@ def guest_settings(tag):
 
 def l1_command(spec):
     prefix = vmspec.prefix_len(MASK)
+    argv = vmspec.skiff_argv(spec) + ["--timeout", "%ds" % VMM_TIMEOUT]
     lines = [
+        hang_watch.shell(VMM_TIMEOUT + HANG_MARGIN_S, TEARDOWN_LIMIT_S),
         "cat /guest/initramfs.cpio.gz /e2e/autorun.cpio.gz > %s" % virtio_e2e.L1_INITRD,
         # FULL's image: sparse, on a tmpfs with no page left.
         "mkdir -p /mnt/small && mount -t tmpfs -o size=1m small /mnt/small && "
@@ -95,12 +105,12 @@ def l1_command(spec):
         "echo \"L1-E2E: small_free_kb=$(df -k /mnt/small | awk 'NR==2 {print $4}')\" >/tmp/l1.out",
         "tunctl -t %s >/dev/null && ip addr add %s/%d dev %s && ip link set %s up "
         "|| echo 'L1-E2E: tap_setup=failed' >>/tmp/l1.out" % (TAP, HOST_IP, prefix, TAP, TAP),
-        "timeout -s KILL %d %s >/tmp/vmm.out 2>&1 &"
-        % (VMM_TIMEOUT, vmspec.shell_join(vmspec.skiff_argv(spec))),
+        "%s >/tmp/vmm.out 2>&1 &" % vmspec.shell_join(argv),
         "vmm=$!",
+        "vmm_watch fault $vmm /tmp/vmm.out",
         # Act on the guest's cues while Skiff runs.
         "down=0",
-        "while kill -0 $vmm 2>/dev/null; do"
+        "while vmm_running fault $vmm; do"
         " if [ $down = 0 ] && grep -q 'SKIFF-E2E: tap_down_please=1' /tmp/vmm.out; then"
         "  ip link set %s down; echo \"L1-E2E: tap_down_rc=$?\" >>/tmp/l1.out;"
         "  { /usr/bin/ip link delete %s 2>/dev/null || ip link delete %s; };"
@@ -111,7 +121,8 @@ def l1_command(spec):
         " fi;"
         " sleep 0.2;"
         "done" % (TAP, TAP, TAP),
-        "wait $vmm; echo SKIFF_RC=$?",
+        # No exit status if Skiff could not be killed (a wait would block).
+        "vmm_settle fault $vmm && { wait $vmm; echo SKIFF_RC=$?; }",
         "cat /tmp/vmm.out /tmp/l1.out",
         "echo \"L1-E2E: full_file_sha256=$(sha256sum < /mnt/small/full.img | cut -d' ' -f1)\"",
         "echo \"L1-E2E: good_block_sha256=$(dd if=/e2e/good.img bs=4096 skip=%d count=1 "
@@ -230,6 +241,30 @@ class Checks:
         return p
 
 
+def verdict(out, returncode, ctx):
+    """([PASS/FAIL line], number failed) of the run: a hang first, with
+    where Skiff was stuck; without Skiff's exit status every check fails."""
+    lines = hang_watch.failures(out)
+    failed = len(lines)
+    m = re.search(r"SKIFF_RC=(\d+)", out)
+    if returncode != 0 or "TESTHOST FAILURE" in out or not m:
+        why = ("test host failed (exit %d)" % returncode if returncode != 0
+               or "TESTHOST FAILURE" in out else "Skiff's exit status was not reported")
+        return lines + ["FAIL: %s: %s" % (name, why) for name in CHECKS], failed + len(CHECKS)
+    c = Checks(out, int(m.group(1)), ctx)
+    passed = 0
+    for name in CHECKS:
+        problems = getattr(c, name.replace("-", "_"))()
+        if problems:
+            failed += 1
+            lines.append("FAIL: %s: %s" % (name, "; ".join(problems)))
+        else:
+            passed += 1
+            lines.append("PASS: %s" % name)
+    lines.append("%d of %d checks passed" % (passed, len(CHECKS)))
+    return lines, failed
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--skiff", required=True)
@@ -262,31 +297,15 @@ def main():
         subprocess.run([virtio_e2e.AUTORUN, script, extra], check=True)
         puts += ["--put", "%s:/e2e/autorun.cpio.gz" % extra]
         th = [sys.executable, virtio_e2e.TESTHOST, "run", "--arch", "x86_64",
-              "--skiff", args.skiff, "--timeout", "300"]
+              "--skiff", args.skiff, "--timeout", str(TESTHOST_TIMEOUT)]
         proc = subprocess.run(th + puts + ["--", command], stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, errors="replace")
     out = proc.stdout
     sys.stdout.write(out)
     print("----")
-    m = re.search(r"SKIFF_RC=(\d+)", out)
-    if proc.returncode != 0 or "TESTHOST FAILURE" in out or not m:
-        why = ("test host failed (exit %d)" % proc.returncode if proc.returncode != 0
-               or "TESTHOST FAILURE" in out else "Skiff's exit status was not reported")
-        for name in CHECKS:
-            print("FAIL: %s: %s" % (name, why))
-        return 1
-    c = Checks(out, int(m.group(1)), ctx)
-    failed = 0
-    for name in CHECKS:
-        problems = getattr(c, name.replace("-", "_"))()
-        if problems:
-            failed += 1
-            print("FAIL: %s: %s" % (name, "; ".join(problems)))
-        else:
-            print("PASS: %s" % name)
-    print("%d of %d checks passed" % (len(CHECKS) - failed, len(CHECKS)))
+    lines, failed = verdict(out, proc.returncode, ctx)
+    print("\n".join(lines))
     return 1 if failed else 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

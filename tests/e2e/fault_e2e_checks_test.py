@@ -8,6 +8,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fault_e2e as e2e  # noqa: E402
+from hang_watch_test import assert_hang_reported, hung_section  # noqa: E402
 
 TAG = "cafe01"
 ZERO = "f" * 64
@@ -54,9 +55,25 @@ def failing(g, l1, **kw):
     return [name for name in e2e.CHECKS if getattr(c, name.replace("-", "_"))()]
 
 
+CTX = {"tag": TAG, "good_after_block_sha": "a" * 64}
+
+
 class FaultChecksTest(unittest.TestCase):
     def test_healthy_run_passes(self):
         self.assertEqual(failing(*healthy()), [])
+        lines, failed = e2e.verdict(render(*healthy()), 0, CTX)
+        self.assertEqual(failed, 0, lines)
+
+    def test_a_hang_is_a_fail_with_its_stacks_first(self):
+        g, l1 = healthy()
+        lines, failed = e2e.verdict(hung_section("fault") + render(g, l1, rc=137), 0, CTX)
+        assert_hang_reported(self, lines, "fault")
+        self.assertIn("FAIL: vmm-sigterm-exit: Skiff exited 137", "\n".join(lines))
+        self.assertEqual(failed, 2, lines)
+        # Unkillable: no exit status; every check fails after the hang.
+        lines, failed = e2e.verdict(hung_section("fault"), 0, CTX)
+        assert_hang_reported(self, lines, "fault")
+        self.assertEqual(failed, 1 + len(e2e.CHECKS))
 
     def test_a_failed_write_reported_as_success_fails(self):
         g, l1 = healthy()

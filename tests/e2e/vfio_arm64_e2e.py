@@ -40,6 +40,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import hang_watch  # noqa: E402
 import vfio_e2e  # noqa: E402  (pcap and /proc/interrupts readers)
 import vfio_l1  # noqa: E402
 
@@ -50,14 +51,29 @@ GUEST_SCRIPT = os.path.join(HERE, "vfio_guest.sh")
 # Skiff's arm64 UART is a 16550: ttyS0.
 CMDLINE = "console=ttyS0 panic=-1 quiet"
 
+# Each boot of L2 is bounded (tests/e2e/hang_watch.py): if Skiff is still
+# there TEARDOWN_LIMIT_S after it logged its stop, or 60 s after its own
+# --timeout, the script prints where it is stuck and kills it.
+GUEST_LIMIT_S = 600
+TEARDOWN_LIMIT_S = 120
+SKIFF_RUN = "skiff run --kernel /guest/vmlinuz --initramfs /tmp/initrd --memory 256M"
+
+
+def bounded(skiff_run):
+    """hang_watch's functions, bounded_boot running SKIFF_RUN at info level."""
+    return hang_watch.shell(GUEST_LIMIT_S + 60, TEARDOWN_LIMIT_S,
+                            command="%s --log-level info --timeout %ds"
+                            % (skiff_run, GUEST_LIMIT_S))
+
+
 # Runs in L1 (busybox sh). Bad input first (device not bound to vfio-pci),
 # then bind the e1000e to vfio-pci and boot L2 with it: MSI-X, then INTx.
-L1_SCRIPT = r"""
 # A virtio-pci disk comes first and takes slot 1, so the NIC is 00:02.0:
 # its DeviceID (0x10) and INTx SPI (6) are not what a constant would give.
+SKIFF_RUN_WITH_DISK = SKIFF_RUN + " --disk path=/tmp/disk.img,transport=pci"
+L1_SCRIPT = bounded(SKIFF_RUN_WITH_DISK) + r"""
 skiff_run() {
-    skiff run --kernel /guest/vmlinuz --initramfs /tmp/initrd --memory 256M \
-        --disk path=/tmp/disk.img,transport=pci "$@"
+    %(skiff_run)s "$@"
 }
 cat /guest/initramfs.cpio.gz /e2e/autorun.cpio.gz > /tmp/initrd
 dd if=/dev/zero of=/tmp/disk.img bs=1M count=1 2>/dev/null
@@ -93,23 +109,17 @@ group=$(basename $(readlink /sys/bus/pci/devices/$bdf/iommu_group))
 echo "E2E: bound driver=$(basename $(readlink /sys/bus/pci/devices/$bdf/driver)) group=$group node=$(ls /dev/vfio/$group 2>&1)"
 %(quiesce)s
 quiesce_e1000e E2E:
-echo "E2E: === msix"
-skiff_run --cmdline '%(cmdline)s' --device vfio=/sys/bus/pci/devices/$bdf $ivdev \
-    --log-level info --timeout 600s
-echo "E2E: SKIFF_RC=$?"
+bounded_boot msix --cmdline '%(cmdline)s' --device vfio=/sys/bus/pci/devices/$bdf $ivdev
 if [ "%(intx)s" = yes ]; then
     quiesce_e1000e E2E:
-    echo "E2E: === intx"
-    skiff_run --cmdline '%(cmdline)s pci=nomsi' --device vfio=$bdf --log-level info \
-        --timeout 600s
-    echo "E2E: SKIFF_RC=$?"
+    bounded_boot intx --cmdline '%(cmdline)s pci=nomsi' --device vfio=$bdf
 fi
 echo "E2E: === end"
 echo "E2E: after driver=$(basename $(readlink /sys/bus/pci/devices/$bdf/driver))"
 """
 
 # --gicv2m: refused first, then accepted once the operator takes the risk.
-L1_SCRIPT_GICV2M = r"""
+L1_SCRIPT_GICV2M = bounded(SKIFF_RUN) + r"""
 cat /guest/initramfs.cpio.gz /e2e/autorun.cpio.gz > /tmp/initrd
 bdf=""
 for d in /sys/bus/pci/devices/*; do
@@ -118,16 +128,10 @@ done
 echo vfio-pci > /sys/bus/pci/devices/$bdf/driver_override
 echo $bdf > /sys/bus/pci/drivers_probe
 echo "E2E: bound driver=$(basename $(readlink /sys/bus/pci/devices/$bdf/driver)) msi=$(dmesg | grep -o 'GICv2m: range' | head -1)"
-skiff_run() {
-    skiff run --kernel /guest/vmlinuz --initramfs /tmp/initrd --memory 256M \
-        --cmdline '%(cmdline)s' --device vfio=$bdf --log-level info --timeout 600s
-}
-skiff_run > /tmp/err 2>&1
+%(skiff_run)s --cmdline '%(cmdline)s' --device vfio=$bdf --log-level info --timeout 600s > /tmp/err 2>&1
 echo "E2E: refused rc=$? msg=$(grep -v ' info ' /tmp/err | head -c 900 | tr '\n' ' ')"
 echo 1 > /sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts
-echo "E2E: === unsafe"
-skiff_run
-echo "E2E: SKIFF_RC=$?"
+bounded_boot unsafe --cmdline '%(cmdline)s' --device vfio=$bdf
 echo "E2E: === end"
 """
 
@@ -345,6 +349,20 @@ def checks_gicv2m(out, pcap):
     return results
 
 
+def verdict(out, pcap, returncode, gicv2m=False, intx=True, shm=None):
+    """([PASS/FAIL line], number failed) of a run: a hang first, with where
+    Skiff was stuck; a test-host failure fails the run without its checks."""
+    lines = hang_watch.failures(out)
+    failed = len(lines)
+    if returncode != 0 or "TESTHOST FAILURE" in out:
+        return lines + [f"FAIL: test host failed (exit {returncode})"], failed + 1
+    for name, ok, detail in (checks_gicv2m(out, pcap) if gicv2m
+                             else checks(out, pcap, shm, intx)):
+        lines.append(f"{'PASS' if ok else 'FAIL'}: {name} ({detail})")
+        failed += not ok
+    return lines, failed
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--skiff", required=True, help="the aarch64 skiff")
@@ -366,9 +384,11 @@ def main():
         shm = None
         testhost_args = []
         if args.gicv2m:
-            l1, profile = L1_SCRIPT_GICV2M % {"cmdline": CMDLINE}, "aarch64-vfio-gicv2m"
+            l1 = L1_SCRIPT_GICV2M % {"cmdline": CMDLINE, "skiff_run": SKIFF_RUN}
+            profile = "aarch64-vfio-gicv2m"
         else:
             l1 = L1_SCRIPT % {"cmdline": CMDLINE, "intx": "yes" if intx else "no",
+                              "skiff_run": SKIFF_RUN_WITH_DISK,
                               "quiesce": vfio_l1.QUIESCE_E1000E}
             profile = "aarch64-vfio"
             shm = Shm(os.path.join(tmp, "ivshmem"))
@@ -389,14 +409,8 @@ def main():
             if os.path.exists(pcap):
                 with open(pcap, "rb") as src, open(os.path.join(args.keep, "n0.pcap"), "wb") as dst:
                     dst.write(src.read())
-        if proc.returncode != 0 or "TESTHOST FAILURE" in out:
-            print(f"FAIL: test host failed (exit {proc.returncode})")
-            return 1
-        failed = 0
-        results = checks_gicv2m(out, pcap) if args.gicv2m else checks(out, pcap, shm, intx)
-        for name, ok, detail in results:
-            print(f"{'PASS' if ok else 'FAIL'}: {name} ({detail})")
-            failed += not ok
+        lines, failed = verdict(out, pcap, proc.returncode, args.gicv2m, intx, shm)
+        print("\n".join(lines))
     print(f"vfio arm64 e2e: {failed} check(s) failed" if failed
           else "vfio arm64 e2e: all checks passed")
     return 1 if failed else 0

@@ -11,6 +11,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vfio_arm64_e2e as e2e  # noqa: E402
+from hang_watch_test import assert_hang_reported, hung_section  # noqa: E402
 from vfio_e2e_checks_test import GUEST, GW, frame, pcap  # noqa: E402
 
 GOOD = """\
@@ -108,6 +109,16 @@ class VfioArm64ChecksTest(unittest.TestCase):
                          [name])
         self.assertEqual(self.failing(GOOD.replace("bigmem rc=1", "bigmem rc=0")), [name])
         self.assertEqual(self.failing(GOOD.replace("at most 511 GiB", "at most 1023 GiB")), [name])
+
+    def test_a_hang_is_a_fail_with_its_stacks_even_if_the_host_failed(self):
+        hung = GOOD.replace("E2E: SKIFF_RC=0\nE2E: === intx", hung_section("msix") + "E2E: === intx")
+        for returncode in (0, 125):
+            lines, failed = e2e.verdict(hung, "/nonexistent.pcap", returncode, shm=shm())
+            assert_hang_reported(self, lines, "msix")
+            self.assertGreaterEqual(failed, 2)
+        lines, failed = e2e.verdict(GICV2M.replace("E2E: SKIFF_RC=0\n", hung_section("unsafe")),
+                                    "/nonexistent.pcap", 0, gicv2m=True)
+        assert_hang_reported(self, lines, "unsafe")
 
     def test_devid_mismatch_fails(self):
         name = "ITS DeviceID = requester ID = Skiff's BDF for the device (slot 2)"

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 
+import hang_watch
 import vfio_l1
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -33,55 +34,21 @@ TEARDOWN_LIMIT_MS = 60000
 
 # Runs in L1 (busybox sh). Bad input first (device not bound, not a PCI
 # device), then bind the e1000e to vfio-pci and boot L2 with it: MSI-X (and
-# MSI by hand at the end), then INTx. Each boot is bounded: Skiff's output
-# streams to the console and to a file; if Skiff is still there
-# TEARDOWN_LIMIT s (of L1's clock) after it logged its stop, or 60 s after
-# its own --timeout, the script says where it is stuck (each thread's
-# kernel stack, every CPU's backtrace from L1's kernel log), kills it and
-# goes on: a hang is a quick FAIL with a diagnosis, not the test host's
-# timeout.
-L1_SCRIPT = r"""
-GUEST_LIMIT=%(guest_limit)d
-TEARDOWN_LIMIT=%(teardown_limit)d
+# MSI by hand at the end), then INTx. Each boot is bounded (hang_watch's
+# bounded_boot): Skiff's output streams to the console and to a file; if
+# Skiff is still there TEARDOWN_LIMIT s (of L1's clock) after it logged its
+# stop, or 60 s after its own --timeout, the script says where it is stuck
+# (each thread's kernel stack, every CPU's backtrace from L1's kernel log),
+# kills it and goes on: a hang is a quick FAIL with a diagnosis, not the
+# test host's timeout.
+GUEST_LIMIT_S = 400
+TEARDOWN_LIMIT_S = 120
+SKIFF_RUN = "skiff run --kernel /guest/vmlinuz --initramfs /tmp/initrd --memory 256M"
+L1_SCRIPT = hang_watch.shell(
+    GUEST_LIMIT_S + 60, TEARDOWN_LIMIT_S,
+    command="%s --log-level debug --timeout %ds" % (SKIFF_RUN, GUEST_LIMIT_S)) + r"""
 skiff_run() {
-    skiff run --kernel /guest/vmlinuz --initramfs /tmp/initrd --memory 256M "$@"
-}
-now() { cut -d. -f1 /proc/uptime; }
-alive() { [ -e /proc/$1 ] && ! grep -q '^State:.*Z' /proc/$1/status 2>/dev/null; }
-bounded_boot() {
-    name=$1
-    shift
-    echo "E2E: === $name"
-    start=$(now)
-    { skiff_run "$@" --log-level debug --timeout ${GUEST_LIMIT}s; echo "E2E: SKIFF_RC=$?"; } 2>&1 |
-        tee /tmp/$name.log &
-    sleep 1
-    pid=$(pidof skiff)
-    stopped=""
-    while [ -n "$pid" ] && alive $pid; do
-        sleep 2
-        [ -z "$stopped" ] && grep -q " vmm: stopped:" /tmp/$name.log && stopped=$(now)
-        if [ -n "$stopped" ]; then
-            [ $(($(now) - stopped)) -ge $TEARDOWN_LIMIT ] && break
-        else
-            [ $(($(now) - start)) -ge $((GUEST_LIMIT + 60)) ] && break
-        fi
-    done
-    if [ -n "$pid" ] && alive $pid; then
-        echo "E2E: HUNG $name: skiff still running $(($(now) - start))s after it started (started at ${start}s, guest stopped at ${stopped:-never}s of L1 uptime)"
-        for task in /proc/$pid/task/*; do
-            echo "E2E: hung| thread ${task##*/} $(cat $task/comm) $(grep State: $task/status)"
-            sed 's/^/E2E: hung|     /' $task/stack 2>/dev/null
-        done
-        seen=$(dmesg | wc -l)
-        echo l > /proc/sysrq-trigger
-        sleep 2
-        dmesg | grep -iE -A30 "soft lockup|blocked for more" | tail -60 | sed 's/^/E2E: hung| /'
-        dmesg | tail -n +$((seen + 1)) | tail -120 | sed 's/^/E2E: hung| /'
-        kill -9 $pid
-    fi
-    wait
-    [ -n "$stopped" ] && echo "E2E: teardown-seconds=$(($(now) - stopped))"
+    %(skiff_run)s "$@"
 }
 cat /guest/initramfs.cpio.gz /e2e/autorun.cpio.gz > /tmp/initrd
 %(find_e1000e)s
@@ -100,7 +67,7 @@ bounded_boot intx --cmdline '%(cmdline)s pci=nomsi' --device vfio=$bdf
 echo "E2E: === end"
 echo "E2E: after driver=$(basename $(readlink /sys/bus/pci/devices/$bdf/driver))"
 dmesg | grep -iE "soft lockup|hung task|blocked for more|BUG:|DMAR:.*fault|vfio" | tail -20 | sed 's/^/E2E: l1-kernel| /'
-""" % {"cmdline": CMDLINE, "guest_limit": 400, "teardown_limit": 120,
+""" % {"cmdline": CMDLINE, "skiff_run": SKIFF_RUN,
        "find_e1000e": vfio_l1.FIND_E1000E, "bind_vfio": vfio_l1.BIND_VFIO,
        "report_binding": vfio_l1.report_binding("E2E:"), "quiesce": vfio_l1.QUIESCE_E1000E}
 
@@ -256,6 +223,20 @@ def checks(out, pcap):
     return results
 
 
+def verdict(out, pcap, returncode):
+    """([PASS/FAIL line], number failed) of a run: a hang first, with where
+    Skiff was stuck."""
+    lines = hang_watch.failures(out)
+    failed = len(lines)
+    for name, ok, detail in checks(out, pcap):
+        lines.append(f"{'PASS' if ok else 'FAIL'}: {name} ({detail})")
+        failed += not ok
+    if returncode != 0 or "TESTHOST FAILURE" in out:
+        lines.append(f"FAIL: test host failed (exit {returncode})")
+        failed += 1
+    return lines, failed
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--skiff", required=True)
@@ -287,14 +268,8 @@ def main():
             if os.path.exists(pcap):
                 with open(pcap, "rb") as src, open(os.path.join(args.keep, "n0.pcap"), "wb") as dst:
                     dst.write(src.read())
-        host_failed = proc.returncode != 0 or "TESTHOST FAILURE" in out
-        failed = 0
-        for name, ok, detail in checks(out, pcap):
-            print(f"{'PASS' if ok else 'FAIL'}: {name} ({detail})")
-            failed += not ok
-        if host_failed:
-            print(f"FAIL: test host failed (exit {proc.returncode})")
-            failed += 1
+        lines, failed = verdict(out, pcap, proc.returncode)
+        print("\n".join(lines))
     print(f"vfio e2e: {failed} check(s) failed" if failed else "vfio e2e: all checks passed")
     return 1 if failed else 0
 

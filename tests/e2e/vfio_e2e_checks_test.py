@@ -10,6 +10,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vfio_e2e as e2e  # noqa: E402
+from hang_watch_test import assert_hang_reported, hung_section  # noqa: E402
 
 GOOD = """\
 E2E: e1000e=0000:00:01.0
@@ -128,6 +129,20 @@ class VfioChecksTest(unittest.TestCase):
         self.assertEqual(self.failing(slow), [name])
         unlogged = GOOD.replace("skiff info vfio: device 0000:00:01.0 released", "x", 1)
         self.assertEqual(self.failing(unlogged), [name])
+
+    def test_a_hang_is_a_fail_with_its_stacks_first(self):
+        with tempfile.NamedTemporaryFile(suffix=".pcap", delete=False) as f:
+            f.write(pcap(self.good_frames()))
+        try:
+            intx = GOOD.index("E2E: === intx")
+            hung = GOOD[:intx] + GOOD[intx:].replace("E2E: SKIFF_RC=0\n", hung_section("intx"), 1)
+            lines, failed = e2e.verdict(hung, f.name, 0)
+            assert_hang_reported(self, lines, "intx")
+            self.assertGreaterEqual(failed, 2)  # the hang and the INTx boot's checks
+            lines, failed = e2e.verdict(GOOD, f.name, 0)
+            self.assertEqual(failed, 0, lines)
+        finally:
+            os.unlink(f.name)
 
     def test_l1_soft_lockup_fails(self):
         out = GOOD + "E2E: l1-kernel| [  95.2] watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [skiff:130]\n"

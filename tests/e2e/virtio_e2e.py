@@ -70,6 +70,7 @@ TESTHOST = os.path.join(ROOT, "tests", "testhost", "testhost.py")
 AUTORUN = os.path.join(ROOT, "images", "make-autorun-cpio.sh")
 GUEST_SCRIPT = os.path.join(HERE, "virtio_guest.sh")
 sys.path.insert(0, HERE)
+import hang_watch  # noqa: E402
 import vmspec  # noqa: E402
 
 CMDLINE = "console=ttyS0 reboot=k panic=-1 quiet"
@@ -182,10 +183,13 @@ ARCHES = {
 L1_EXT2_SETUP = ("truncate -s 16M /tmp/ext2.img && mke2fs -F /tmp/ext2.img >/dev/null 2>&1 && "
                  "mkdir -p /mnt/ext2 && mount -o loop /tmp/ext2.img /mnt/ext2")
 L1_INITRD = "/tmp/initrd"
-# Seconds for the VMM, inside L1 (busybox timeout -s KILL), and for the whole
-# test host run (L1 boot plus the VMM run); ARM64's L1 is slower (TCG).
+# Seconds for the VMM inside L1 (Skiff's --timeout), and for the whole test
+# host run (L1 boot plus the VMM run); ARM64's L1 is slower (TCG). A VMM
+# still there HANG_MARGIN_S later (QEMU: at all) is hung: hang_watch
+# prints where it is stuck and kills it, well before the test host's limit.
 VMM_TIMEOUT = {"x86_64": 150, "arm64": 200}
-TESTHOST_TIMEOUT = {"x86_64": 240, "arm64": 300}
+HANG_MARGIN_S = 20
+TESTHOST_TIMEOUT = {"x86_64": 270, "arm64": 340}
 
 
 def missing_skiff(path, arch):
@@ -233,7 +237,7 @@ def guest_settings(boot, tag):
 
 def watched_facts(boot):
     """name -> shell test (true once the fact holds) polled in L1 while the
-    VMM runs; $vmm is its pid (busybox timeout execs it in place)."""
+    VMM runs; $vmm is its pid."""
     b = BOOTS[boot]
     facts = {}
     for d in b.disks:
@@ -262,7 +266,8 @@ def watched_facts(boot):
 def l1_command(boot, spec, vmm, arch="x86_64"):
     """The busybox sh command line run in L1."""
     b = BOOTS[boot]
-    lines = ["cat /guest/initramfs.cpio.gz /e2e/autorun.cpio.gz > %s" % L1_INITRD]
+    lines = [hang_watch.shell(VMM_TIMEOUT[arch] + HANG_MARGIN_S),
+             "cat /guest/initramfs.cpio.gz /e2e/autorun.cpio.gz > %s" % L1_INITRD]
     direct = [d for d in b.disks if d.direct]
     if direct:
         # Every image arrives in /e2e; the direct=on ones are copied onto ext2.
@@ -278,8 +283,13 @@ def l1_command(boot, spec, vmm, arch="x86_64"):
                      % (n.tap, n.host_ip, vmspec.prefix_len(MASK), n.tap, n.tap, n.role))
     lines += vmspec.tap_setup_commands(spec, vmm)
     argv = vmspec.vmm_argv(spec, vmm)
-    lines.append("timeout -s KILL %d %s &" % (VMM_TIMEOUT[arch], vmspec.shell_join(argv)))
+    if vmm == "skiff":
+        argv += ["--timeout", "%ds" % VMM_TIMEOUT[arch]]
+    # The VMM's output goes straight to the console, as the checks read it;
+    # the watchdog has no log to read, only the time limit.
+    lines.append("%s &" % vmspec.shell_join(argv))
     lines.append("vmm=$!")
+    lines.append("vmm_watch %s $vmm ''" % boot)
     # Facts only visible while the VMM runs, each a shell test; the results
     # are printed afterwards, not to mix with the guest's console output.
     watch = watched_facts(boot)
@@ -287,9 +297,10 @@ def l1_command(boot, spec, vmm, arch="x86_64"):
     lines.append("for w in %s; do eval $w=0; done; left=%d" % (names, len(watch)))
     tests = "".join("[ $%s = 0 ] && { %s; } >/dev/null 2>&1 && %s=1 && left=$((left - 1)); "
                     % (name, test, name) for name, test in watch.items())
-    lines.append("while [ $left != 0 ] && kill -0 $vmm 2>/dev/null; do %ssleep 0.2; done"
-                 % tests)
-    lines.append("wait $vmm; echo SKIFF_RC=$?")
+    lines.append("while [ $left != 0 ] && vmm_running %s $vmm; do %ssleep 0.2; done"
+                 % (boot, tests))
+    # No exit status if the VMM could not be killed (a wait would block).
+    lines.append("vmm_settle %s $vmm && { wait $vmm; echo SKIFF_RC=$?; }" % boot)
     lines.append("echo \"L1-E2E:%s\"" % "".join(" %s=$%s" % (n, n) for n in watch))
     for d in b.disks:
         lines.append("echo \"L1-E2E: %s_file_sha256=$(sha256sum < %s | cut -d' ' -f1)\""
@@ -574,6 +585,34 @@ class Checks:
         return p
 
 
+def verdict(out, returncode, vmm, boot, transport, arch, ctx):
+    """([PASS/FAIL line], number failed) of a boot: a hang first, with where
+    the VMM was stuck; without the VMM's exit status every check fails."""
+    lines = hang_watch.failures(out)
+    failed = len(lines)
+    checks = BOOTS[boot].checks
+    label = "[%s%s%s]" % (transport, "" if vmm == "skiff" else ", qemu",
+                          "" if arch == "x86_64" else ", " + arch)
+    m = re.search(r"SKIFF_RC=(\d+)", out)
+    if returncode != 0 or "TESTHOST FAILURE" in out or not m:
+        why = ("test host failed (exit %d)" % returncode if returncode != 0
+               or "TESTHOST FAILURE" in out else "the VMM's exit status was not reported")
+        return lines + ["FAIL: %s %s: %s" % (name, label, why) for name in checks], \
+            failed + len(checks)
+    c = Checks(out, int(m.group(1)), vmm, boot, transport)
+    passed = 0
+    for name in checks:
+        problems = getattr(c, name.replace("-", "_"))(ctx)
+        if problems:
+            failed += 1
+            lines.append("FAIL: %s %s: %s" % (name, label, "; ".join(problems)))
+        else:
+            passed += 1
+            lines.append("PASS: %s %s" % (name, label))
+    lines.append("%d of %d checks passed" % (passed, len(checks)))
+    return lines, failed
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("boot", choices=sorted(BOOTS))
@@ -637,28 +676,10 @@ def main():
     sys.stdout.write(out)
     print("----")
 
-    checks = BOOTS[args.boot].checks
-    label = "[%s%s%s]" % (args.transport, "" if args.vmm == "skiff" else ", qemu",
-                          "" if args.arch == "x86_64" else ", " + args.arch)
-    failed = 0
-    m = re.search(r"SKIFF_RC=(\d+)", out)
-    if proc.returncode != 0 or "TESTHOST FAILURE" in out or not m:
-        why = ("test host failed (exit %d)" % proc.returncode if proc.returncode != 0
-               or "TESTHOST FAILURE" in out else "the VMM's exit status was not reported")
-        for name in checks:
-            print("FAIL: %s %s: %s" % (name, label, why))
-        return 1
-    c = Checks(out, int(m.group(1)), args.vmm, args.boot, args.transport)
-    for name in checks:
-        problems = getattr(c, name.replace("-", "_"))(ctx)
-        if problems:
-            failed += 1
-            print("FAIL: %s %s: %s" % (name, label, "; ".join(problems)))
-        else:
-            print("PASS: %s %s" % (name, label))
-    print("%d of %d checks passed" % (len(checks) - failed, len(checks)))
+    lines, failed = verdict(out, proc.returncode, args.vmm, args.boot, args.transport,
+                            args.arch, ctx)
+    print("\n".join(lines))
     return 1 if failed else 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

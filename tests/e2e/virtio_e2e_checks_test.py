@@ -9,6 +9,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import virtio_e2e as e2e  # noqa: E402
+from hang_watch_test import assert_hang_reported, hung_section  # noqa: E402
 
 TAG = "0123456789ab"
 RW, RO, DIRECT = "a" * 64, "b" * 64, "d" * 64
@@ -438,6 +439,28 @@ class Reset(unittest.TestCase):
         self.assertEqual(failing("reset", out, rc=137),
                          ["blk-after-reset", "net-after-reset", "reset-rebind", "reset-unbind",
                           "vmm-exit"])
+
+    def test_hung_vmm_is_a_fail_with_its_stacks(self):
+        # The watchdog reported the VMM hung in its start-up and killed it:
+        # the hang comes first, with its stack, and the guest's checks fail.
+        out = hung_section("reset") + "SKIFF_RC=137\n" + RESET[RESET.index("L1-E2E:"):]
+        lines, failed = e2e.verdict(out, 0, "skiff", "reset", "pci", "x86_64", CTX)
+        assert_hang_reported(self, lines, "reset")
+        self.assertIn("FAIL: vmm-exit [pci]: the VMM exited 137, expected 0", "\n".join(lines))
+        self.assertEqual(failed, 1 + len(e2e.BOOTS["reset"].checks) - 1, lines)
+        # It could not be killed: no exit status, the hang is still first.
+        out = hung_section("reset") + RESET[RESET.index("L1-E2E:"):]
+        lines, failed = e2e.verdict(out, 0, "skiff", "reset", "pci", "x86_64", CTX)
+        assert_hang_reported(self, lines, "reset")
+        self.assertIn("the VMM's exit status was not reported", lines[1])
+        # And when the test host gave up too.
+        lines, _ = e2e.verdict(out, 125, "skiff", "reset", "pci", "x86_64", CTX)
+        assert_hang_reported(self, lines, "reset")
+
+    def test_healthy_verdict(self):
+        lines, failed = e2e.verdict(RESET, 0, "skiff", "reset", "pci", "x86_64", CTX)
+        self.assertEqual(failed, 0, lines)
+        self.assertEqual(lines[-1], "10 of 10 checks passed")
 
     def test_transport_comes_from_the_machine(self):
         # The same output from an mmio machine: every device is on the wrong bus.
