@@ -162,6 +162,12 @@ def checks(out, pcap):
     results.append(("L1 binds the e1000e to vfio-pci",
                     bool(m) and m.group(1) == "vfio-pci" and m.group(3).startswith("/dev/vfio/"),
                     m.group(0) if m else "no report"))
+    # The host's only reset for this function is a D3hot->D0 transition
+    # (docs/vfio.md, "State that survives between guests"): Skiff says so.
+    m = re.search(r"vfio: (\S+): reset by VFIO at start and at exit \(host reset method: ([^;)]*)",
+                  msix_out)
+    results.append(("skiff names the host's reset method for the function",
+                    bool(m) and m.group(2) == "pm", m.group(0) if m else "no reset line"))
     m = re.search(r"E2E-GUEST: e1000e nic=(\S+)", msix_out)
     results.append(("guest e1000e driver binds", bool(m) and m.group(1) != "none",
                     m.group(0) if m else "guest never reported"))

@@ -18,6 +18,7 @@ E2E: unbound rc=1 msg=skiff: vfio device 0000:00:01.0: bound to no driver, not v
 E2E: nodevice rc=2 msg=skiff: vfio device 0000:00:1e.0: /sys/bus/pci/devices/0000:00:1e.0 is not a PCI device on this host
 E2E: bound driver=vfio-pci group=1 node=/dev/vfio/1
 E2E: === msix
+[  5.40] skiff info vfio: 0000:00:01.0: reset by VFIO at start and at exit (host reset method: pm; a D3hot->D0 transition only, which the device itself must act on)
 [  5.48] skiff info vfio: 0000:00:01.0 BAR 0: 0x20000 bytes, 1 part(s) (0x20000 bytes) mapped directly
 [  5.48] skiff info vfio: 0000:00:01.0 BAR 3: 0x4000 bytes, 2 part(s) (0x2000 bytes) mapped directly, MSI-X table and PBA trapped
 E2E-GUEST: e1000e nic=eth0
@@ -75,6 +76,13 @@ class VfioChecksTest(unittest.TestCase):
 
     def good_frames(self):
         return [frame(GUEST, GW, 8), frame(GW, GUEST, 0)] * 3
+
+    def test_reset_method_missing_or_other_fails(self):
+        name = "skiff names the host's reset method for the function"
+        line = [l for l in GOOD.splitlines() if "reset by VFIO" in l][0]
+        self.assertIn(name, self.failing(GOOD.replace(line + "\n", "")))
+        self.assertIn(name, self.failing(GOOD.replace("method: pm;", "method: flr;")))
+        self.assertNotIn(name, self.failing(GOOD))
 
     def test_healthy_run_passes_everything(self):
         results = self.run_checks(GOOD, self.good_frames())
