@@ -43,6 +43,7 @@ inline constexpr uint16_t kMaxNetQueuePairs = 16;
 // A host device passed through with VFIO (--device vfio=...).
 struct VfioDeviceConfig {
   std::string address;  // canonical "DDDD:BB:DD.F"
+  bool rom = false;     // rom=on: the guest sees the device's expansion ROM
   bool operator==(const VfioDeviceConfig&) const = default;
 };
 
@@ -59,7 +60,8 @@ absl::StatusOr<DiskConfig> ParseDiskOption(std::string_view text);
 absl::StatusOr<NetConfig> ParseNetOption(std::string_view text);
 absl::StatusOr<VirtioTransport> ParseTransport(std::string_view text);
 // "vfio=/sys/bus/pci/devices/DDDD:BB:DD.F", "vfio=DDDD:BB:DD.F", or either
-// without "vfio=" (the bare PCI address or sysfs path).
+// without "vfio=" (the bare PCI address or sysfs path); then optionally
+// ",rom=on|off" (default off: the expansion ROM stays hidden).
 absl::StatusOr<VfioDeviceConfig> ParseDeviceOption(std::string_view text);
 // True for "fsl-mc=...", which ParseFslMcDeviceOption takes.
 bool IsFslMcDeviceOption(std::string_view text);

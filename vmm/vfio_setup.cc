@@ -6,8 +6,10 @@
 #include "absl/strings/str_format.h"
 #include "arch/arch.h"
 #include "devices/pci/intx_router.h"
+#include "devices/pci/pci_constants.h"
 #include "devices/pci/pci_root.h"
 #include "devices/vfio/reset_report.h"
+#include "devices/vfio/rom_bar.h"
 #include "devices/vfio/vfio_pci_device.h"
 #include "devices/vfio/vfio_sysfs.h"
 #include "vmm/config.h"
@@ -42,8 +44,10 @@ absl::StatusOr<OpenedVfioDevices> OpenVfioDevices(const VmConfig& config,
     dprcs.push_back(std::move(dprc));
   }
   ASSIGN_OR_RETURN(opened.container, vfio::VfioContainer::Open(std::move(kernel)));
-  for (const vfio::HostPciDevice& host : hosts) {
+  for (size_t i = 0; i < hosts.size(); ++i) {
+    const vfio::HostPciDevice& host = hosts[i];
     ASSIGN_OR_RETURN(vfio::VfioDevice device, opened.container->OpenDevice(host));
+    opened.expose_rom.push_back(config.vfio_devices[i].rom);
     const vfio::ResetReport reset =
         vfio::DescribeReset(host.name, vfio::ReadResetMethod(config.sysfs_root, host.name),
                             (device.info.flags & VFIO_DEVICE_FLAGS_RESET) != 0);
@@ -85,7 +89,9 @@ absl::Status AttachVfioDevices(Machine& machine, OpenedVfioDevices opened) {
   ASSIGN_OR_RETURN(pci::PciRoot * root, machine.GetOrCreatePciRoot());
   const arch::PciLayout layout = arch::PlatformPciLayout();
   const long page = ::sysconf(_SC_PAGESIZE);
-  for (vfio::VfioDevice& device : opened.devices) {
+  uint64_t rom_top = layout.mmio32_base + layout.mmio32_size;
+  for (size_t i = 0; i < opened.devices.size(); ++i) {
+    vfio::VfioDevice& device = opened.devices[i];
     ASSIGN_OR_RETURN(pci::PciRoot::Slot slot, root->ReserveSlot());
     const PassthroughWiring wiring = WiringForSlot(layout, slot);
     vfio::VfioPciEnv env;
@@ -98,11 +104,29 @@ absl::Status AttachVfioDevices(Machine& machine, OpenedVfioDevices opened) {
     env.event_loop = &machine.event_loop();
     env.bdf = wiring.devid;
     env.page_size = page > 0 ? static_cast<uint64_t>(page) : 4096;
+    if (i < opened.expose_rom.size() && opened.expose_rom[i]) {
+      env.rom = vfio::VfioRomEnv{&machine.mmio_bus(), layout.mmio32_base, layout.mmio32_size};
+    }
     const std::string name = device.name;
     auto dev = vfio::VfioPciDevice::Create(opened.container, std::move(device), env);
     if (!dev.ok()) {
       root->ReleaseSlot(slot);
       return dev.status();
+    }
+    if (const uint32_t rom_size = (*dev)->rom_size(); rom_size != 0) {
+      const std::optional<uint32_t> rom_at =
+          vfio::PlaceRomBelow(layout.mmio32_base, rom_top, rom_size);
+      if (!rom_at) {
+        root->ReleaseSlot(slot);
+        return absl::ResourceExhaustedError(absl::StrFormat(
+            "vfio device %s: no room for its expansion ROM (0x%x bytes) in the PCI window", name,
+            rom_size));
+      }
+      // What firmware does: the address goes into the register, enable bit clear.
+      (*dev)->WriteConfig(pci::kExpansionRom, 4, *rom_at);
+      rom_top = *rom_at;
+      LOG_INFO("vfio", "%s: expansion ROM at 0x%x (decoding when the guest enables it)", name,
+               *rom_at);
     }
     absl::Status attached = root->Attach(slot, *dev);
     if (!attached.ok()) {

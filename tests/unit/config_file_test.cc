@@ -362,7 +362,7 @@ TEST_F(ConfigCliTest, DumpRoundTripsEveryOption) {
     "dtb": "board.dtb",
     "dtb-out": "out/guest.dtb",
     "seccomp": "log",
-    "device": ["vfio=0000:00:01.0"],
+    "device": ["vfio=0000:00:01.0,rom=on"],
     "disk": ["path=root.img,readonly=on,serial=root", {"path": "/abs/data.img", "direct": true,
              "transport": "mmio"}],
     "net": [{"tap": "tap0", "mac": "52:54:00:12:34:56", "ip": "10.0.0.1",
@@ -418,6 +418,7 @@ TEST_F(ConfigCliTest, DumpRoundTripsEveryOption) {
   EXPECT_EQ(a.seccomp, b.seccomp);
   EXPECT_EQ(a.vfio_devices, b.vfio_devices);
   EXPECT_EQ(a.vfio_devices.size(), 1u);
+  EXPECT_TRUE(a.vfio_devices[0].rom);
   EXPECT_EQ(a.console, b.console);
   EXPECT_EQ(a.default_transport, b.default_transport);
   EXPECT_EQ(a.log_level, b.log_level);
