@@ -101,8 +101,9 @@ cxxopts::Options RunOptions() {
               "[,vhost=on][,transport=mmio|pci] (repeatable)",
        cxxopts::value<std::vector<std::string>>(), "SPEC")
       ("device", "pass a host PCI device through with VFIO: vfio=/sys/bus/pci/devices/"
-                 "DDDD:BB:DD.F[,rom=on] (or the bare address; bound to vfio-pci; rom=on shows the "
-                 "guest the device's expansion ROM; repeatable); on ARM64 "
+                 "DDDD:BB:DD.F[,rom=on|FILE] (or the bare address; bound to vfio-pci; rom=on shows "
+                 "the guest the device's expansion ROM, rom=FILE that image instead; "
+                 "repeatable); on ARM64 "
                  "also fsl-mc=dprc.N (a DPAA2 container bound to vfio-fsl-mc)",
        cxxopts::value<std::vector<std::string>>(), "SPEC")
       ("console", "guest console: serial (ttyS0) or virtio (hvc0)",

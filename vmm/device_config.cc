@@ -187,7 +187,10 @@ absl::StatusOr<VfioDeviceConfig> ParseDeviceOption(std::string_view text) {
   }
   VfioDeviceConfig device{*parsed};
   if (values.count("rom")) {
-    ASSIGN_OR_RETURN(device.rom, ParseOnOff(kOption, "rom", values["rom"]));
+    // on/off, or the file an image comes from (a file called "on" is ./on).
+    auto on = ParseOnOff(kOption, "rom", values["rom"]);
+    device.rom = on.ok() ? *on : true;
+    if (!on.ok()) device.rom_file = values["rom"];
   }
   return device;
 }

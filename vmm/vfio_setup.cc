@@ -13,11 +13,30 @@
 #include "devices/vfio/vfio_pci_device.h"
 #include "devices/vfio/vfio_sysfs.h"
 #include "vmm/config.h"
+#include "vmm/file_util.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
 #include "vmm/status_macros.h"
 
 namespace skiff {
+namespace {
+
+// The image of --device vfio=NAME,rom=FILE, which must fit an expansion ROM.
+absl::StatusOr<std::shared_ptr<const std::vector<uint8_t>>> ReadRomFile(const std::string& name,
+                                                                        const std::string& file) {
+  const std::string what = absl::StrFormat("--device vfio=%s: rom file", name);
+  ASSIGN_OR_RETURN(const uint64_t size, RegularFileSize(file, what));
+  if (size > vfio::kMaxRomBarSize) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s %s: 0x%x bytes; an expansion ROM is at most 0x%x", what, file, size,
+                        vfio::kMaxRomBarSize));
+  }
+  ASSIGN_OR_RETURN(Mapping mapped, MapWholeFile(file, what));
+  const auto* bytes = static_cast<const uint8_t*>(mapped.data());
+  return std::make_shared<const std::vector<uint8_t>>(bytes, bytes + mapped.size());
+}
+
+}  // namespace
 
 absl::StatusOr<OpenedVfioDevices> OpenVfioDevices(const VmConfig& config,
                                                   std::shared_ptr<vfio::VfioKernel> kernel) {
@@ -35,6 +54,10 @@ absl::StatusOr<OpenedVfioDevices> OpenVfioDevices(const VmConfig& config,
     ASSIGN_OR_RETURN(vfio::HostPciDevice host,
                      vfio::InspectHostPciDevice(config.sysfs_root, device.address));
     RETURN_IF_ERROR(vfio::CheckGroupViable(host));
+    opened.rom_images.emplace_back();
+    if (!device.rom_file.empty()) {
+      ASSIGN_OR_RETURN(opened.rom_images.back(), ReadRomFile(host.name, device.rom_file));
+    }
     hosts.push_back(std::move(host));
   }
   std::vector<vfio::fsl_mc::HostDprc> dprcs;
@@ -105,7 +128,8 @@ absl::Status AttachVfioDevices(Machine& machine, OpenedVfioDevices opened) {
     env.bdf = wiring.devid;
     env.page_size = page > 0 ? static_cast<uint64_t>(page) : 4096;
     if (i < opened.expose_rom.size() && opened.expose_rom[i]) {
-      env.rom = vfio::VfioRomEnv{&machine.mmio_bus(), layout.mmio32_base, layout.mmio32_size};
+      env.rom = vfio::VfioRomEnv{&machine.mmio_bus(), layout.mmio32_base, layout.mmio32_size,
+                                 i < opened.rom_images.size() ? opened.rom_images[i] : nullptr};
     }
     const std::string name = device.name;
     auto dev = vfio::VfioPciDevice::Create(opened.container, std::move(device), env);

@@ -26,6 +26,9 @@ struct OpenedVfioDevices {
   std::shared_ptr<vfio::VfioContainer> container;  // null: no device asked for
   std::vector<vfio::VfioDevice> devices;
   std::vector<bool> expose_rom;  // per device, in order: rom=on
+  // Per device, in order: the rom=FILE image, read at start-up; null: the
+  // device's own ROM (or none).
+  std::vector<std::shared_ptr<const std::vector<uint8_t>>> rom_images;
   std::vector<std::unique_ptr<vfio::fsl_mc::FslMcContainer>> fsl_mc;
 };
 

@@ -677,6 +677,13 @@ void VfioPciDevice::MapBarLocked(int index, Bar& bar, uint64_t address) {
 
 absl::Status VfioPciDevice::SetUpRom() {
   if (env_.rom->mmio_bus == nullptr) return absl::InvalidArgumentError("rom=on without an MMIO bus");
+  if (const auto& image = env_.rom->image) {
+    ASSIGN_OR_RETURN(const uint32_t size, RomBarSize(image->size()));
+    rom_.emplace(size);
+    LOG_INFO("vfio", "%s: expansion ROM from a file: 0x%x bytes in a 0x%x-byte ROM BAR",
+             device_.name, image->size(), size);
+    return absl::OkStatus();
+  }
   ASSIGN_OR_RETURN(rom_region_,
                    kernel_.GetRegionInfo(device_.fd.get(), VFIO_PCI_ROM_REGION_INDEX));
   ASSIGN_OR_RETURN(const uint32_t size, RomBarSize(rom_region_.size));
@@ -700,6 +707,12 @@ void VfioPciDevice::ReadRom(uint64_t offset, std::span<uint8_t> data) {
   // rom_ and rom_region_ are fixed after Init: no lock.
   std::fill(data.begin(), data.end(), 0xff);
   if (!rom_ || offset >= rom_->size() || data.size() > rom_->size() - offset) return;
+  if (const auto& image = env_.rom->image) {
+    for (size_t i = 0; i < data.size() && offset + i < image->size(); ++i) {
+      data[i] = (*image)[offset + i];
+    }
+    return;
+  }
   // The BAR is a power of two; VFIO's region (and the image in it) may end
   // before it. What lies past the region reads as an absent ROM does.
   if (offset >= rom_region_.size) return;

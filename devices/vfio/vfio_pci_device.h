@@ -69,6 +69,9 @@ struct VfioRomEnv {
   // it could shadow RAM or another device).
   uint64_t window_base = 0;
   uint64_t window_size = 0;
+  // Set (rom=FILE): this image is the ROM, whatever the device has; reads
+  // never reach the device.
+  std::shared_ptr<const std::vector<uint8_t>> image;
 };
 
 struct VfioPciEnv {
@@ -128,8 +131,9 @@ class VfioPciDevice : public pci::PciDevice,
   // not decode.
   std::optional<uint64_t> rom_mapped_address() const;
   // A guest read at `offset` in the ROM window: forwarded with pread at the
-  // ROM region's offset; bytes outside the ROM BAR, past VFIO's region or
-  // that the kernel does not return read as 0xff. Any thread.
+  // ROM region's offset (or served from the rom=FILE image); bytes outside
+  // the ROM BAR, past VFIO's region (or the image) or that the kernel does
+  // not return read as 0xff. Any thread.
   void ReadRom(uint64_t offset, std::span<uint8_t> data);
 
   VfioPciDevice(std::shared_ptr<VfioContainer> container, VfioDevice device, VfioPciEnv env);

@@ -344,6 +344,20 @@ TEST_F(ConfigCliTest, DumpConfigPrintsTheEffectiveConfiguration) {
   EXPECT_FALSE(Run({"--dump-config"}).ok());
 }
 
+// --device vfio=...,rom=FILE: the file resolves like path= (against the
+// configuration's directory); rom=on stays a switch.
+TEST_F(ConfigCliTest, RomFileOfAVfioDeviceIsAPath) {
+  const std::string config = Write("rom.json", R"({"kernel": "k", "device": [
+      {"vfio": "0000:00:01.0", "rom": "roms/nic.rom"}, {"vfio": "0000:00:02.0", "rom": true}]})");
+  auto cmd = Run({"--config", config});
+  ASSERT_TRUE(cmd.ok()) << cmd.status();
+  ASSERT_EQ(cmd->config.vfio_devices.size(), 2u);
+  EXPECT_TRUE(cmd->config.vfio_devices[0].rom);
+  EXPECT_EQ(cmd->config.vfio_devices[0].rom_file, dir_.File("roms/nic.rom"));
+  EXPECT_TRUE(cmd->config.vfio_devices[1].rom);
+  EXPECT_EQ(cmd->config.vfio_devices[1].rom_file, "");
+}
+
 // A configuration with a value for every option round-trips through
 // --dump-config: the dump, read back as --config, dumps the same text and
 // gives the same machine.

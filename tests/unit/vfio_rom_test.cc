@@ -114,7 +114,9 @@ class VfioRomTest : public ::testing::Test {
     return f;
   }
 
-  absl::StatusOr<std::shared_ptr<VfioPciDevice>> Open(FakePciFunction function, bool rom) {
+  absl::StatusOr<std::shared_ptr<VfioPciDevice>> Open(
+      FakePciFunction function, bool rom,
+      std::shared_ptr<const std::vector<uint8_t>> image = nullptr) {
     device_.reset();
     kernel_ = std::make_shared<FakeVfioKernel>();
     fn_ = std::make_shared<FakePciFunction>(std::move(function));
@@ -126,7 +128,7 @@ class VfioRomTest : public ::testing::Test {
     if (!opened.ok()) return opened.status();
     VfioPciEnv env;
     env.msi = &msi_;
-    if (rom) env.rom = VfioRomEnv{&bus_, kWindowBase, kWindowSize};
+    if (rom) env.rom = VfioRomEnv{&bus_, kWindowBase, kWindowSize, std::move(image)};
     return VfioPciDevice::Create(*container, *std::move(opened), env);
   }
   void Build(FakePciFunction function, bool rom = true) {
@@ -308,6 +310,33 @@ TEST_F(VfioRomTest, RomOnWithoutARomIsOneErrorNamingTheDevice) {
   EXPECT_THAT(dev.status().message(), HasSubstr("no expansion ROM"));
   // Without rom=on the same device is fine.
   EXPECT_TRUE(Open(WithRom(0, 0), /*rom=*/false).ok());
+}
+
+// rom=FILE: the image is the ROM, even on a device without one; reads never
+// reach the device.
+TEST_F(VfioRomTest, ImageFromAFileIsServedInsteadOfTheDevices) {
+  auto image = std::make_shared<std::vector<uint8_t>>(0x1800, 0x11);
+  (*image)[0] = 0x55;
+  (*image)[1] = 0xaa;
+  auto dev = Open(WithRom(0, 0), /*rom=*/true, image);
+  ASSERT_TRUE(dev.ok()) << dev.status();
+  device_ = *dev;
+  EXPECT_EQ(device_->rom_size(), 0x2000u);
+  Write(pci::kExpansionRom, 4, 0xffffffff);
+  EXPECT_EQ(Read(pci::kExpansionRom, 4), 0xffffe001u);
+  EnableAt(0xc0100000);
+  EXPECT_EQ(BusRead32(0xc0100000), 0x1111aa55u);
+  EXPECT_EQ(BusRead32(0xc01017fe), 0xffff1111u);  // the image ends at 0x1800
+  EXPECT_EQ(BusRead32(0xc0101ffc), 0xffffffffu);
+  EXPECT_EQ(BusRead32(0xc0101ffe), std::nullopt);  // crosses the window
+  uint8_t b[4];
+  device_->ReadRom(0x1ffe, b);
+  EXPECT_EQ(b[0] & b[1] & b[2] & b[3], 0xff);
+  EXPECT_EQ(fn_->rom_reads, 0);
+  // Too big for a ROM.
+  EXPECT_FALSE(Open(WithRom(0x40000, 0), true,
+                    std::make_shared<std::vector<uint8_t>>((16u << 20) + 1))
+                   .ok());
 }
 
 TEST_F(VfioRomTest, OversizedRomIsRefused) {
