@@ -71,7 +71,7 @@ struct VfioRomEnv {
   uint64_t window_size = 0;
   // Set (rom=FILE): this image is the ROM, whatever the device has; reads
   // never reach the device.
-  std::shared_ptr<const std::vector<uint8_t>> image;
+  std::shared_ptr<const std::vector<uint8_t>> image = nullptr;
 };
 
 struct VfioPciEnv {
