@@ -101,7 +101,9 @@ cxxopts::Options RunOptions() {
               "[,vhost=on][,transport=mmio|pci] (repeatable)",
        cxxopts::value<std::vector<std::string>>(), "SPEC")
       ("device", "pass a host PCI device through with VFIO: vfio=/sys/bus/pci/devices/"
-                 "DDDD:BB:DD.F (or the bare address; bound to vfio-pci; repeatable); on ARM64 "
+                 "DDDD:BB:DD.F[,rom=on|FILE] (or the bare address; bound to vfio-pci; rom=on shows "
+                 "the guest the device's expansion ROM, rom=FILE that image instead; "
+                 "repeatable); on ARM64 "
                  "also fsl-mc=dprc.N (a DPAA2 container bound to vfio-fsl-mc)",
        cxxopts::value<std::vector<std::string>>(), "SPEC")
       ("console", "guest console: serial (ttyS0) or virtio (hvc0)",
@@ -223,7 +225,7 @@ absl::Status ParseDeviceOptions(const cxxopts::ParseResult& result, VmConfig& co
     } else if (kv.key() == "device") {
       ASSIGN_OR_RETURN(VfioDeviceConfig device, ParseDeviceOption(kv.value()));
       for (const VfioDeviceConfig& other : config.vfio_devices) {
-        if (other == device) {
+        if (other.address == device.address) {
           return absl::InvalidArgumentError(
               absl::StrFormat("--device vfio=%s: given twice", device.address));
         }

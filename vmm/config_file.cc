@@ -20,14 +20,19 @@ struct Place {
   std::string what;
 };
 
-// The path=/file= items of a "k=v,k=v" value, resolved against `base_dir`.
+// The path=/file= items of a "k=v,k=v" value, and a rom= that names a
+// file (--device vfio=...,rom=FILE), resolved against `base_dir`.
 std::string ResolveKeyValuePaths(const std::string& base_dir, const std::string& text) {
   std::vector<std::string> items = absl::StrSplit(text, ',');
   for (std::string& item : items) {
-    for (const std::string key : {"path=", "file="}) {
-      if (absl::StartsWith(item, key)) {
-        item = key + ResolvePath(base_dir, item.substr(key.size()));
+    for (const std::string key : {"path=", "file=", "rom="}) {
+      if (!absl::StartsWith(item, key)) continue;
+      const std::string value = item.substr(key.size());
+      if (key == "rom=" && (value.empty() || value == "on" || value == "off" || value == "yes" ||
+                            value == "no" || value == "true" || value == "false")) {
+        continue;
       }
+      item = key + ResolvePath(base_dir, value);
     }
   }
   return absl::StrJoin(items, ",");

@@ -159,18 +159,40 @@ absl::StatusOr<NetConfig> ParseNetOption(std::string_view text) {
 }
 
 absl::StatusOr<VfioDeviceConfig> ParseDeviceOption(std::string_view text) {
-  std::string_view address = text;
-  if (address.substr(0, 5) == "vfio=") {
-    address.remove_prefix(5);
-  } else if (const size_t eq = address.find('='); eq != std::string_view::npos) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "--device '%s': unknown device kind '%s' (known: vfio, fsl-mc)", text, address.substr(0, eq)));
+  constexpr std::string_view kOption = "--device";
+  // "vfio=ADDRESS,rom=on" in any order (a config file's object keeps its
+  // own), or the bare address first ("ADDRESS,rom=on"): a sysfs path holds
+  // neither ',' nor '='.
+  const std::string_view first = text.substr(0, text.find(','));
+  std::string_view address = first;
+  std::map<std::string, std::string> values;
+  if (const size_t eq = first.find('='); eq != std::string_view::npos) {
+    const std::string_view kind = first.substr(0, eq);
+    if (kind != "vfio" && kind != "rom") {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "--device '%s': unknown device kind '%s' (known: vfio, fsl-mc)", text, kind));
+    }
+    ASSIGN_OR_RETURN(values, ParseKeyValues(kOption, text, {"vfio", "rom"}));
+    if (!values.count("vfio")) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("--device '%s': vfio=DDDD:BB:DD.F is required", text));
+    }
+    address = values["vfio"];
+  } else if (first.size() < text.size()) {
+    ASSIGN_OR_RETURN(values, ParseKeyValues(kOption, text.substr(first.size() + 1), {"rom"}));
   }
   auto parsed = vfio::ParsePciAddress(address);
   if (!parsed.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--device: ", parsed.status().message()));
   }
-  return VfioDeviceConfig{*parsed};
+  VfioDeviceConfig device{*parsed};
+  if (values.count("rom")) {
+    // on/off, or the file an image comes from (a file called "on" is ./on).
+    auto on = ParseOnOff(kOption, "rom", values["rom"]);
+    device.rom = on.ok() ? *on : true;
+    if (!on.ok()) device.rom_file = values["rom"];
+  }
+  return device;
 }
 
 bool IsFslMcDeviceOption(std::string_view text) { return text.substr(0, 7) == "fsl-mc="; }

@@ -43,6 +43,8 @@ inline constexpr uint16_t kMaxNetQueuePairs = 16;
 // A host device passed through with VFIO (--device vfio=...).
 struct VfioDeviceConfig {
   std::string address;  // canonical "DDDD:BB:DD.F"
+  bool rom = false;     // rom=on (or rom=FILE): the guest sees an expansion ROM
+  std::string rom_file = "";  // rom=FILE: this image instead of the device's own
   bool operator==(const VfioDeviceConfig&) const = default;
 };
 
@@ -59,7 +61,9 @@ absl::StatusOr<DiskConfig> ParseDiskOption(std::string_view text);
 absl::StatusOr<NetConfig> ParseNetOption(std::string_view text);
 absl::StatusOr<VirtioTransport> ParseTransport(std::string_view text);
 // "vfio=/sys/bus/pci/devices/DDDD:BB:DD.F", "vfio=DDDD:BB:DD.F", or either
-// without "vfio=" (the bare PCI address or sysfs path).
+// without "vfio=" (the bare PCI address or sysfs path); then optionally
+// ",rom=on|off|FILE" (default off: the expansion ROM stays hidden; FILE:
+// an image served as the ROM instead of the device's).
 absl::StatusOr<VfioDeviceConfig> ParseDeviceOption(std::string_view text);
 // True for "fsl-mc=...", which ParseFslMcDeviceOption takes.
 bool IsFslMcDeviceOption(std::string_view text);

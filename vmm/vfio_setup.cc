@@ -6,16 +6,37 @@
 #include "absl/strings/str_format.h"
 #include "arch/arch.h"
 #include "devices/pci/intx_router.h"
+#include "devices/pci/pci_constants.h"
 #include "devices/pci/pci_root.h"
 #include "devices/vfio/reset_report.h"
+#include "devices/vfio/rom_bar.h"
 #include "devices/vfio/vfio_pci_device.h"
 #include "devices/vfio/vfio_sysfs.h"
 #include "vmm/config.h"
+#include "vmm/file_util.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
 #include "vmm/status_macros.h"
 
 namespace skiff {
+namespace {
+
+// The image of --device vfio=NAME,rom=FILE, which must fit an expansion ROM.
+absl::StatusOr<std::shared_ptr<const std::vector<uint8_t>>> ReadRomFile(const std::string& name,
+                                                                        const std::string& file) {
+  const std::string what = absl::StrFormat("--device vfio=%s: rom file", name);
+  ASSIGN_OR_RETURN(const uint64_t size, RegularFileSize(file, what));
+  if (size > vfio::kMaxRomBarSize) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s %s: 0x%x bytes; an expansion ROM is at most 0x%x", what, file, size,
+                        vfio::kMaxRomBarSize));
+  }
+  ASSIGN_OR_RETURN(Mapping mapped, MapWholeFile(file, what));
+  const auto* bytes = static_cast<const uint8_t*>(mapped.data());
+  return std::make_shared<const std::vector<uint8_t>>(bytes, bytes + mapped.size());
+}
+
+}  // namespace
 
 absl::StatusOr<OpenedVfioDevices> OpenVfioDevices(const VmConfig& config,
                                                   std::shared_ptr<vfio::VfioKernel> kernel) {
@@ -33,6 +54,10 @@ absl::StatusOr<OpenedVfioDevices> OpenVfioDevices(const VmConfig& config,
     ASSIGN_OR_RETURN(vfio::HostPciDevice host,
                      vfio::InspectHostPciDevice(config.sysfs_root, device.address));
     RETURN_IF_ERROR(vfio::CheckGroupViable(host));
+    opened.rom_images.emplace_back();
+    if (!device.rom_file.empty()) {
+      ASSIGN_OR_RETURN(opened.rom_images.back(), ReadRomFile(host.name, device.rom_file));
+    }
     hosts.push_back(std::move(host));
   }
   std::vector<vfio::fsl_mc::HostDprc> dprcs;
@@ -42,8 +67,10 @@ absl::StatusOr<OpenedVfioDevices> OpenVfioDevices(const VmConfig& config,
     dprcs.push_back(std::move(dprc));
   }
   ASSIGN_OR_RETURN(opened.container, vfio::VfioContainer::Open(std::move(kernel)));
-  for (const vfio::HostPciDevice& host : hosts) {
+  for (size_t i = 0; i < hosts.size(); ++i) {
+    const vfio::HostPciDevice& host = hosts[i];
     ASSIGN_OR_RETURN(vfio::VfioDevice device, opened.container->OpenDevice(host));
+    opened.expose_rom.push_back(config.vfio_devices[i].rom);
     const vfio::ResetReport reset =
         vfio::DescribeReset(host.name, vfio::ReadResetMethod(config.sysfs_root, host.name),
                             (device.info.flags & VFIO_DEVICE_FLAGS_RESET) != 0);
@@ -90,7 +117,9 @@ absl::Status AttachVfioDevices(Machine& machine, OpenedVfioDevices opened) {
   ASSIGN_OR_RETURN(pci::PciRoot * root, machine.GetOrCreatePciRoot());
   const arch::PciLayout layout = arch::PlatformPciLayout();
   const long page = ::sysconf(_SC_PAGESIZE);
-  for (vfio::VfioDevice& device : opened.devices) {
+  uint64_t rom_top = layout.mmio32_base + layout.mmio32_size;
+  for (size_t i = 0; i < opened.devices.size(); ++i) {
+    vfio::VfioDevice& device = opened.devices[i];
     ASSIGN_OR_RETURN(pci::PciRoot::Slot slot, root->ReserveSlot());
     const PassthroughWiring wiring = WiringForSlot(layout, slot);
     vfio::VfioPciEnv env;
@@ -103,11 +132,30 @@ absl::Status AttachVfioDevices(Machine& machine, OpenedVfioDevices opened) {
     env.event_loop = &machine.event_loop();
     env.bdf = wiring.devid;
     env.page_size = page > 0 ? static_cast<uint64_t>(page) : 4096;
+    if (i < opened.expose_rom.size() && opened.expose_rom[i]) {
+      env.rom = vfio::VfioRomEnv{&machine.mmio_bus(), layout.mmio32_base, layout.mmio32_size,
+                                 i < opened.rom_images.size() ? opened.rom_images[i] : nullptr};
+    }
     const std::string name = device.name;
     auto dev = vfio::VfioPciDevice::Create(opened.container, std::move(device), env);
     if (!dev.ok()) {
       root->ReleaseSlot(slot);
       return dev.status();
+    }
+    if (const uint32_t rom_size = (*dev)->rom_size(); rom_size != 0) {
+      const std::optional<uint32_t> rom_at =
+          vfio::PlaceRomBelow(layout.mmio32_base, rom_top, rom_size);
+      if (!rom_at) {
+        root->ReleaseSlot(slot);
+        return absl::ResourceExhaustedError(absl::StrFormat(
+            "vfio device %s: no room for its expansion ROM (0x%x bytes) in the PCI window", name,
+            rom_size));
+      }
+      // What firmware does: the address goes into the register, enable bit clear.
+      (*dev)->WriteConfig(pci::kExpansionRom, 4, *rom_at);
+      rom_top = *rom_at;
+      LOG_INFO("vfio", "%s: expansion ROM at 0x%x (decoding when the guest enables it)", name,
+               *rom_at);
     }
     absl::Status attached = root->Attach(slot, *dev);
     if (!attached.ok()) {

@@ -25,6 +25,10 @@ struct VmConfig;
 struct OpenedVfioDevices {
   std::shared_ptr<vfio::VfioContainer> container;  // null: no device asked for
   std::vector<vfio::VfioDevice> devices;
+  std::vector<bool> expose_rom;  // per device, in order: rom=on
+  // Per device, in order: the rom=FILE image, read at start-up; null: the
+  // device's own ROM (or none).
+  std::vector<std::shared_ptr<const std::vector<uint8_t>>> rom_images;
   std::vector<std::unique_ptr<vfio::fsl_mc::FslMcContainer>> fsl_mc;
 };
 
@@ -49,7 +53,9 @@ PassthroughWiring WiringForSlot(const arch::PciLayout& layout, const pci::PciRoo
 
 // Maps guest RAM for DMA, registers the groups with the KVM-VFIO device,
 // attaches one VfioPciDevice per device to the machine's PCI root and hands
-// the fsl-mc containers to the machine.
+// the fsl-mc containers to the machine. An exposed expansion ROM gets an
+// address as firmware would give it (decoding off), from the top of the
+// 32-bit PCI window down (the root fills it from the bottom).
 absl::Status AttachVfioDevices(Machine& machine, OpenedVfioDevices opened);
 
 }  // namespace skiff

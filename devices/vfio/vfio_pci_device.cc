@@ -30,6 +30,21 @@ bool InRange(uint64_t offset, uint64_t begin, uint64_t size) {
   return offset >= begin && offset - begin < size;
 }
 
+// The expansion ROM while it decodes: reads go to the device (weakly held:
+// the bus may outlive it), writes are dropped as a ROM drops them.
+class RomWindow : public BusDevice {
+ public:
+  explicit RomWindow(std::weak_ptr<VfioPciDevice> device) : device_(std::move(device)) {}
+  void Read(uint64_t offset, std::span<uint8_t> data) override {
+    if (auto device = device_.lock()) return device->ReadRom(offset, data);
+    std::fill(data.begin(), data.end(), 0xff);
+  }
+  void Write(uint64_t, std::span<const uint8_t>) override {}
+
+ private:
+  const std::weak_ptr<VfioPciDevice> device_;
+};
+
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<VfioPciDevice>> VfioPciDevice::Create(
@@ -103,6 +118,10 @@ VfioPciDevice::~VfioPciDevice() {
     msi_fds_.clear();
     DisableIntxLocked();
   });
+  log.Step("ROM window removed", [&] {
+    if (rom_mapped_) (void)env_.rom->mmio_bus->Unregister(*rom_mapped_);
+    rom_mapped_.reset();
+  });
   log.Step("BAR slots removed", [&] {
     for (Bar& bar : bars_) UnmapBarLocked(bar);
   });
@@ -153,6 +172,7 @@ absl::Status VfioPciDevice::Init() {
         header_type));
   }
   RETURN_IF_ERROR(SetUpBars());
+  if (env_.rom) RETURN_IF_ERROR(SetUpRom());
   RETURN_IF_ERROR(FindCapabilities());
   // Direct pieces, now that the MSI-X table and PBA are known.
   for (int i = 0; i < pci::kNumBars; ++i) {
@@ -353,7 +373,9 @@ void VfioPciDevice::SetIrqsLogged(const VfioIrqSet& set) {
 
 VfioPciDevice::ByteKind VfioPciDevice::KindOf(uint32_t offset) const {
   if (offset >= pci::kBar0 && offset < pci::kBarsEnd) return ByteKind::kBar;
-  if (offset >= pci::kExpansionRom && offset < pci::kExpansionRom + 4) return ByteKind::kHidden;
+  if (offset >= pci::kExpansionRom && offset < pci::kExpansionRom + 4) {
+    return rom_ ? ByteKind::kRom : ByteKind::kHidden;
+  }
   if (offset == pci::kInterruptLine) return ByteKind::kScratch;
   if (offset < 4 || (offset >= pci::kRevisionId && offset < pci::kCacheLineSize) ||
       offset == pci::kHeaderType || (offset >= pci::kBarsEnd && offset < pci::kExpansionRom) ||
@@ -380,6 +402,9 @@ uint32_t VfioPciDevice::ReadConfig(uint32_t offset, uint32_t size) {
     switch (KindOf(at)) {
       case ByteKind::kBar:
         byte = static_cast<uint8_t>(bars_config_.Read(at, 1));
+        break;
+      case ByteKind::kRom:
+        byte = static_cast<uint8_t>(rom_->Read() >> (8 * (at - pci::kExpansionRom)));
         break;
       case ByteKind::kHidden:
         byte = 0;
@@ -449,6 +474,10 @@ void VfioPciDevice::WriteConfig(uint32_t offset, uint32_t size, uint32_t value) 
         if (hw_len == 0) hw_start = at;
         hw[hw_len++] = byte;
         break;
+      case ByteKind::kRom:
+        // Emulated only: VFIO enables the host's ROM itself when it reads it.
+        rom_->Write(at - pci::kExpansionRom, 1, byte);
+        break;
       case ByteKind::kScratch:
         interrupt_line_ = byte;
         break;
@@ -471,6 +500,8 @@ void VfioPciDevice::WriteConfig(uint32_t offset, uint32_t size, uint32_t value) 
     }
   }
   flush();
+  // The ROM decodes by its enable bit and the memory bit: either may have changed.
+  SyncRomLocked();
   if (msix_touched) msix_->SetControl(msix_control_);
   if (msi_touched) msi_->Commit();
   if (msix_touched || msi_touched) SyncInterruptsLocked();
@@ -642,6 +673,93 @@ void VfioPciDevice::MapBarLocked(int index, Bar& bar, uint64_t address) {
     bar.slots.push_back(*slot);
   }
   bar.address = address;
+}
+
+absl::Status VfioPciDevice::SetUpRom() {
+  if (env_.rom->mmio_bus == nullptr) return absl::InvalidArgumentError("rom=on without an MMIO bus");
+  if (const auto& image = env_.rom->image) {
+    ASSIGN_OR_RETURN(const uint32_t size, RomBarSize(image->size()));
+    rom_.emplace(size);
+    LOG_INFO("vfio", "%s: expansion ROM from a file: 0x%x bytes in a 0x%x-byte ROM BAR",
+             device_.name, image->size(), size);
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(rom_region_,
+                   kernel_.GetRegionInfo(device_.fd.get(), VFIO_PCI_ROM_REGION_INDEX));
+  ASSIGN_OR_RETURN(const uint32_t size, RomBarSize(rom_region_.size));
+  if (!(rom_region_.flags & VFIO_REGION_INFO_FLAG_READ)) {
+    return absl::FailedPreconditionError("rom=on, but VFIO's ROM region is not readable");
+  }
+  rom_.emplace(size);
+  LOG_INFO("vfio", "%s: expansion ROM exposed: 0x%x bytes in a 0x%x-byte ROM BAR, reads forwarded",
+           device_.name, rom_region_.size, size);
+  return absl::OkStatus();
+}
+
+uint32_t VfioPciDevice::rom_size() const { return rom_ ? rom_->size() : 0; }
+
+std::optional<uint64_t> VfioPciDevice::rom_mapped_address() const {
+  std::lock_guard lock(mutex_);
+  return rom_mapped_;
+}
+
+void VfioPciDevice::ReadRom(uint64_t offset, std::span<uint8_t> data) {
+  // rom_ and rom_region_ are fixed after Init: no lock.
+  std::fill(data.begin(), data.end(), 0xff);
+  if (!rom_ || offset >= rom_->size() || data.size() > rom_->size() - offset) return;
+  if (const auto& image = env_.rom->image) {
+    for (size_t i = 0; i < data.size() && offset + i < image->size(); ++i) {
+      data[i] = (*image)[offset + i];
+    }
+    return;
+  }
+  // The BAR is a power of two; VFIO's region (and the image in it) may end
+  // before it. What lies past the region reads as an absent ROM does.
+  if (offset >= rom_region_.size) return;
+  const size_t n = static_cast<size_t>(std::min<uint64_t>(data.size(), rom_region_.size - offset));
+  auto got = kernel_.Read(device_.fd.get(), rom_region_.offset + offset, data.first(n));
+  if (!got.ok() || *got > n) {
+    std::fill(data.begin(), data.end(), 0xff);
+    return;
+  }
+  std::fill(data.begin() + *got, data.end(), 0xff);
+}
+
+void VfioPciDevice::SyncRomLocked() {
+  if (!rom_) return;
+  std::optional<uint32_t> want = rom_->Decoding(bars_config_.command() & pci::kCommandMemory);
+  if (want) {
+    const VfioRomEnv& rom = *env_.rom;
+    const uint64_t at = *want;
+    if (at < rom.window_base || at - rom.window_base >= rom.window_size ||
+        rom_->size() > rom.window_size - (at - rom.window_base)) {
+      if (rom_refused_ != want) {
+        LOG_WARN("vfio", "%s: expansion ROM at 0x%x is outside the PCI window [0x%x, +0x%x): "
+                 "not mapped", device_.name, at, rom.window_base, rom.window_size);
+      }
+      rom_refused_ = want;
+      want.reset();
+    }
+  }
+  if (want == rom_mapped_) return;
+  if (rom_mapped_) {
+    (void)env_.rom->mmio_bus->Unregister(*rom_mapped_);
+    rom_mapped_.reset();
+  }
+  if (!want) return;
+  absl::Status status = env_.rom->mmio_bus->Register(
+      *want, rom_->size(), std::make_shared<RomWindow>(weak_from_this()),
+      absl::StrFormat("%s expansion ROM", name()));
+  if (!status.ok()) {
+    // Tried again at the next configuration write; said once per address.
+    if (rom_refused_ != want) {
+      LOG_WARN("vfio", "%s: expansion ROM left unmapped: %s", device_.name, status.message());
+    }
+    rom_refused_ = want;
+    return;
+  }
+  rom_refused_.reset();
+  rom_mapped_ = want;
 }
 
 void VfioPciDevice::UnmapBarLocked(Bar& bar) {

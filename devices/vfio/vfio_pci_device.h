@@ -6,7 +6,12 @@
 //   * BARs: a PciConfigSpace answers the sizing protocol with the sizes
 //     VFIO reports, and holds the addresses the root (and then the guest)
 //     assigns in Skiff's windows; the hardware keeps its host addresses.
-//   * the expansion ROM register reads zero (ROM hidden);
+//   * the expansion ROM: hidden (its register reads zero) unless the user
+//     asked for it (rom=on): then a RomBar answers the sizing protocol with
+//     the size of VFIO's ROM region and holds the address firmware (Skiff)
+//     or the guest gives it; while it decodes (enable bit and memory bit)
+//     the ROM is a window on the MMIO bus whose reads are forwarded with
+//     pread (VFIO's ROM region is read-only and cannot be mmapped);
 //   * MSI and MSI-X: the capabilities stay where the hardware has them in
 //     the list, but enable/mask bits (MSI-X) and the whole MSI register set
 //     are emulated, and the MSI-X table and PBA are a pci::MsixTable;
@@ -46,13 +51,28 @@
 #include "devices/pci/pci_device.h"
 #include "devices/vfio/bar_layout.h"
 #include "devices/vfio/msi_capability.h"
+#include "devices/vfio/rom_bar.h"
 #include "devices/vfio/vfio_container.h"
+#include "vmm/bus.h"
 #include "vmm/event_loop.h"
 #include "vmm/memory_slot_registrar.h"
 #include "vmm/msi_vector.h"
 #include "vmm/unique_fd.h"
 
 namespace skiff::vfio {
+
+// What exposing the expansion ROM needs (--device vfio=...,rom=on).
+struct VfioRomEnv {
+  // Where the ROM is registered while it decodes; must outlive the device.
+  Bus* mmio_bus = nullptr;
+  // The 32-bit PCI window: the ROM decodes only inside it (anywhere else
+  // it could shadow RAM or another device).
+  uint64_t window_base = 0;
+  uint64_t window_size = 0;
+  // Set (rom=FILE): this image is the ROM, whatever the device has; reads
+  // never reach the device.
+  std::shared_ptr<const std::vector<uint8_t>> image = nullptr;
+};
 
 struct VfioPciEnv {
   // Required when the device has MSI or MSI-X.
@@ -67,12 +87,16 @@ struct VfioPciEnv {
   EventLoop* event_loop = nullptr;
   uint16_t bdf = 0;  // requester ID: MSI devid (GICv3 ITS)
   uint64_t page_size = 4096;
+  // Unset: the expansion ROM stays hidden.
+  std::optional<VfioRomEnv> rom;
 };
 
-class VfioPciDevice : public pci::PciDevice {
+class VfioPciDevice : public pci::PciDevice,
+                      public std::enable_shared_from_this<VfioPciDevice> {
  public:
   // Resets the device (when VFIO can), reads its regions, interrupts and
-  // capabilities and sets up INTx. `container` must be the one `device`
+  // capabilities and sets up INTx. With env.rom, the device must have an
+  // expansion ROM (VFIO's ROM region not empty). `container` must be the one `device`
   // was opened through.
   static absl::StatusOr<std::shared_ptr<VfioPciDevice>> Create(
       std::shared_ptr<VfioContainer> container, VfioDevice device, VfioPciEnv env);
@@ -101,6 +125,17 @@ class VfioPciDevice : public pci::PciDevice {
   void DrainParked();
   bool intx_enabled() const;
 
+  // The expansion ROM BAR's size (a power of two); 0 when the ROM is hidden.
+  uint32_t rom_size() const;
+  // Where the ROM is registered on the MMIO bus now; nullopt when it does
+  // not decode.
+  std::optional<uint64_t> rom_mapped_address() const;
+  // A guest read at `offset` in the ROM window: forwarded with pread at the
+  // ROM region's offset (or served from the rom=FILE image); bytes outside
+  // the ROM BAR, past VFIO's region (or the image) or that the kernel does
+  // not return read as 0xff. Any thread.
+  void ReadRom(uint64_t offset, std::span<uint8_t> data);
+
   VfioPciDevice(std::shared_ptr<VfioContainer> container, VfioDevice device, VfioPciEnv env);
 
  private:
@@ -112,7 +147,9 @@ class VfioPciDevice : public pci::PciDevice {
     std::optional<uint64_t> address;
   };
   // Where a config byte comes from.
-  enum class ByteKind : uint8_t { kHardware, kBar, kHidden, kReadOnly, kScratch, kMsix, kMsi };
+  enum class ByteKind : uint8_t {
+    kHardware, kBar, kRom, kHidden, kReadOnly, kScratch, kMsix, kMsi
+  };
 
   absl::Status Init();
   absl::Status ReadHardware(uint32_t offset, std::span<uint8_t> data);
@@ -121,6 +158,7 @@ class VfioPciDevice : public pci::PciDevice {
   absl::Status SetUpBars();
   absl::Status SetUpMsix(uint32_t cap);
   absl::Status SetUpIntx();
+  absl::Status SetUpRom();
   ByteKind KindOf(uint32_t offset) const;
 
   // Brings VFIO's interrupt configuration in line with the guest's view.
@@ -132,6 +170,8 @@ class VfioPciDevice : public pci::PciDevice {
   void UnmapBarLocked(Bar& bar);
   void MapBarLocked(int index, Bar& bar, uint64_t address);
   void SetIrqsLogged(const VfioIrqSet& set);
+  // Registers the ROM window where the RomBar decodes now (or removes it).
+  void SyncRomLocked();
 
   const std::shared_ptr<VfioContainer> container_;
   VfioKernel& kernel_;
@@ -143,6 +183,13 @@ class VfioPciDevice : public pci::PciDevice {
   pci::PciConfigSpace bars_config_;  // BAR registers + decode bits
   std::array<Bar, pci::kNumBars> bars_;
   uint8_t interrupt_line_ = 0;
+
+  // Expansion ROM (env_.rom set): VFIO's region (read-only, trapped), the
+  // register, and where the window is registered.
+  VfioRegionInfo rom_region_;
+  std::optional<RomBar> rom_;
+  std::optional<uint32_t> rom_mapped_;
+  std::optional<uint32_t> rom_refused_;  // logged once, not on every write
 
   // MSI-X.
   uint32_t msix_cap_ = 0;

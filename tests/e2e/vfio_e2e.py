@@ -61,7 +61,7 @@ echo "E2E: nodevice rc=$? msg=$(head -c 300 /tmp/err2 | tr '\n' ' ')"
 %(report_binding)s
 %(quiesce)s
 quiesce_e1000e E2E:
-bounded_boot msix --cmdline '%(cmdline)s' --device vfio=/sys/bus/pci/devices/$bdf
+bounded_boot msix --cmdline '%(cmdline)s' --device vfio=/sys/bus/pci/devices/$bdf,rom=on
 quiesce_e1000e E2E:
 bounded_boot intx --cmdline '%(cmdline)s pci=nomsi' --device vfio=$bdf
 echo "E2E: === end"
@@ -205,6 +205,15 @@ def checks(out, pcap):
                     bool(m) and re.search(r"\.%s No irq handler for vector" % m.group(1),
                                           m.group(2)) is not None,
                     m.group(0) if m else "no report"))
+    # The expansion ROM: the msix boot asks for it (rom=on) and the guest
+    # reads its signature; the intx boot does not, so the guest sees none.
+    on = re.search(r"E2E-GUEST: rom (.*)", msix_out)
+    off = re.search(r"E2E-GUEST: rom (.*)", intx_out)
+    results.append(("expansion ROM: read by the guest with rom=on (55 aa), absent without",
+                    bool(on) and on.group(1) == "file=present sig=55aa"
+                    and bool(off) and off.group(1) == "file=absent",
+                    "rom=on: %s; default: %s" % (on.group(1) if on else "no report",
+                                                 off.group(1) if off else "no report")))
     # Teardown: each boot's devices and container were released, in
     # bounded time, and L1's kernel saw no lockup.
     times, ok = [], True

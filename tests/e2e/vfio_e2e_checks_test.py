@@ -29,6 +29,7 @@ E2E-GUEST: msi modes: 3 msix
 E2E-GUEST: irq|  26:          8   PCI-MSI 16384-edge      eth0-rx-0
 E2E-GUEST: irq|  27:         11   PCI-MSI 16385-edge      eth0-tx-0
 E2E-GUEST: irq|  28:          1   PCI-MSI 16386-edge      eth0
+E2E-GUEST: rom file=present sig=55aa
 E2E-GUEST: msi-by-hand cap=208 control=129 vector=223 seen=[   31.0] __common_interrupt: 0.223 No irq handler for vector
 [ 60.10] skiff info vmm: stopped: guest powered off (ACPI S5) (exit code 0)
 [ 60.90] skiff info vfio: device 0000:00:01.0 released in 812 ms (parked vectors unwatched 0 ms, bus mastering off 1 ms, interrupts off 40 ms, BAR slots removed 3 ms, reset 700 ms, irqfds deassigned 60 ms, eventfds closed 0 ms, BAR mmaps unmapped 0 ms, device fd closed 8 ms)
@@ -40,6 +41,7 @@ E2E-GUEST: e1000e nic=eth0
 E2E-GUEST: ping ok
 E2E-GUEST: msi modes: none
 E2E-GUEST: irq|  11:         25   IO-APIC  21-fasteoi   eth0
+E2E-GUEST: rom file=absent
 [ 60.90] skiff info vfio: device 0000:00:01.0 released in 812 ms (parked vectors unwatched 0 ms, bus mastering off 1 ms, interrupts off 40 ms, BAR slots removed 3 ms, reset 700 ms, irqfds deassigned 60 ms, eventfds closed 0 ms, BAR mmaps unmapped 0 ms, device fd closed 8 ms)
 [ 62.90] skiff info vfio: container released in 1990 ms (guest RAM unmapped from the IOMMU 1900 ms, groups closed 90 ms, container closed 0 ms)
 E2E: SKIFF_RC=0
@@ -167,6 +169,14 @@ class VfioChecksTest(unittest.TestCase):
         out = GOOD.replace("1 part(s) (0x20000", "0 part(s) (0x0").replace("2 part(s) (0x2000", "0 part(s) (0x0")
         self.assertEqual(self.failing(out),
                          ["BARs mapped into the guest as KVM slots, MSI-X table trapped"])
+
+    def test_rom_shown_only_when_asked(self):
+        name = "expansion ROM: read by the guest with rom=on (55 aa), absent without"
+        self.assertEqual(self.failing(GOOD.replace("sig=55aa", "sig=ffff")), [name])
+        self.assertEqual(self.failing(GOOD.replace("rom file=present sig=55aa", "rom file=absent")),
+                         [name])
+        self.assertEqual(self.failing(GOOD.replace("rom file=absent", "rom file=present sig=55aa")),
+                         [name])
 
     def test_missing_guest_fails_its_checks(self):
         out = GOOD.split("E2E: === msix")[0] + "E2E: === msix\nE2E: SKIFF_RC=1\nE2E: === end\n"

@@ -64,6 +64,19 @@ echo "E2E-GUEST: stats rx=$(cat /sys/class/net/$nic/statistics/rx_packets) tx=$(
 echo "E2E-GUEST: pci=$(basename "$dev")"
 echo "E2E-GUEST: irqchips=$(grep -E "$nic|e1000e" /proc/interrupts | grep -oE 'GICv3|ITS-MSI|IR-PCI-MSI|PCI-MSI|IO-APIC' | sort -u | tr '\n' ' ')"
 
+# The expansion ROM: Skiff shows it only with rom=on (the msix boot);
+# QEMU's e1000e carries one (efi-e1000e.rom), starting 0x55 0xaa. Reading
+# the sysfs file maps it (enable bit + memory bit), so it reads through
+# Skiff's ROM window.
+if [ -e "$dev/rom" ]; then
+    echo 1 > "$dev/rom"
+    sig=$(head -c 2 "$dev/rom" 2>/dev/null | od -An -tx1 | tr -d ' \n')
+    echo 0 > "$dev/rom"
+    echo "E2E-GUEST: rom file=present sig=${sig:-none}"
+else
+    echo "E2E-GUEST: rom file=absent"
+fi
+
 grep -qw pci=nomsi /proc/cmdline && exit 0
 # The message below is an x86 one (0xfee00000 + APIC ID, vector in the data).
 [ "$(uname -m)" = x86_64 ] || exit 0

@@ -2,8 +2,9 @@
 // driven by a hostile guest: configuration reads and writes of any offset
 // and width (BAR sizing and moves, command register, MSI and MSI-X
 // capabilities, read-only header fields), BAR accesses (MSI-X table and
-// PBA, trapped registers), BAR (un)mappings as the root makes them, and
-// interrupts arriving on parked vectors.
+// PBA, trapped registers), BAR (un)mappings as the root makes them,
+// interrupts arriving on parked vectors, and reads of the expansion ROM
+// (exposed, as with rom=on) at any offset.
 //
 // Input: [shape] then ops, each [kind] [operands...] (see Step).
 //
@@ -12,7 +13,9 @@
 // one interrupt mode is on in VFIO; with MSI-X on, VFIO has every vector
 // of the table; no guest write reaches a read-only header register, a BAR
 // or the ROM register of the hardware; KVM slots exist only while memory
-// decoding is on, never overlap, and lie inside the BAR where it is mapped.
+// decoding is on, never overlap, and lie inside the BAR where it is mapped;
+// the ROM window is on the bus only while the ROM's enable bit and memory
+// decoding are on, at the register's address, inside the PCI window.
 #include <linux/vfio.h>
 
 #include <cstdint>
@@ -25,6 +28,7 @@
 #include "tests/fuzz/fuzz_support.h"
 #include "tests/unit/fake_vfio_kernel.h"
 #include "tests/unit/pci_test_fakes.h"
+#include "vmm/bus.h"
 
 namespace skiff::vfio {
 namespace {
@@ -33,6 +37,7 @@ using fuzz::FuzzInput;
 
 constexpr int kMaxOps = 256;
 constexpr uint32_t kWidths[] = {4, 4, 2, 1, 8, 3};
+constexpr uint64_t kWindowBase = 0xc0000000, kWindowSize = 0x10000000;
 
 class CheckingSlots : public MemorySlotRegistrar, public IrqFdRegistrar {
  public:
@@ -95,9 +100,12 @@ void Run(FuzzInput& in) {
   FUZZ_CHECK(container.ok(), "%s", std::string(container.status().message()));
   auto opened = (*container)->OpenDevice(HostPciDevice{fn->name, 1, {{fn->name, "vfio-pci"}}, {}});
   FUZZ_CHECK(opened.ok(), "%s", std::string(opened.status().message()));
+  fn->rom_image.assign(0x9000, 0x55);  // shorter than the 256 KiB region
   FakeMsiAllocator msi;
   CheckingSlots slots;
+  Bus bus("MMIO");  // outlives the device
   VfioPciEnv env;
+  env.rom = VfioRomEnv{&bus, kWindowBase, kWindowSize};
   env.msi = &msi;
   env.slots = &slots;
   env.irqfds = &slots;
@@ -109,7 +117,7 @@ void Run(FuzzInput& in) {
   std::array<std::optional<uint64_t>, pci::kNumBars> mapped;
 
   for (int op = 0; op < kMaxOps && !in.empty(); ++op) {
-    const uint64_t kind = in.Below(6);
+    const uint64_t kind = in.Below(7);
     switch (kind) {
       case 0: {  // config write
         const uint32_t offset = static_cast<uint32_t>(in.Below(4096 + 8));
@@ -162,6 +170,17 @@ void Run(FuzzInput& in) {
         dev.DrainParked();
         break;
       }
+      case 6: {  // an expansion ROM read: straight, or through the bus where it decodes
+        uint64_t value = 0;
+        std::span<uint8_t> data(reinterpret_cast<uint8_t*>(&value), in.Below(8) + 1);
+        const uint64_t offset = in.TakeBool() ? in.Take<uint64_t>() : in.Below(0x40000 + 8);
+        if (auto at = dev.rom_mapped_address(); at && in.TakeBool()) {
+          (void)bus.Read(*at + offset % 0x40008, data);
+        } else {
+          dev.ReadRom(offset, data);
+        }
+        break;
+      }
     }
     // Invariants after every step.
     for (const auto& [offset, bytes] : fn->config_writes) {
@@ -180,6 +199,15 @@ void Run(FuzzInput& in) {
                  dev.msix_vectors());
     }
     const bool decoding = dev.ReadConfig(pci::kCommand, 2) & pci::kCommandMemory;
+    const uint32_t rom = dev.ReadConfig(pci::kExpansionRom, 4);
+    if (std::optional<uint64_t> at = dev.rom_mapped_address()) {
+      FUZZ_CHECK(decoding && (rom & 1) && *at == (rom & ~1u) && *at >= kWindowBase &&
+                     *at + dev.rom_size() <= kWindowBase + kWindowSize,
+                 "ROM window at 0x%x with register 0x%x, memory decode %d", *at, rom,
+                 static_cast<int>(decoding));
+    }
+    FUZZ_CHECK(bus.Entries().size() == (dev.rom_mapped_address() ? 1u : 0u),
+               "%zu bus registrations", bus.Entries().size());
     FUZZ_CHECK(decoding || slots.slots.empty(), "%zu slots with memory decode off",
                slots.slots.size());
     for (const auto& [id, s] : slots.slots) {

@@ -583,25 +583,36 @@ class Vfio:
         self.e = Enc().below(3, shape)
 
     def cfg_write(self, offset, value, width_index=0):
-        self.e.below(6, 0).below(4096 + 8, offset).below(6, width_index).u32(value)
+        self.e.below(7, 0).below(4096 + 8, offset).below(6, width_index).u32(value)
         return self
 
     def cfg_read(self, offset, width_index=0):
-        self.e.below(6, 1).below(4096 + 8, offset).below(6, width_index)
+        self.e.below(7, 1).below(4096 + 8, offset).below(6, width_index)
         return self
 
     def bar(self, write, bar, offset, value=0, width_index=0, size=None):
         size = size or self.BAR_SIZES[bar]
-        self.e.below(6, 2 if write else 3).below(6, bar).below(6, width_index).u64(value)
+        self.e.below(7, 2 if write else 3).below(6, bar).below(6, width_index).u64(value)
         self.e.below(size - self.WIDTHS[width_index] + 1, offset)
         return self
 
     def map(self, bar, on=True, slot=0):
-        self.e.below(6, 4).below(6, bar).u8(1 if on else 0).below(16, slot)
+        self.e.below(7, 4).below(6, bar).u8(1 if on else 0).below(16, slot)
         return self
 
     def fire(self, vector):
-        self.e.below(6, 5).below(40, vector)
+        self.e.below(7, 5).below(40, vector)
+        return self
+
+    def rom(self, offset, width=4, mapped=False, far=False):
+        """A ROM read; `mapped`: the ROM decodes now (then it goes through the bus)."""
+        self.e.below(7, 6).below(8, width - 1)
+        if far:
+            self.e.u8(1).u64(offset)
+        else:
+            self.e.u8(0).below(0x40000 + 8, offset)
+        if mapped:
+            self.e.u8(1)
         return self
 
     def bytes(self):
@@ -632,6 +643,16 @@ def vfio_config_seeds():
     v.cfg_write(0x04, 0x0002, 2).map(0).map(3).cfg_write(0xa2, 0x8000, 2)
     v.bar(True, 3, 0x10, 0xfee00000).bar(True, 3, 0x1c, 0).fire(1).cfg_write(0x04, 0, 2)
     write("vfio_config", "sparse", v.bytes())
+    # The expansion ROM (exposed in the target): sizing, enabled in the
+    # window and read through the bus (the image ends at 0x9000), moved
+    # outside the window, disabled and read directly.
+    v = Vfio()
+    v.cfg_write(0x04, 0x0002, 2).cfg_write(0x30, 0xffffffff).cfg_read(0x30)
+    v.cfg_write(0x30, 0xc0100001).rom(0, mapped=True).rom(0x8ffe, mapped=True)
+    v.rom(0x3fffc, width=8, mapped=True).rom(0x3fffe, mapped=True)
+    v.cfg_write(0x30, 0x80000001).rom(0x10).rom(~0 & 0xffffffffffffffff, width=2, far=True)
+    v.cfg_write(0x30, 0xc0100001).cfg_write(0x04, 0, 2).rom(4).cfg_write(0x31, 0xff, 3)
+    write("vfio_config", "rom", v.bytes())
 
 
 # --- fsl_mc_portal ---------------------------------------------------------

@@ -344,6 +344,20 @@ TEST_F(ConfigCliTest, DumpConfigPrintsTheEffectiveConfiguration) {
   EXPECT_FALSE(Run({"--dump-config"}).ok());
 }
 
+// --device vfio=...,rom=FILE: the file resolves like path= (against the
+// configuration's directory); rom=on stays a switch.
+TEST_F(ConfigCliTest, RomFileOfAVfioDeviceIsAPath) {
+  const std::string config = Write("rom.json", R"({"kernel": "k", "device": [
+      {"vfio": "0000:00:01.0", "rom": "roms/nic.rom"}, {"vfio": "0000:00:02.0", "rom": true}]})");
+  auto cmd = Run({"--config", config});
+  ASSERT_TRUE(cmd.ok()) << cmd.status();
+  ASSERT_EQ(cmd->config.vfio_devices.size(), 2u);
+  EXPECT_TRUE(cmd->config.vfio_devices[0].rom);
+  EXPECT_EQ(cmd->config.vfio_devices[0].rom_file, dir_.File("roms/nic.rom"));
+  EXPECT_TRUE(cmd->config.vfio_devices[1].rom);
+  EXPECT_EQ(cmd->config.vfio_devices[1].rom_file, "");
+}
+
 // A configuration with a value for every option round-trips through
 // --dump-config: the dump, read back as --config, dumps the same text and
 // gives the same machine.
@@ -362,7 +376,7 @@ TEST_F(ConfigCliTest, DumpRoundTripsEveryOption) {
     "dtb": "board.dtb",
     "dtb-out": "out/guest.dtb",
     "seccomp": "log",
-    "device": ["vfio=0000:00:01.0"],
+    "device": ["vfio=0000:00:01.0,rom=on"],
     "disk": ["path=root.img,readonly=on,serial=root", {"path": "/abs/data.img", "direct": true,
              "transport": "mmio"}],
     "net": [{"tap": "tap0", "mac": "52:54:00:12:34:56", "ip": "10.0.0.1",
@@ -418,6 +432,7 @@ TEST_F(ConfigCliTest, DumpRoundTripsEveryOption) {
   EXPECT_EQ(a.seccomp, b.seccomp);
   EXPECT_EQ(a.vfio_devices, b.vfio_devices);
   EXPECT_EQ(a.vfio_devices.size(), 1u);
+  EXPECT_TRUE(a.vfio_devices[0].rom);
   EXPECT_EQ(a.console, b.console);
   EXPECT_EQ(a.default_transport, b.default_transport);
   EXPECT_EQ(a.log_level, b.log_level);

@@ -109,5 +109,63 @@ TEST(ParseCliDevicesTest, BadValuesAreUsageErrors) {
               HasSubstr("unknown sub-option 'file'"));
 }
 
+TEST(ParseDeviceOptionTest, RomIsOffUnlessAsked) {
+  auto device = ParseDeviceOption("vfio=/sys/bus/pci/devices/0000:03:00.0");
+  ASSERT_TRUE(device.ok()) << device.status();
+  EXPECT_EQ(device->address, "0000:03:00.0");
+  EXPECT_FALSE(device->rom);
+  for (const char* text : {"vfio=/sys/bus/pci/devices/0000:03:00.0,rom=on",
+                           "0000:03:00.0,rom=on", "rom=yes,vfio=0000:03:00.0"}) {
+    device = ParseDeviceOption(text);
+    ASSERT_TRUE(device.ok()) << text << ": " << device.status();
+    EXPECT_EQ(device->address, "0000:03:00.0") << text;
+    EXPECT_TRUE(device->rom) << text;
+  }
+  device = ParseDeviceOption("vfio=0000:03:00.0,rom=off");
+  ASSERT_TRUE(device.ok());
+  EXPECT_FALSE(device->rom);
+  EXPECT_EQ(device->rom_file, "");
+}
+
+TEST(ParseDeviceOptionTest, RomFromAFile) {
+  auto device = ParseDeviceOption("vfio=0000:03:00.0,rom=/srv/roms/efi-e1000e.rom");
+  ASSERT_TRUE(device.ok()) << device.status();
+  EXPECT_TRUE(device->rom);
+  EXPECT_EQ(device->rom_file, "/srv/roms/efi-e1000e.rom");
+  device = ParseDeviceOption("vfio=0000:03:00.0,rom=./on");  // a file called "on"
+  ASSERT_TRUE(device.ok());
+  EXPECT_EQ(device->rom_file, "./on");
+}
+
+TEST(ParseDeviceOptionTest, BadRomValuesAreOneClearError) {
+  EXPECT_THAT(ParseDeviceOption("vfio=0000:03:00.0,rom").status().message(),
+              HasSubstr("'rom' needs a value"));
+  EXPECT_THAT(ParseDeviceOption("vfio=0000:03:00.0,rom=on,rom=off").status().message(),
+              HasSubstr("'rom' given twice"));
+  EXPECT_THAT(ParseDeviceOption("vfio=0000:03:00.0,romfile=x.rom").status().message(),
+              HasSubstr("unknown sub-option 'romfile' (known: vfio, rom)"));
+  EXPECT_THAT(ParseDeviceOption("0000:03:00.0,bar=1").status().message(),
+              HasSubstr("unknown sub-option 'bar' (known: rom)"));
+  EXPECT_THAT(ParseDeviceOption("rom=on").status().message(), HasSubstr("vfio=DDDD:BB:DD.F is required"));
+  EXPECT_THAT(ParseDeviceOption("usb=1,rom=on").status().message(),
+              HasSubstr("unknown device kind 'usb'"));
+  EXPECT_FALSE(ParseDeviceOption("vfio=0000:03:00.0,").ok());
+}
+
+TEST(ParseCliDevicesTest, VfioDeviceWithRomKeepsItsSubOption) {
+  auto cmd = ParseCli({"run", "--kernel", "k", "--device", "vfio=0000:03:00.0,rom=on", "--device",
+                       "0000:04:00.0"});
+  ASSERT_TRUE(cmd.ok()) << cmd.status();
+  ASSERT_EQ(cmd->config.vfio_devices.size(), 2u);
+  EXPECT_TRUE(cmd->config.vfio_devices[0].rom);
+  EXPECT_FALSE(cmd->config.vfio_devices[1].rom);
+  // One device twice is refused whatever its sub-options say.
+  EXPECT_THAT(ParseCli({"run", "--kernel", "k", "--device", "vfio=0000:03:00.0,rom=on",
+                        "--device", "vfio=0000:03:00.0"})
+                  .status()
+                  .message(),
+              HasSubstr("given twice"));
+}
+
 }  // namespace
 }  // namespace skiff

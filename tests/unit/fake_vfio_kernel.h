@@ -40,6 +40,11 @@ struct FakePciFunction {
   std::array<VfioIrqInfo, 5> irqs{};  // INTX, MSI, MSIX, ERR, REQ
   // Region contents (for pread/pwrite); BARs only.
   std::array<std::vector<uint8_t>, 6> bar_data;
+  // The expansion ROM image (region 6, read-only). As vfio-pci reads it:
+  // past the end of the region EINVAL, a read crossing it is cut short,
+  // and bytes of the region past the image read 0xff.
+  std::vector<uint8_t> rom_image;
+  int rom_reads = 0;
 
   // State VFIO keeps.
   struct IrqState {
@@ -334,6 +339,16 @@ class FakeVfioKernel : public VfioKernel {
     if (!f) return absl::InvalidArgumentError("EBADF");
     const uint32_t index = static_cast<uint32_t>(offset >> 40);
     const uint64_t at = offset & ((uint64_t{1} << 40) - 1);
+    if (index == VFIO_PCI_ROM_REGION_INDEX) {
+      ++f->rom_reads;
+      const uint64_t size = f->regions[index].size;
+      if (at >= size) return absl::InvalidArgumentError("EINVAL: past the ROM region");
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(data.size(), size - at));
+      for (size_t i = 0; i < n; ++i) {
+        data[i] = at + i < f->rom_image.size() ? f->rom_image[at + i] : 0xff;
+      }
+      return n;
+    }
     const std::vector<uint8_t>* bytes = index == VFIO_PCI_CONFIG_REGION_INDEX ? &f->config
                                         : index < 6                           ? &f->bar_data[index]
                                                                               : nullptr;

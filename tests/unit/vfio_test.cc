@@ -239,6 +239,32 @@ TEST_F(SysfsTest, OpenVfioDevicesRefusesGuestRamOverlappingAReservedRegion) {
   EXPECT_TRUE(opened.ok()) << opened.status();
 }
 
+// rom=FILE is read before /dev/vfio is touched; a file that is not there
+// is one error naming the device and the file.
+TEST_F(SysfsTest, OpenVfioDevicesReadsTheRomFile) {
+  AddDevice("0000:00:01.0", "vfio-pci", 7);
+  VmConfig config;
+  config.sysfs_root = root();
+  config.vfio_devices = {{"0000:00:01.0", true, (root() / "nic.rom").string()}};
+  auto kernel = std::make_shared<FakeVfioKernel>();
+  kernel->dev_vfio_missing = true;
+  auto opened = OpenVfioDevices(config, kernel);
+  ASSERT_FALSE(opened.ok());
+  EXPECT_THAT(std::string(opened.status().message()),
+              HasSubstr("--device vfio=0000:00:01.0: rom file " + (root() / "nic.rom").string() +
+                        ": cannot open"));
+  std::ofstream(root() / "nic.rom") << "\x55\xaa" << std::string(1000, 'x');
+  kernel->dev_vfio_missing = false;
+  kernel->groups[7].devices = {std::make_shared<FakePciFunction>(FakePciFunction::E1000e())};
+  opened = OpenVfioDevices(config, kernel);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  ASSERT_EQ(opened->rom_images.size(), 1u);
+  ASSERT_NE(opened->rom_images[0], nullptr);
+  EXPECT_EQ(opened->rom_images[0]->size(), 1002u);
+  EXPECT_EQ((*opened->rom_images[0])[1], 0xaa);
+  EXPECT_EQ(opened->expose_rom, std::vector<bool>{true});
+}
+
 TEST(GroupViableTest, PciStubAndVfioPciAreFine) {
   HostPciDevice host{
       "0000:00:01.0", 3, {{"0000:00:01.0", "vfio-pci"}, {"0000:00:01.1", "pci-stub"}}, {}};
