@@ -11,6 +11,7 @@
 #include "vmm/cli.h"
 #include "vmm/control_server.h"
 #include "vmm/exit_codes.h"
+#include "vmm/fatal_signal_report.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
 #include "vmm/run_monitor.h"
@@ -105,6 +106,13 @@ int Run(const VmConfig& config) {
 int main(int argc, char** argv) {
   // A closed stdout (a CI runner that went away) must not kill us mid-run.
   signal(SIGPIPE, SIG_IGN);
+  // A crash says where (signal, address, thread, backtrace) instead of
+  // leaving only the shell's "Segmentation fault".
+  absl::Status report = InstallFatalSignalReport();
+  if (!report.ok()) {
+    PrintError(report);
+    return kExitVmmError;
+  }
 
   std::vector<std::string> args(argv + 1, argv + argc);
   absl::StatusOr<CliCommand> command = ParseCli(args);

@@ -75,8 +75,7 @@ void OnSigsys(int, siginfo_t* info, void*) {
   Line line;
   BuildMessage(line, t_role, info->si_syscall);
   line.Add("\n");
-  const int fd = g_terminal_fd.load();
-  if (fd >= 0) (void)::tcsetattr(fd, TCSANOW, &g_terminal);
+  RestoreTerminalForFatalExit();
   (void)!::write(STDERR_FILENO, line.data(), line.size());
   errno = saved_errno;
   // The system call itself, not _exit(): under the sanitizers _exit is
@@ -122,6 +121,13 @@ void SetTerminalToRestoreOnFatalExit(int fd, const termios& settings) {
 }
 
 void ClearTerminalToRestoreOnFatalExit() { g_terminal_fd.store(-1); }
+
+const char* CurrentThreadRoleName() { return ThreadRoleName(t_role); }
+
+void RestoreTerminalForFatalExit() {
+  const int fd = g_terminal_fd.load();
+  if (fd >= 0) (void)::tcsetattr(fd, TCSANOW, &g_terminal);
+}
 
 std::string SeccompViolationMessage(ThreadRole role, int syscall_nr) {
   std::call_once(g_names_filled, FillNames);

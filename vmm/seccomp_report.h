@@ -30,6 +30,12 @@ absl::Status PrepareSeccompReport(ThreadRole role);
 void SetTerminalToRestoreOnFatalExit(int fd, const termios& settings);
 void ClearTerminalToRestoreOnFatalExit();
 
+// For the fatal-signal report (vmm/fatal_signal_report.h); both are
+// async-signal-safe. The calling thread's role as its seccomp filter knows
+// it ("main" before any filter), and the terminal put back in cooked mode.
+const char* CurrentThreadRoleName();
+void RestoreTerminalForFatalExit();
+
 // The line the handler writes for `syscall_nr` on a `role` thread (without
 // the newline); for tests.
 std::string SeccompViolationMessage(ThreadRole role, int syscall_nr);
