@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_format.h"
 #include "vmm/seccomp_report.h"
+#include "vmm/signal_safe_text.h"
 
 // Linker-defined: where the executable's image starts and its code ends.
 extern "C" const char __executable_start;
@@ -37,26 +38,7 @@ const char* SignalName(int signal) {
   }
 }
 
-// Async-signal-safe text into a fixed buffer.
-struct Text {
-  char buffer[256];
-  size_t used = 0;
-  void Add(const char* s) {
-    while (*s != '\0' && used < sizeof(buffer) - 1) buffer[used++] = *s++;
-  }
-  void AddHex(uintptr_t value) {
-    char digits[2 * sizeof(value)];
-    int n = 0;
-    do {
-      digits[n++] = "0123456789abcdef"[value & 0xf];
-      value >>= 4;
-    } while (value != 0);
-    Add("0x");
-    while (n > 0 && used < sizeof(buffer) - 1) buffer[used++] = digits[--n];
-  }
-};
-
-void BuildLine(Text& text, int signal, uintptr_t address, const char* role_name) {
+void BuildLine(SignalSafeText& text, int signal, uintptr_t address, const char* role_name) {
   text.Add("skiff: fatal ");
   text.Add(SignalName(signal));
   text.Add(" at address ");
@@ -69,10 +51,10 @@ void BuildLine(Text& text, int signal, uintptr_t address, const char* role_name)
 void OnFatalSignal(int signal, siginfo_t* info, void*) {
   const int saved_errno = errno;
   RestoreTerminalForFatalExit();
-  Text text;
+  SignalSafeText text;
   BuildLine(text, signal, reinterpret_cast<uintptr_t>(info->si_addr), CurrentThreadRoleName());
   text.Add("\n");
-  (void)!::write(STDERR_FILENO, text.buffer, text.used);
+  (void)!::write(STDERR_FILENO, text.data(), text.size());
   // One write per frame (backtrace_symbols_fd would use writev, which the
   // filters refuse); offsets into the binary are what addr2line takes.
   void* frames[kMaxFrames];
@@ -81,7 +63,7 @@ void OnFatalSignal(int signal, siginfo_t* info, void*) {
   const auto end = reinterpret_cast<uintptr_t>(&etext);
   for (int i = 0; i < n; ++i) {
     const auto pc = reinterpret_cast<uintptr_t>(frames[i]);
-    Text frame;
+    SignalSafeText frame;
     frame.Add("  [");
     frame.AddHex(pc);
     frame.Add("]");
@@ -90,7 +72,7 @@ void OnFatalSignal(int signal, siginfo_t* info, void*) {
       frame.AddHex(pc - start);
     }
     frame.Add("\n");
-    (void)!::write(STDERR_FILENO, frame.buffer, frame.used);
+    (void)!::write(STDERR_FILENO, frame.data(), frame.size());
   }
   errno = saved_errno;
   // SA_RESETHAND put the default action back. A fault re-executes its
@@ -132,9 +114,9 @@ absl::Status InstallFatalSignalReport() {
 }
 
 std::string FatalSignalLine(int signal, uintptr_t address, const char* role_name) {
-  Text text;
+  SignalSafeText text;
   BuildLine(text, signal, address, role_name);
-  return std::string(text.buffer, text.used);
+  return std::string(text.data(), text.size());
 }
 
 }  // namespace skiff

@@ -15,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "vmm/exit_codes.h"
 #include "vmm/seccomp.h"
+#include "vmm/signal_safe_text.h"
 
 namespace skiff {
 namespace {
@@ -32,35 +33,7 @@ thread_local ThreadRole t_role = ThreadRole::kMain;
 std::atomic<int> g_terminal_fd{-1};
 termios g_terminal{};
 
-// Async-signal-safe string building into a fixed buffer.
-class Line {
- public:
-  void Add(const char* text) {
-    while (*text != '\0' && used_ < sizeof(buffer_) - 1) buffer_[used_++] = *text++;
-  }
-  void AddNumber(long value) {
-    char digits[24];
-    int n = 0;
-    unsigned long v = value < 0 ? -static_cast<unsigned long>(value) : value;
-    do {
-      digits[n++] = static_cast<char>('0' + v % 10);
-      v /= 10;
-    } while (v != 0);
-    if (value < 0) Add("-");
-    while (n > 0) {
-      char c[2] = {digits[--n], '\0'};
-      Add(c);
-    }
-  }
-  const char* data() const { return buffer_; }
-  size_t size() const { return used_; }
-
- private:
-  char buffer_[320];
-  size_t used_ = 0;
-};
-
-void BuildMessage(Line& line, ThreadRole role, int nr) {
+void BuildMessage(SignalSafeText& line, ThreadRole role, int nr) {
   line.Add("skiff: seccomp: the ");
   line.Add(ThreadRoleName(role));
   line.Add(" thread made a system call outside its allow-list: ");
@@ -72,7 +45,7 @@ void BuildMessage(Line& line, ThreadRole role, int nr) {
 
 void OnSigsys(int, siginfo_t* info, void*) {
   const int saved_errno = errno;
-  Line line;
+  SignalSafeText line;
   BuildMessage(line, t_role, info->si_syscall);
   line.Add("\n");
   RestoreTerminalForFatalExit();
@@ -131,7 +104,7 @@ void RestoreTerminalForFatalExit() {
 
 std::string SeccompViolationMessage(ThreadRole role, int syscall_nr) {
   std::call_once(g_names_filled, FillNames);
-  Line line;
+  SignalSafeText line;
   BuildMessage(line, role, syscall_nr);
   return std::string(line.data(), line.size());
 }
