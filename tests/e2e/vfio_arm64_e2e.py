@@ -403,12 +403,7 @@ def main():
         out = proc.stdout.decode("utf-8", "replace")
         sys.stdout.write(out[-12000:])
         if args.keep:
-            os.makedirs(args.keep, exist_ok=True)
-            with open(os.path.join(args.keep, "output.txt"), "w") as f:
-                f.write(out)
-            if os.path.exists(pcap):
-                with open(pcap, "rb") as src, open(os.path.join(args.keep, "n0.pcap"), "wb") as dst:
-                    dst.write(src.read())
+            vfio_e2e.keep_run(args.keep, out, pcap)
         lines, failed = verdict(out, pcap, proc.returncode, args.gicv2m, intx, shm)
         print("\n".join(lines))
     print(f"vfio arm64 e2e: {failed} check(s) failed" if failed

@@ -14,6 +14,7 @@ Usage: vfio_e2e.py --skiff PATH [--keep DIR]
 import argparse
 import os
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -252,6 +253,15 @@ def verdict(out, pcap, returncode):
     return lines, failed
 
 
+def keep_run(directory, out, pcap):
+    """--keep: the run's output and its pcap (when there is one) into DIRECTORY."""
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, "output.txt"), "w") as f:
+        f.write(out)
+    if os.path.exists(pcap):
+        shutil.copyfile(pcap, os.path.join(directory, "n0.pcap"))
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--skiff", required=True)
@@ -277,12 +287,7 @@ def main():
         # A console may carry stray bytes (a serial line being torn down).
         out = b"".join(chunks).decode("utf-8", "replace")
         if args.keep:
-            os.makedirs(args.keep, exist_ok=True)
-            with open(os.path.join(args.keep, "output.txt"), "w") as f:
-                f.write(out)
-            if os.path.exists(pcap):
-                with open(pcap, "rb") as src, open(os.path.join(args.keep, "n0.pcap"), "wb") as dst:
-                    dst.write(src.read())
+            keep_run(args.keep, out, pcap)
         lines, failed = verdict(out, pcap, proc.returncode)
         print("\n".join(lines))
     print(f"vfio e2e: {failed} check(s) failed" if failed else "vfio e2e: all checks passed")
