@@ -72,7 +72,7 @@ absl::StatusOr<OpenedVfioDevices> OpenVfioDevices(const VmConfig& config,
     ASSIGN_OR_RETURN(vfio::VfioDevice device, opened.container->OpenDevice(host));
     opened.expose_rom.push_back(config.vfio_devices[i].rom);
     const vfio::ResetReport reset =
-        vfio::DescribeReset(host.name, vfio::ReadResetMethod(config.sysfs_root, host.name),
+        vfio::DescribeReset(host.name, host.reset_method,
                             (device.info.flags & VFIO_DEVICE_FLAGS_RESET) != 0);
     if (reset.warn) {
       LOG_WARN("vfio", "%s", reset.message);

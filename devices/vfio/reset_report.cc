@@ -1,10 +1,6 @@
 #include "devices/vfio/reset_report.h"
 
-#include <fstream>
-#include <sstream>
-
 #include "absl/strings/str_format.h"
-#include "absl/strings/strip.h"
 
 namespace skiff::vfio {
 
@@ -29,14 +25,6 @@ ResetReport DescribeReset(const std::string& name, const std::string& reset_meth
                                  pm_only ? "; a D3hot->D0 transition only, which the device "
                                            "itself must act on"
                                          : "")};
-}
-
-std::string ReadResetMethod(const std::string& sysfs_root, const std::string& name) {
-  std::ifstream in(sysfs_root + "/bus/pci/devices/" + name + "/reset_method");
-  if (!in) return "";
-  std::stringstream text;
-  text << in.rdbuf();
-  return std::string(absl::StripAsciiWhitespace(text.str()));
 }
 
 }  // namespace skiff::vfio

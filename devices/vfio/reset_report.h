@@ -16,13 +16,9 @@ struct ResetReport {
 };
 
 // `reset_method`: the host's <device>/reset_method ("flr pm", "pm", ...;
-// empty when the kernel predates the file). `vfio_can_reset`:
-// VFIO_DEVICE_FLAGS_RESET of the opened device. Pure.
+// empty when the kernel predates the file; HostPciDevice::reset_method).
+// `vfio_can_reset`: VFIO_DEVICE_FLAGS_RESET of the opened device. Pure.
 ResetReport DescribeReset(const std::string& name, const std::string& reset_method,
                           bool vfio_can_reset);
-
-// <sysfs_root>/bus/pci/devices/<name>/reset_method, whitespace-trimmed;
-// empty when it cannot be read.
-std::string ReadResetMethod(const std::string& sysfs_root, const std::string& name);
 
 }  // namespace skiff::vfio

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 
 namespace skiff::vfio {
 namespace {
@@ -146,6 +147,11 @@ absl::StatusOr<HostPciDevice> InspectHostPciDevice(const std::string& sysfs_root
                         members.string(), ec.message()));
   }
   out.reserved_regions = ReadReservedRegions(sysfs_root, out.group);
+  std::ifstream reset_method(dev / "reset_method");
+  std::string methods;
+  if (std::getline(reset_method, methods)) {
+    out.reset_method = std::string(absl::StripAsciiWhitespace(methods));
+  }
   return out;
 }
 

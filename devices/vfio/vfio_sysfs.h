@@ -49,6 +49,10 @@ struct HostPciDevice {
   uint32_t group = 0;
   std::vector<GroupMember> group_members;  // including the device itself
   std::vector<ReservedRegion> reserved_regions;  // of the group
+  // The host's resets for it ("flr pm", "pm", ...; its reset_method file),
+  // empty when the kernel predates the file. Said at start-up
+  // (devices/vfio/reset_report.h).
+  std::string reset_method = {};
 };
 
 // <sysfs_root>/kernel/iommu_groups/<group>/reserved_regions; empty when the

@@ -1,12 +1,8 @@
 // What Skiff says about a passed-through function's reset between owners.
 #include "devices/vfio/reset_report.h"
 
-#include <filesystem>
-#include <fstream>
-
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/unit/temp_dir.h"
 
 namespace skiff::vfio {
 namespace {
@@ -43,17 +39,6 @@ TEST(ResetReportTest, KernelWithoutResetMethodFile) {
   const ResetReport r = DescribeReset("0000:00:01.0", "", true);
   EXPECT_FALSE(r.warn);
   EXPECT_EQ(r.message, "0000:00:01.0: reset by VFIO at start and at exit");
-}
-
-TEST(ResetReportTest, ReadsAndTrimsSysfs) {
-  testing::TempDir dir;
-  const std::filesystem::path dev =
-      std::filesystem::path(dir.path()) / "bus/pci/devices/0000:00:01.0";
-  std::filesystem::create_directories(dev);
-  EXPECT_EQ(ReadResetMethod(dir.path(), "0000:00:01.0"), "");  // no file: older kernel
-  std::ofstream(dev / "reset_method") << "flr bus\n";
-  EXPECT_EQ(ReadResetMethod(dir.path(), "0000:00:01.0"), "flr bus");
-  EXPECT_EQ(ReadResetMethod(dir.path(), "0000:00:02.0"), "");
 }
 
 }  // namespace

@@ -85,6 +85,19 @@ TEST_F(SysfsTest, BoundDeviceAloneInItsGroupIsViable) {
   EXPECT_TRUE(CheckGroupViable(*host).ok());
 }
 
+// The host's reset methods come with the device, trimmed; none on a kernel
+// that predates the file.
+TEST_F(SysfsTest, ResetMethodIsReadWithTheDevice) {
+  AddDevice("0000:00:01.0", "vfio-pci", 1);
+  auto host = InspectHostPciDevice(root(), "0000:00:01.0");
+  ASSERT_TRUE(host.ok()) << host.status();
+  EXPECT_EQ(host->reset_method, "");
+  std::ofstream(root() / "bus/pci/devices/0000:00:01.0/reset_method") << "flr bus\n";
+  host = InspectHostPciDevice(root(), "0000:00:01.0");
+  ASSERT_TRUE(host.ok()) << host.status();
+  EXPECT_EQ(host->reset_method, "flr bus");
+}
+
 TEST_F(SysfsTest, MissingDeviceIsNotAPciDevice) {
   auto host = InspectHostPciDevice(root(), "0000:00:09.0");
   ASSERT_FALSE(host.ok());
